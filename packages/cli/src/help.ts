@@ -1,0 +1,35 @@
+import { Help, type Command, type Interfaces } from '@oclif/core';
+
+type Example = string | { description: string; command: string };
+
+/**
+ * oclif's help, with two changes: the root lists every plugin topic, even one whose commands
+ * have not landed yet (oclif hides topics without commands), and a topic's help ends with
+ * the examples of its commands.
+ */
+export default class KmxHelp extends Help {
+  protected override get sortedTopics(): Interfaces.Topic[] {
+    const withCommands = super.sortedTopics;
+    const shown = new Set(withCommands.map((t) => t.name));
+    const declaredOnly = this.config.topics.filter((t) => !t.hidden && t.description && !shown.has(t.name) && !this.config.findCommand(t.name));
+    return [...withCommands, ...declaredOnly].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  protected override async showTopicHelp(topic: Interfaces.Topic): Promise<void> {
+    await super.showTopicHelp(topic);
+    const commands = this.sortedCommands.filter((c) => c.id.startsWith(`${topic.name}:`));
+    if (commands.length === 0) {
+      this.log('No commands yet: they arrive with this plugin\'s issue.\n');
+      return;
+    }
+    const examples = commands.flatMap((c) => this.examplesOf(c));
+    if (examples.length > 0) this.log(`EXAMPLES\n${examples.join('\n\n')}\n`);
+  }
+
+  private examplesOf(command: Command.Loadable): string[] {
+    const render = (text: string): string =>
+      text.replaceAll('<%= config.bin %>', this.config.bin).replaceAll('<%= command.id %>', command.id.replaceAll(':', ' '));
+    const list = ([] as Example[]).concat((command.examples ?? []) as Example[]);
+    return list.map((e) => (typeof e === 'string' ? `  $ ${render(e)}` : `  ${render(e.description)}\n    $ ${render(e.command)}`));
+  }
+}

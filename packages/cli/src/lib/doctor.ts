@@ -1,0 +1,166 @@
+import { constants as fsConstants } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { delimiter, join } from 'node:path';
+import { ENGINE_NAMES, libc, selectEngine } from '@kmx/core';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  /** What was found, or why not. */
+  detail: string;
+  /** The command that fixes it, when something is missing. */
+  fix?: string;
+  /** Without it kmx cannot mount anything. */
+  required: boolean;
+}
+
+const APT = 'apt-get install -y';
+
+async function findProgram(name: string, extraDirs: readonly string[] = []): Promise<string | undefined> {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin', ...extraDirs];
+  for (const dir of dirs) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      await access(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+async function devFuse(): Promise<Check> {
+  const name = '/dev/fuse';
+  try {
+    const info = await stat(name);
+    if (!info.isCharacterDevice()) return { name, ok: false, detail: 'exists but is not a character device', fix: 'mknod /dev/fuse c 10 229', required: true };
+    const root = process.getuid?.() === 0;
+    if (root) await access(name, fsConstants.R_OK | fsConstants.W_OK);
+    return { name, ok: true, detail: root ? 'read/write' : 'present (users mount through fusermount3)', required: true };
+  } catch (err) {
+    const missing = (err as { code?: string }).code === 'ENOENT';
+    return { name, ok: false, detail: missing ? 'missing' : 'not accessible', fix: missing ? 'modprobe fuse (in a container: --device /dev/fuse)' : 'run as root', required: true };
+  }
+}
+
+async function fusermount(): Promise<Check> {
+  const name = 'fusermount3';
+  const path = await findProgram(name);
+  if (!path) return { name, ok: false, detail: 'missing', fix: `${APT} fuse3`, required: true };
+  const info = await stat(path);
+  const setuid = (info.mode & 0o4000) !== 0 && info.uid === 0;
+  return setuid
+    ? { name, ok: true, detail: `${path} (setuid root: users can mount)`, required: true }
+    : { name, ok: false, detail: `${path} is not setuid root: only root can mount`, fix: `chmod u+s ${path}`, required: false };
+}
+
+function sharedLibrary(name: string, file: string, pkg: string, purpose: string): Check {
+  try {
+    libc.koffi().load(file).unload();
+    return { name, ok: true, detail: `${file} (${purpose})`, required: false };
+  } catch {
+    return { name, ok: false, detail: `${file} not found (${purpose})`, fix: `${APT} ${pkg}`, required: false };
+  }
+}
+
+function engines(): Check[] {
+  const checks: Check[] = ENGINE_NAMES.map((engine) => {
+    try {
+      selectEngine(engine);
+      return { name: `engine ${engine}`, ok: true, detail: 'can serve mounts', required: false };
+    } catch (err) {
+      return { name: `engine ${engine}`, ok: false, detail: err instanceof Error ? err.message : String(err), fix: 'npm run setup', required: false };
+    }
+  });
+  const any = checks.some((c) => c.ok);
+  checks.push({ name: 'FUSE engine', ok: any, detail: any ? 'at least one engine works' : 'no engine works: kmx cannot mount', required: true, ...(any ? {} : { fix: 'npm run setup' }) });
+  return checks;
+}
+
+async function kernelFilesystems(): Promise<Check[]> {
+  const text = await readFile('/proc/filesystems', 'utf8').catch(() => '');
+  const types = new Set(text.split('\n').map((l) => l.trim().split(/\s+/).pop()).filter(Boolean));
+  const fix = (fs: string): string => `modprobe ${fs} (not possible in every container or VM)`;
+  return [
+    { name: 'kernel fuse', ok: types.has('fuse'), detail: types.has('fuse') ? 'in /proc/filesystems' : 'not in /proc/filesystems', required: true, ...(types.has('fuse') ? {} : { fix: fix('fuse') }) },
+    ...['nfs', 'nfs4'].map((fs): Check => ({
+      name: `kernel ${fs}`,
+      ok: types.has(fs),
+      detail: types.has(fs) ? 'in /proc/filesystems' : 'not in /proc/filesystems: kmx nfs mounts in user space instead',
+      required: false,
+      ...(types.has(fs) ? {} : { fix: fix(fs) }),
+    })),
+  ];
+}
+
+async function userNamespaces(): Promise<Check> {
+  const name = 'unprivileged user namespaces';
+  const read = (path: string): Promise<string | undefined> => readFile(path, 'utf8').then((t) => t.trim(), () => undefined);
+  const [clone, max, apparmor] = await Promise.all([
+    read('/proc/sys/kernel/unprivileged_userns_clone'),
+    read('/proc/sys/user/max_user_namespaces'),
+    read('/proc/sys/kernel/apparmor_restrict_unprivileged_userns'),
+  ]);
+  if (clone === '0') return { name, ok: false, detail: 'disabled (kernel.unprivileged_userns_clone=0)', fix: 'sysctl -w kernel.unprivileged_userns_clone=1', required: false };
+  if (max === '0') return { name, ok: false, detail: 'disabled (user.max_user_namespaces=0)', fix: 'sysctl -w user.max_user_namespaces=10000', required: false };
+  if (apparmor === '1') return { name, ok: false, detail: 'restricted by AppArmor', fix: 'sysctl -w kernel.apparmor_restrict_unprivileged_userns=0', required: false };
+  return { name, ok: true, detail: `allowed (max ${max ?? '?'})`, required: false };
+}
+
+export const KMXD_SOCKET = '/run/kmxd.sock';
+
+function kmxd(): Promise<Check> {
+  const name = 'kmxd';
+  return new Promise((resolve) => {
+    const socket = connect(KMXD_SOCKET);
+    const done = (check: Check): void => {
+      socket.destroy();
+      resolve(check);
+    };
+    socket.setTimeout(1000, () => done({ name, ok: false, detail: `${KMXD_SOCKET} does not answer`, fix: 'restart kmxd', required: false }));
+    socket.on('connect', () => done({ name, ok: true, detail: `answers on ${KMXD_SOCKET}`, required: false }));
+    socket.on('error', () => done({
+      name, ok: false, required: false,
+      detail: `not running (no ${KMXD_SOCKET}): kernel NFS mounts for users need it; kmx nfs falls back to user space`,
+      fix: 'start kmxd as root (it ships with kmx nfs)',
+    }));
+  });
+}
+
+const PROGRAMS: ReadonlyArray<{ program: string; pkg: string; usedBy: string; dirs?: string[] }> = [
+  { program: 'sftp-server', pkg: 'openssh-sftp-server', usedBy: 'kmx sftp', dirs: ['/usr/lib/openssh', '/usr/libexec/openssh', '/usr/libexec'] },
+  { program: 'ssh', pkg: 'openssh-client', usedBy: 'kmx sftp' },
+  { program: 'gocryptfs', pkg: 'gocryptfs', usedBy: 'kmx enc (interop and restore)' },
+  { program: 'rsync', pkg: 'rsync', usedBy: 'kmx nfs backup' },
+  { program: 'dot', pkg: 'graphviz', usedBy: 'kmx ns graph --format svg' },
+  { program: 'lsns', pkg: 'util-linux', usedBy: 'kmx ns (comparison)' },
+];
+
+async function programs(): Promise<Check[]> {
+  return Promise.all(PROGRAMS.map(async ({ program, pkg, usedBy, dirs }): Promise<Check> => {
+    const path = await findProgram(program, dirs);
+    return path
+      ? { name: program, ok: true, detail: `${path} (${usedBy})`, required: false }
+      : { name: program, ok: false, detail: `missing (${usedBy})`, fix: `${APT} ${pkg}`, required: false };
+  }));
+}
+
+/** Every check, in a stable order. */
+export async function runDoctor(): Promise<Check[]> {
+  const [dev, fm, fsTypes, userns, daemon, progs] = await Promise.all([devFuse(), fusermount(), kernelFilesystems(), userNamespaces(), kmxd(), programs()]);
+  return [
+    dev,
+    fm,
+    sharedLibrary('libfuse2', 'libfuse.so.2', 'libfuse2', 'fuse-native engine'),
+    sharedLibrary('libfuse3', 'libfuse3.so.3', 'libfuse3-3', 'libfuse3 engine'),
+    ...engines(),
+    ...fsTypes,
+    userns,
+    daemon,
+    ...progs,
+  ];
+}
+

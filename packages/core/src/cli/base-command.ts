@@ -1,0 +1,35 @@
+import { Command, Flags } from '@oclif/core';
+import { pluginContainer, type DependencyContainer } from '../di/index.js';
+import { reportError } from './report.js';
+
+/**
+ * The base of every kmx command: thin commands over the library, `--json` where a command
+ * enables it, one way to report errors (one line with a hint, an exit code; `--verbose`
+ * adds the stack), and the plugin's DI container.
+ */
+export abstract class KmxCommand extends Command {
+  static override baseFlags = {
+    verbose: Flags.boolean({ description: 'On errors, also print the stack trace.', helpGroup: 'GLOBAL' }),
+  };
+
+  private containerCache: DependencyContainer | undefined;
+
+  /** This plugin's child container (created on first use, so commands that need none pay nothing). */
+  protected get container(): DependencyContainer {
+    this.containerCache ??= pluginContainer(this.ctor.plugin?.name ?? 'kmx', (child) => this.registerServices(child));
+    return this.containerCache;
+  }
+
+  /** Plugins register their services here, once per process. */
+  protected registerServices(_child: DependencyContainer): void {}
+
+  protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
+    // oclif's exit() throws an ExitError on purpose; let it through.
+    if ((err as { code?: unknown }).code === 'EEXIT') throw err;
+    const report = reportError(err, this.id);
+    if (this.jsonEnabled()) this.logJson(report.json);
+    else process.stderr.write(`${report.line}\n`);
+    if (this.argv.includes('--verbose') && err.stack) process.stderr.write(`${err.stack}\n`);
+    return this.exit(report.exitCode);
+  }
+}

@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { KmxError } from '../errors/index.js';
+import { runtimeSubdir } from '../mount/registry.js';
+
+/**
+ * `--daemon`: the command starts itself again as a detached child (its own session, output
+ * to a log file), hands it what it prepared at the terminal (passwords), and exits 0 only
+ * once the child reports a mount that answers. Node cannot fork, hence the re-exec.
+ */
+
+const CHILD_ENV = 'KMX_DAEMON_CHILD';
+const LOG_ENV = 'KMX_DAEMON_LOG';
+
+type ParentMessage = { type: 'prepared'; value: unknown };
+type ChildMessage =
+  | { type: 'ready'; mountpoint: string; pid: number }
+  | { type: 'error'; message: string; hint?: string; exitCode: number };
+
+export function isDaemonChild(): boolean {
+  return process.env[CHILD_ENV] === '1' && typeof process.send === 'function';
+}
+
+/** The log file of a daemon child (recorded with its mount), if this is one. */
+export function daemonLogFile(): string | undefined {
+  return isDaemonChild() ? process.env[LOG_ENV] : undefined;
+}
+
+/** Parent side: start the detached child and wait for its verdict. */
+export async function runDetached(plugin: string, prepared: unknown): Promise<{ mountpoint: string; pid: number; log: string }> {
+  const log = join(await runtimeSubdir('logs'), `${plugin}-${Date.now()}-${process.pid}.log`);
+  const fd = openSync(log, 'a', 0o600);
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    detached: true,
+    stdio: ['ignore', fd, fd, 'ipc'],
+    env: { ...process.env, [CHILD_ENV]: '1', [LOG_ENV]: log },
+  });
+  closeSync(fd);
+  child.send({ type: 'prepared', value: prepared } satisfies ParentMessage);
+
+  const stopChild = (): void => {
+    child.kill('SIGTERM');
+  };
+  process.once('SIGINT', stopChild);
+  process.once('SIGTERM', stopChild);
+  try {
+    return await new Promise((resolve, reject) => {
+      child.on('message', (message: ChildMessage) => {
+        if (message.type === 'ready') resolve({ mountpoint: message.mountpoint, pid: message.pid, log });
+        else reject(new KmxError(message.message, { hint: message.hint, exitCode: message.exitCode }));
+      });
+      child.on('exit', (code, signal) => {
+        reject(new KmxError(`the mount process ended (${signal ?? `exit code ${code}`}) before the mount was ready`, { hint: `its log: ${log}` }));
+      });
+      child.on('error', reject);
+    });
+  } finally {
+    process.off('SIGINT', stopChild);
+    process.off('SIGTERM', stopChild);
+    if (child.connected) child.disconnect();
+    child.unref();
+  }
+}
+
+/** Child side: what the parent prepared. */
+export function receivePrepared<T>(): Promise<T> {
+  return new Promise((resolve) => {
+    process.once('message', (message: ParentMessage) => resolve(message.value as T));
+  });
+}
+
+/** Child side: the mount answers; the parent may exit. */
+export function reportReady(mountpoint: string): void {
+  process.send?.({ type: 'ready', mountpoint, pid: process.pid } satisfies ChildMessage);
+  process.disconnect?.();
+}
+
+/** Child side: the mount failed; the parent prints this and exits with its code. */
+export function reportFailure(message: string, hint: string | undefined, exitCode: number): Promise<void> {
+  return new Promise((resolve) => {
+    const sent = process.send?.({ type: 'error', message, ...(hint ? { hint } : {}), exitCode } satisfies ChildMessage, () => resolve());
+    if (!sent) resolve();
+  });
+}

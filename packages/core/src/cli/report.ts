@@ -1,0 +1,46 @@
+import { KmxError } from '../errors/index.js';
+
+export interface ErrorReport {
+  /** One line: what is wrong, and (after '; ') what to do about it. */
+  line: string;
+  exitCode: number;
+  json: { error: { message: string; hint?: string; code?: string; exitCode: number } };
+}
+
+interface OclifError {
+  oclif?: { exit?: number };
+  code?: unknown;
+}
+
+/**
+ * The one way kmx describes a failure to a user. KmxErrors carry their own message, hint and
+ * exit code; oclif's parse errors (multi-line) are folded into one line with exit code 2;
+ * anything else is a bug: its message is shown and --verbose shows its stack.
+ */
+export function reportError(err: unknown, commandId?: string): ErrorReport {
+  const error = err instanceof Error ? err : new Error(String(err));
+  let message: string;
+  let hint: string | undefined;
+  let exitCode: number;
+  if (error instanceof KmxError) {
+    message = error.message;
+    hint = error.hint;
+    exitCode = error.exitCode;
+  } else if ((error as OclifError).oclif?.exit !== undefined) {
+    const lines = error.message.split('\n').map((l) => l.trim()).filter((l) => l && !/^See more help with/.test(l));
+    message = lines.join(' ').replace(/:\s+/, ': ');
+    hint = commandId ? `see: kmx ${commandId.replaceAll(':', ' ')} --help` : 'see: kmx --help';
+    exitCode = (error as OclifError).oclif?.exit ?? 2;
+  } else {
+    message = error.message || error.name;
+    hint = 'this is a bug in kmx; --verbose shows where it happened';
+    exitCode = 1;
+  }
+  const oneLine = message.replace(/\s*\n\s*/g, ' ');
+  const code = typeof (error as OclifError).code === 'string' ? String((error as OclifError).code) : undefined;
+  return {
+    line: hint ? `kmx: ${oneLine}; ${hint}` : `kmx: ${oneLine}`,
+    exitCode,
+    json: { error: { message: oneLine, ...(hint ? { hint } : {}), ...(code ? { code } : {}), exitCode } },
+  };
+}

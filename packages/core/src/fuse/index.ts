@@ -1,0 +1,5 @@
+export * from './types.js';
+export * from './options.js';
+export { ENGINE_NAMES, type EngineName, type FuseEngine } from './engine.js';
+export { selectEngine, isEngineName } from './engines/index.js';
+export * from './mount.js';

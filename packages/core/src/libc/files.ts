@@ -1,0 +1,62 @@
+import { SYS_openat2 } from './constants.js';
+import { cfn, check, cstruct } from './library.js';
+
+export interface OpenHow {
+  flags: number;
+  mode?: number;
+  resolve: number;
+}
+
+/**
+ * openat2(2): opens `path` beneath `dirfd` under RESOLVE_* rules. kmxd resolves user paths
+ * with it once, to an fd, and never by string again. glibc 2.36 has no wrapper: raw syscall.
+ */
+export function openat2(dirfd: number, path: string, how: OpenHow): number {
+  cstruct('kmx_open_how', { flags: 'uint64', mode: 'uint64', resolve: 'uint64' });
+  const syscall = cfn('long syscall(long number, ...)');
+  const value = { flags: how.flags, mode: how.mode ?? 0, resolve: how.resolve };
+  return check(syscall(SYS_openat2, 'int', dirfd, 'const char *', path, 'kmx_open_how *', value, 'size_t', 24), 'openat2', path);
+}
+
+export function mkdirat(dirfd: number, path: string, mode: number): void {
+  check(cfn('int mkdirat(int dirfd, const char *path, uint32_t mode)')(dirfd, path, mode), 'mkdirat', path);
+}
+
+export function symlinkat(target: string, dirfd: number, linkpath: string): void {
+  check(cfn('int symlinkat(const char *target, int dirfd, const char *linkpath)')(target, dirfd, linkpath), 'symlinkat', linkpath);
+}
+
+/** mknodat(2): FIFOs, sockets and device nodes, which Node's fs cannot make. */
+export function mknodat(dirfd: number, path: string, mode: number, dev: number): void {
+  check(cfn('int mknodat(int dirfd, const char *path, uint32_t mode, uint64_t dev)')(dirfd, path, mode, dev), 'mknodat', path);
+}
+
+/** A time for utimensat: seconds and nanoseconds, or UTIME_NOW / UTIME_OMIT in `nsec`. */
+export interface Timespec {
+  sec: number;
+  nsec: number;
+}
+
+/**
+ * utimensat(2) with nanoseconds and UTIME_NOW/UTIME_OMIT, which Node's fs.utimes cannot
+ * express (it takes float seconds and always sets both times).
+ */
+export function utimensat(dirfd: number, path: string | null, atime: Timespec, mtime: Timespec, flags = 0): void {
+  const fn = cfn('int utimensat(int dirfd, const char *path, const int64_t *times, int flags)');
+  const times = new BigInt64Array([BigInt(atime.sec), BigInt(atime.nsec), BigInt(mtime.sec), BigInt(mtime.nsec)]);
+  check(fn(dirfd, path, times, flags), 'utimensat', path ?? undefined);
+}
+
+export function close(fd: number): void {
+  check(cfn('int close(int fd)')(fd), 'close');
+}
+
+export function fchdir(fd: number): void {
+  check(cfn('int fchdir(int fd)')(fd), 'fchdir');
+}
+
+/** renameat2(2): rename with RENAME_NOREPLACE (1) / RENAME_EXCHANGE (2), which Node's rename lacks. */
+export function renameat2(olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number): void {
+  const fn = cfn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)');
+  check(fn(olddirfd, oldpath, newdirfd, newpath, flags), 'renameat2', newpath);
+}

@@ -1,0 +1,77 @@
+import { execFile } from 'node:child_process';
+import { readMountinfo } from './mountinfo.js';
+import { readMountRecords, removeMountRecord, type MountRecord } from './registry.js';
+import { kmxPluginOf } from './unmount.js';
+
+export type MountState = 'ok' | 'stale' | 'unresponsive';
+
+/** One kmx mount as `kmx mounts` shows it. */
+export interface KmxMount {
+  mountpoint: string;
+  source: string;
+  plugin: string;
+  fstype: string;
+  device: string;
+  mountId: number;
+  /** The serving process, when its record is readable; null otherwise. */
+  pid: number | null;
+  engine: string | null;
+  state: MountState;
+  log: string | null;
+}
+
+const PROBE_TIMEOUT_MS = 2000;
+
+/**
+ * Whether a mount answers. The probe runs in a child process: a stat in this process that a
+ * hung server never answers would pin Node's event loop (and this command) forever.
+ */
+export function probeMount(mountpoint: string): Promise<MountState> {
+  return new Promise((resolve) => {
+    execFile('stat', ['--format=%d', '--', mountpoint], { timeout: PROBE_TIMEOUT_MS, killSignal: 'SIGKILL', env: { LC_ALL: 'C', PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+      (err, _stdout, stderr) => {
+        if (!err) resolve('ok');
+        else if (/not connected/i.test(stderr)) resolve('stale');
+        else if ((err as { killed?: boolean }).killed) resolve('unresponsive');
+        else resolve('ok'); // EACCES and the like: the server answered
+      });
+  });
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
+};
+
+/** Every kmx FUSE mount in this mount namespace, joined with kmx's records. */
+export async function listKmxMounts(): Promise<KmxMount[]> {
+  const [mounts, records] = await Promise.all([readMountinfo(), readMountRecords()]);
+  const byDevice = new Map<string, MountRecord>(records.map((r) => [r.device, r]));
+  const live = new Set<string>();
+  const result = await Promise.all(mounts.flatMap((m) => {
+    const plugin = kmxPluginOf(m);
+    if (!plugin) return [];
+    live.add(m.device);
+    const record = byDevice.get(m.device);
+    const matches = record !== undefined && record.mountpoint === m.mountpoint;
+    return [probeMount(m.mountpoint).then((state): KmxMount => ({
+      mountpoint: m.mountpoint,
+      source: m.source,
+      plugin,
+      fstype: m.fstype,
+      device: m.device,
+      mountId: m.mountId,
+      pid: matches ? record.pid : null,
+      engine: matches ? record.engine : null,
+      state,
+      log: matches ? record.log ?? null : null,
+    }))];
+  }));
+  // Records whose mount is gone belong to servers that died; forget the ones we can.
+  await Promise.all(records.filter((r) => !live.has(r.device) && !alive(r.pid)).map((r) => removeMountRecord(r.device).catch(() => undefined)));
+  return result;
+}

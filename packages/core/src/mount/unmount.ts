@@ -1,0 +1,70 @@
+import { execFile } from 'node:child_process';
+import { realpath } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { KmxError, SysError } from '../errors/index.js';
+import { MNT_DETACH } from '../libc/constants.js';
+import { umount2 } from '../libc/mount.js';
+import { mountAt, readMountinfo, type MountInfo } from './mountinfo.js';
+
+const run = promisify(execFile);
+
+/**
+ * The absolute path of a mountpoint as mountinfo spells it, without touching the mount
+ * itself: realpath of a dead FUSE mount fails with ENOTCONN, so only its parent is resolved.
+ */
+export async function canonicalMountpoint(path: string): Promise<string> {
+  const absolute = resolve(path);
+  if (absolute === '/') return absolute;
+  const parent = await realpath(dirname(absolute)).catch(() => dirname(absolute));
+  return join(parent, basename(absolute));
+}
+
+/** The kmx plugin a mountinfo line belongs to ('passthrough' for fuse.kmx-passthrough), if any. */
+export function kmxPluginOf(mount: MountInfo): string | undefined {
+  const match = /^fuse\.kmx-(.+)$/.exec(mount.fstype);
+  return match?.[1];
+}
+
+/** Unmounts a mountpoint. Root calls umount2; everyone else goes through setuid fusermount3. */
+export async function unmountPath(mountpoint: string, options: { lazy?: boolean } = {}): Promise<void> {
+  if (process.getuid?.() === 0) {
+    try {
+      umount2(mountpoint, options.lazy ? MNT_DETACH : 0);
+    } catch (err) {
+      if (err instanceof SysError && err.code === 'EBUSY') {
+        throw new SysError(err.errno, 'umount', mountpoint, { hint: 'a process still uses it: close it, or unmount with --lazy' });
+      }
+      throw err;
+    }
+    return;
+  }
+  const args = ['-u', ...(options.lazy ? ['-z'] : []), '--', mountpoint];
+  let lastError: unknown;
+  for (const program of ['fusermount3', 'fusermount']) {
+    try {
+      await run(program, args, { env: { ...process.env, LC_ALL: 'C' } });
+      return;
+    } catch (err) {
+      lastError = err;
+      if ((err as { code?: unknown }).code !== 'ENOENT') break; // the program ran and refused
+    }
+  }
+  const stderr = String((lastError as { stderr?: unknown }).stderr ?? '').trim().split('\n')[0] ?? '';
+  const busy = /busy/i.test(stderr);
+  throw new KmxError(`cannot unmount ${mountpoint}: ${stderr || String(lastError)}`, {
+    hint: busy ? 'a process still uses it: close it, or unmount with --lazy' : undefined,
+  });
+}
+
+/** Unmounts a kmx mount (and nothing else): by path, including a stale one. */
+export async function unmountKmx(path: string, options: { lazy?: boolean } = {}): Promise<MountInfo> {
+  const mountpoint = await canonicalMountpoint(path);
+  const mount = mountAt(await readMountinfo(), mountpoint);
+  if (!mount) throw new KmxError(`${mountpoint} is not a mount point`, { hint: 'kmx mounts lists the mounts kmx made' });
+  if (!kmxPluginOf(mount)) {
+    throw new KmxError(`${mountpoint} is not a kmx mount (it is ${mount.fstype} from ${mount.source})`, { hint: 'use umount(8) for other mounts' });
+  }
+  await unmountPath(mountpoint, options);
+  return mount;
+}

@@ -1,0 +1,2 @@
+export { PassthroughFileSystem, attrFromStats } from './passthrough.js';
+export { AsCaller } from './as-caller.js';

@@ -1,0 +1,226 @@
+import * as fs from 'node:fs';
+import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, UTIME_NOW, UTIME_OMIT } from '../libc/constants.js';
+import { mknodat, renameat2, utimensat, type Timespec } from '../libc/files.js';
+import { lgetxattr, llistxattr, lremovexattr, lsetxattr } from '../libc/xattr.js';
+import type { Attr, Caller, DirEntry, FileSystem, OpenReply, StatFs, TimeUpdate } from '../fuse/types.js';
+import { AsCaller } from './as-caller.js';
+
+const NS_PER_SEC = 1_000_000_000n;
+
+function timespec(ns: bigint): Timespec {
+  const sec = ns / NS_PER_SEC;
+  const nsec = ns % NS_PER_SEC;
+  // BigInt division truncates toward zero; timespec wants nsec in [0, 1e9).
+  if (nsec < 0n) return { sec: Number(sec - 1n), nsec: Number(nsec + NS_PER_SEC) };
+  return { sec: Number(sec), nsec: Number(nsec) };
+}
+
+/** A FUSE Attr from a Node stat taken with { bigint: true } (the only form with nanoseconds). */
+export function attrFromStats(st: fs.BigIntStats): Attr {
+  return {
+    mode: Number(st.mode),
+    nlink: Number(st.nlink),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: Number(st.size),
+    ino: Number(st.ino),
+    rdev: Number(st.rdev),
+    blksize: Number(st.blksize),
+    blocks: Number(st.blocks),
+    atime: timespec(st.atimeNs),
+    mtime: timespec(st.mtimeNs),
+    ctime: timespec(st.ctimeNs),
+  };
+}
+
+function utimeValue(t: TimeUpdate): Timespec {
+  if (t === 'now') return { sec: 0, nsec: UTIME_NOW };
+  if (t === 'omit') return { sec: 0, nsec: UTIME_OMIT };
+  return t;
+}
+
+// Flags the kernel handles itself, or that would change the meaning of a plain open here.
+const OPEN_FLAGS_DROPPED = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOCTTY;
+
+function readAll(fd: number, buffer: Buffer, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let done = 0;
+    const next = (): void => {
+      fs.read(fd, buffer, done, buffer.length - done, position + done, (err, n) => {
+        if (err) return reject(err);
+        done += n;
+        // A short read means end of file; only then may FUSE get fewer bytes than it asked for.
+        if (n === 0 || done === buffer.length) return resolve(done);
+        return next();
+      });
+    };
+    next();
+  });
+}
+
+function writeAll(fd: number, data: Buffer, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let done = 0;
+    const next = (): void => {
+      fs.write(fd, data, done, data.length - done, position + done, (err, n) => {
+        if (err) return reject(err);
+        done += n;
+        if (done === data.length) return resolve(done);
+        return next();
+      });
+    };
+    next();
+  });
+}
+
+/**
+ * The pass-through filesystem: every operation applied to a backing directory. It is the
+ * reference for FUSE overhead and the base kmx enc builds on.
+ *
+ * Metadata calls are synchronous: on a local disk they take microseconds, and an answer
+ * given inside the engine's callback is the fastest there is. Data (read, write, fsync)
+ * goes through the libuv pool, so large transfers overlap. Served by root, files are created
+ * as the caller (AsCaller); the process umask is cleared so that the modes the kernel
+ * sends (the caller's umask already applied) are used exactly as given.
+ */
+export class PassthroughFileSystem implements FileSystem {
+  private readonly root: string;
+  private readonly asCaller = new AsCaller();
+
+  constructor(root: string) {
+    this.root = root === '/' ? '' : root.replace(/\/+$/, '');
+    process.umask(0);
+  }
+
+  /** The backing path of a filesystem path. */
+  protected real(path: string): string {
+    return path === '/' ? this.root || '/' : this.root + path;
+  }
+
+  getattr(path: string, fh?: number): Attr {
+    return attrFromStats(fh === undefined ? fs.lstatSync(this.real(path), { bigint: true }) : fs.fstatSync(fh, { bigint: true }));
+  }
+
+  access(path: string, mask: number, caller: Caller): void {
+    this.asCaller.run(caller, () => fs.accessSync(this.real(path), mask));
+  }
+
+  readlink(path: string): string {
+    return fs.readlinkSync(this.real(path));
+  }
+
+  readdir(path: string): DirEntry[] {
+    const dir = this.real(path);
+    const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+    return fs.readdirSync(dir).map((name) => {
+      // An entry that vanished meanwhile is listed without attributes, as readdir(3) would.
+      try {
+        return { name, attr: attrFromStats(fs.lstatSync(prefix + name, { bigint: true })) };
+      } catch {
+        return { name };
+      }
+    });
+  }
+
+  mknod(path: string, mode: number, rdev: number, caller: Caller): void {
+    this.asCaller.run(caller, () => mknodat(AT_FDCWD, this.real(path), mode, rdev));
+  }
+
+  mkdir(path: string, mode: number, caller: Caller): void {
+    this.asCaller.run(caller, () => fs.mkdirSync(this.real(path), mode));
+  }
+
+  unlink(path: string, caller: Caller): void {
+    this.asCaller.run(caller, () => fs.unlinkSync(this.real(path)));
+  }
+
+  rmdir(path: string, caller: Caller): void {
+    this.asCaller.run(caller, () => fs.rmdirSync(this.real(path)));
+  }
+
+  symlink(target: string, path: string, caller: Caller): void {
+    this.asCaller.run(caller, () => fs.symlinkSync(target, this.real(path)));
+  }
+
+  rename(from: string, to: string, flags: number, caller: Caller): void {
+    this.asCaller.run(caller, () => {
+      if (flags === 0) fs.renameSync(this.real(from), this.real(to));
+      else renameat2(AT_FDCWD, this.real(from), AT_FDCWD, this.real(to), flags);
+    });
+  }
+
+  link(existing: string, path: string, caller: Caller): void {
+    this.asCaller.run(caller, () => fs.linkSync(this.real(existing), this.real(path)));
+  }
+
+  chmod(path: string, mode: number, fh: number | undefined, caller: Caller): void {
+    this.asCaller.run(caller, () => (fh === undefined ? fs.chmodSync(this.real(path), mode) : fs.fchmodSync(fh, mode)));
+  }
+
+  chown(path: string, uid: number, gid: number, fh: number | undefined, caller: Caller): void {
+    this.asCaller.run(caller, () => (fh === undefined ? fs.lchownSync(this.real(path), uid, gid) : fs.fchownSync(fh, uid, gid)));
+  }
+
+  truncate(path: string, size: number, fh: number | undefined, caller: Caller): void {
+    if (fh === undefined) this.asCaller.run(caller, () => fs.truncateSync(this.real(path), size));
+    else fs.ftruncateSync(fh, size);
+  }
+
+  utimens(path: string, atime: TimeUpdate, mtime: TimeUpdate, fh: number | undefined, caller: Caller): void {
+    // As the caller: "now" is allowed to anyone with write access, explicit times only to the owner.
+    this.asCaller.run(caller, () => {
+      if (fh === undefined) utimensat(AT_FDCWD, this.real(path), utimeValue(atime), utimeValue(mtime), AT_SYMLINK_NOFOLLOW);
+      else utimensat(fh, null, utimeValue(atime), utimeValue(mtime));
+    });
+  }
+
+  open(path: string, flags: number, caller: Caller): OpenReply {
+    return { fh: this.asCaller.run(caller, () => fs.openSync(this.real(path), flags & ~OPEN_FLAGS_DROPPED)) };
+  }
+
+  create(path: string, mode: number, flags: number, caller: Caller): OpenReply {
+    const createFlags = (flags & ~fs.constants.O_NOCTTY) | fs.constants.O_CREAT;
+    return { fh: this.asCaller.run(caller, () => fs.openSync(this.real(path), createFlags, mode)) };
+  }
+
+  read(_path: string, fh: number, buffer: Buffer, position: number): Promise<number> {
+    return readAll(fh, buffer, position);
+  }
+
+  write(_path: string, fh: number, data: Buffer, position: number): Promise<number> {
+    return writeAll(fh, data, position);
+  }
+
+  flush(): void {
+    // Data goes straight to the backing file; nothing is buffered here.
+  }
+
+  release(_path: string, fh: number): void {
+    fs.closeSync(fh);
+  }
+
+  fsync(_path: string, fh: number, datasync: boolean): Promise<void> {
+    return new Promise((resolve, reject) => (datasync ? fs.fdatasync : fs.fsync)(fh, (err) => (err ? reject(err) : resolve())));
+  }
+
+  statfs(path: string): StatFs {
+    const s = fs.statfsSync(this.real(path));
+    return { bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, namemax: 255 };
+  }
+
+  setxattr(path: string, name: string, value: Buffer, flags: number, caller: Caller): void {
+    this.asCaller.run(caller, () => lsetxattr(this.real(path), name, value, flags));
+  }
+
+  getxattr(path: string, name: string): Buffer {
+    return lgetxattr(this.real(path), name);
+  }
+
+  listxattr(path: string): string[] {
+    return llistxattr(this.real(path));
+  }
+
+  removexattr(path: string, name: string, caller: Caller): void {
+    this.asCaller.run(caller, () => lremovexattr(this.real(path), name));
+  }
+}

@@ -1,0 +1,4 @@
+// Test helpers shared by every package's tests (imported as '@kmx/core/testing').
+export { withTestMount, type TestMount, type TestMountOptions } from './test-mount.js';
+export { run, sh, runKmx, kmxBin, type RunResult } from './processes.js';
+export { temporaryDirectory, mountsUnder } from './temp.js';

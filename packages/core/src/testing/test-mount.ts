@@ -1,0 +1,90 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { readMountinfo } from '../mount/mountinfo.js';
+import { kmxBin } from './processes.js';
+import { temporaryDirectory } from './temp.js';
+
+export interface TestMountOptions {
+  /** kmx's arguments, given the temporary directory and the mountpoint inside it. */
+  args: (paths: { dir: string; mnt: string }) => string[];
+  /** Called before kmx starts, to fill the temporary directory (a source tree, say). */
+  prepare?: (paths: { dir: string; mnt: string }) => Promise<void>;
+  env?: NodeJS.ProcessEnv;
+  /** How long the mount may take to appear (default 15 s). */
+  readyTimeoutMs?: number;
+  /** Run the server as this uid/gid instead of the test's own. */
+  uid?: number;
+  gid?: number;
+}
+
+export interface TestMount {
+  /** The temporary directory; removed at the end. */
+  readonly dir: string;
+  readonly mnt: string;
+  readonly server: ChildProcess;
+  /** What the server printed so far (stdout and stderr). */
+  output(): string;
+  /** SIGTERM (then SIGKILL after 10 s) and wait; resolves to the server's exit code or signal. */
+  stop(signal?: NodeJS.Signals): Promise<number | NodeJS.Signals | null>;
+}
+
+async function mountedAt(mnt: string): Promise<boolean> {
+  return (await readMountinfo()).some((m) => m.mountpoint === mnt);
+}
+
+function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/**
+ * The one way a test mounts: `kmx ARGS` runs as a child process serving a mountpoint in a fresh
+ * temporary directory; the test drives the mount from its own process (the server is another
+ * process, so even synchronous calls are safe); and whatever happens, the server is stopped,
+ * every mount under the directory is removed and the directory is deleted.
+ */
+export async function withTestMount<T>(options: TestMountOptions, body: (mount: TestMount) => Promise<T>): Promise<T> {
+  return temporaryDirectory(async (dir) => {
+    const mnt = join(dir, 'mnt');
+    await mkdir(mnt);
+    await options.prepare?.({ dir, mnt });
+    const server = spawn(process.execPath, [kmxBin(), ...options.args({ dir, mnt })], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+      ...(options.uid !== undefined ? { uid: options.uid } : {}),
+      ...(options.gid !== undefined ? { gid: options.gid } : {}),
+    });
+    let output = '';
+    server.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    server.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | NodeJS.Signals | null> => {
+      if (server.exitCode === null && server.signalCode === null) {
+        server.kill(signal);
+        if (!(await waitForExit(server, 10_000))) {
+          server.kill('SIGKILL');
+          await waitForExit(server, 5_000);
+        }
+      }
+      return server.exitCode ?? server.signalCode;
+    };
+    try {
+      const deadline = Date.now() + (options.readyTimeoutMs ?? 15_000);
+      while (!(await mountedAt(mnt))) {
+        if (server.exitCode !== null || server.signalCode !== null) throw new Error(`kmx exited (${server.exitCode ?? server.signalCode}) before mounting:\n${output}`);
+        if (Date.now() > deadline) throw new Error(`kmx did not mount ${mnt} in time:\n${output}`);
+        await sleep(20);
+      }
+      return await body({ dir, mnt, server, output: () => output, stop });
+    } finally {
+      await stop(); // temporaryDirectory then removes whatever mount is left
+    }
+  });
+}

@@ -1,0 +1,2 @@
+// The ns plugin's library; its commands arrive with its issue.
+export {};

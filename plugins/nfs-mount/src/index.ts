@@ -1,0 +1,2 @@
+// The nfs plugin's library; its commands arrive with its issue.
+export {};

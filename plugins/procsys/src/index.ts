@@ -1,0 +1,2 @@
+// The procsys plugin's library; its commands arrive with its issue.
+export {};

@@ -1,0 +1,2 @@
+// The sftp plugin's library; its commands arrive with its issue.
+export {};
