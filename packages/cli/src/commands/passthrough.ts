@@ -20,6 +20,9 @@ Served by root with -o allow_other,default_permissions, other users get the perm
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Passthrough);
+    // No attribute caching by default: the backing directory can change behind the mount's
+    // back (another process, an ACL set through an xattr), and the view must not lag.
+    const fuseOptions = this.fuseOptions({ useIno: true, attrTimeout: 0, entryTimeout: 0, negativeTimeout: 0 }, flags.option);
     const source = await existingDirectory(args.source, 'source directory');
     const mountpoint = await canonicalMountpoint(args.mountpoint);
     // The server reaches the source by path: inside its own mount it would wait on itself forever.
@@ -30,9 +33,7 @@ Served by root with -o allow_other,default_permissions, other users get the perm
       plugin: 'passthrough',
       source,
       mountpoint,
-      // No attribute caching by default: the backing directory can change behind the mount's
-      // back (another process, an ACL set through an xattr), and the view must not lag.
-      fuseOptions: this.fuseOptions({ useIno: true, attrTimeout: 0, entryTimeout: 0, negativeTimeout: 0 }, flags.option),
+      fuseOptions,
       filesystem: () => new PassthroughFileSystem(source),
     }, flags);
   }

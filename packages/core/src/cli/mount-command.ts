@@ -35,7 +35,7 @@ export abstract class MountCommand extends KmxCommand {
     ...KmxCommand.baseFlags,
     daemon: Flags.boolean({ description: 'Detach once the mount answers (default: stay in the foreground until unmounted or interrupted).' }),
     'fuse-engine': Flags.string({ description: 'FUSE engine to serve the mount with (default: $KMX_FUSE_ENGINE, else the fastest available).', options: [...ENGINE_NAMES] }),
-    option: Flags.string({ char: 'o', multiple: true, description: 'Mount options, comma-separated: allow_other, default_permissions, ro, attr_timeout=S, entry_timeout=S, direct_io, kernel_cache, max_read=N, max_background=N, auto_unmount, debug.' }),
+    option: Flags.string({ char: 'o', multiple: true, multipleNonGreedy: true, description: 'Mount options, comma-separated: allow_other, default_permissions, ro, attr_timeout=S, entry_timeout=S, direct_io, kernel_cache, max_read=N, max_background=N, auto_unmount, debug.' }),
   };
 
   /** The user's -o options over the plugin's defaults; `extra` takes plugin-specific names. */

@@ -27,8 +27,11 @@ export function reportError(err: unknown, commandId?: string): ErrorReport {
     hint = error.hint;
     exitCode = error.exitCode;
   } else if ((error as OclifError).oclif?.exit !== undefined) {
-    const lines = error.message.split('\n').map((l) => l.trim()).filter((l) => l && !/^See more help with/.test(l));
-    message = lines.join(' ').replace(/:\s+/, ': ');
+    const lines = error.message.split('\n').map((l) => l.trim()).filter((l) => l && !/^(See more help with|Note:)/.test(l));
+    // "Missing 2 required args:" is followed by one "name  description" line per argument.
+    message = /^Missing \d+ required args?:?$/.test(lines[0] ?? '')
+      ? `${lines[0]?.replace(/:?$/, ':')} ${lines.slice(1).flatMap((l) => /^(\S+)\s{2,}/.exec(l)?.[1] ?? []).join(', ')}`
+      : lines.join(' ');
     hint = commandId ? `see: kmx ${commandId.replaceAll(':', ' ')} --help` : 'see: kmx --help';
     exitCode = (error as OclifError).oclif?.exit ?? 2;
   } else {

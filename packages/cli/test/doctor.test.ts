@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runKmx } from '@kmx/core/testing';
+
+interface Check { name: string; ok: boolean; detail: string; fix?: string; required: boolean }
+
+describe('kmx doctor', () => {
+  it('reports every check on one line, with a fix for what is missing', async () => {
+    const r = await runKmx(['doctor']);
+    assert.equal(r.code, 0, `kmx can mount here, so doctor succeeds:\n${r.stdout}${r.stderr}`);
+    const lines = r.stdout.trim().split('\n');
+    for (const name of ['/dev/fuse', 'fusermount3', 'libfuse2', 'libfuse3', 'kernel fuse', 'kernel nfs', 'kernel nfs4', 'unprivileged user namespaces', 'kmxd', 'sftp-server', 'ssh', 'gocryptfs', 'rsync', 'dot', 'lsns']) {
+      assert.ok(lines.some((l) => new RegExp(`^(ok|missing) +${name.replace(/[/]/g, '\\/')} `).test(l)), `a line for ${name}`);
+    }
+    for (const line of lines.filter((l) => l.startsWith('missing'))) assert.match(line, /; fix: \S/, line);
+  });
+
+  it('--json gives the same checks as data', async () => {
+    const r = await runKmx(['doctor', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const checks = JSON.parse(r.stdout) as Check[];
+    assert.ok(checks.length >= 15);
+    for (const c of checks) {
+      assert.equal(typeof c.name, 'string');
+      assert.equal(typeof c.ok, 'boolean');
+      if (!c.ok) assert.ok(c.fix, `${c.name} has a fix`);
+    }
+    assert.ok(checks.find((c) => c.name === '/dev/fuse')?.ok);
+    assert.ok(checks.find((c) => c.name === 'FUSE engine')?.ok);
+  });
+});

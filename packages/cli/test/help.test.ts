@@ -1,0 +1,24 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runKmx } from '@kmx/core/testing';
+
+describe('kmx help', () => {
+  it('lists the five plugin topics and the host commands, one line each', async () => {
+    const r = await runKmx(['--help'], { env: { ...process.env, COLUMNS: '200' } });
+    assert.equal(r.code, 0, r.stderr);
+    for (const topic of ['enc', 'nfs', 'ns', 'procsys', 'sftp']) assert.match(r.stdout, new RegExp(`^  ${topic} +\\S.*$`, 'm'), topic);
+    for (const command of ['doctor', 'mounts', 'passthrough', 'umount']) assert.match(r.stdout, new RegExp(`^  ${command} +\\S`, 'm'), command);
+  });
+
+  it('shows a command\'s examples, and a topic\'s help', async () => {
+    const command = await runKmx(['passthrough', '--help']);
+    assert.equal(command.code, 0, command.stderr);
+    assert.match(command.stdout, /EXAMPLES/);
+    assert.match(command.stdout, /\$ kmx passthrough ~\/src \/tmp\/view/);
+    assert.match(command.stdout, /--daemon/);
+    assert.match(command.stdout, /--fuse-engine/);
+    const topic = await runKmx(['enc', '--help']);
+    assert.equal(topic.code, 0, topic.stderr);
+    assert.match(topic.stdout, /gocryptfs/);
+  });
+});

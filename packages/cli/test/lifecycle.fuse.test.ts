@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import type { KmxMount } from '@kmx/core';
+import { mountsUnder, runKmx, sh, temporaryDirectory, withTestMount } from '@kmx/core/testing';
+
+async function kmxMounts(): Promise<KmxMount[]> {
+  const r = await runKmx(['mounts', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as KmxMount[];
+}
+
+function passthroughArgs({ dir, mnt }: { dir: string; mnt: string }): string[] {
+  return ['passthrough', join(dir, 'src'), mnt];
+}
+
+async function prepare({ dir }: { dir: string }): Promise<void> {
+  await mkdir(join(dir, 'src'));
+  await writeFile(join(dir, 'src', 'hello'), 'hello\n');
+}
+
+const recordFiles = async (): Promise<string[]> => (await readdir('/run/kmx/mounts').catch(() => [])).filter((f) => !f.startsWith('.'));
+
+describe('mount lifecycle', () => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`a foreground mount unmounts cleanly on ${signal} and exits 0`, () => withTestMount({ prepare, args: passthroughArgs }, async (m) => {
+      assert.equal((await sh(`cat '${m.mnt}/hello'`)).stdout, 'hello\n');
+      const record = (await kmxMounts()).find((k) => k.mountpoint === m.mnt);
+      assert.ok(record, 'listed by kmx mounts');
+      assert.equal(record.pid, m.server.pid);
+      assert.equal(record.plugin, 'passthrough');
+      assert.equal(record.source, join(m.dir, 'src'));
+      assert.equal(record.state, 'ok');
+      assert.equal(record.fstype, 'fuse.kmx-passthrough');
+      assert.equal(await m.stop(signal), 0, m.output());
+      assert.deepEqual(await mountsUnder(m.mnt), []);
+      assert.ok(!(await recordFiles()).includes(`${record.device.replace(':', '-')}.json`), 'record removed');
+    }));
+  }
+
+  it('unmounted from outside, the server exits 0 by itself', () => withTestMount({ prepare, args: passthroughArgs }, async (m) => {
+    const r = await runKmx(['umount', m.mnt]);
+    assert.equal(r.code, 0, r.stderr);
+    const exited = await new Promise<number | null>((resolve) => {
+      if (m.server.exitCode !== null) resolve(m.server.exitCode);
+      m.server.once('exit', (code) => resolve(code));
+    });
+    assert.equal(exited, 0, m.output());
+  }));
+
+  it('a server killed with SIGKILL leaves a stale mount that kmx mounts shows and kmx umount clears', () => withTestMount({ prepare, args: passthroughArgs }, async (m) => {
+    await m.stop('SIGKILL');
+    const stale = (await kmxMounts()).find((k) => k.mountpoint === m.mnt);
+    assert.equal(stale?.state, 'stale');
+    assert.match((await sh(`ls '${m.mnt}'`)).stderr, /not connected/);
+    const r = await runKmx(['umount', m.mnt]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await mountsUnder(m.mnt), []);
+    assert.equal((await kmxMounts()).find((k) => k.mountpoint === m.mnt), undefined);
+  }));
+
+  it('a busy mount refuses a plain umount with a hint, and --lazy detaches it', () => withTestMount({ prepare, args: passthroughArgs }, async (m) => {
+    const holder = spawn('sleep', ['60'], { cwd: m.mnt, stdio: 'ignore' });
+    try {
+      await sleep(100);
+      const busy = await runKmx(['umount', m.mnt]);
+      assert.equal(busy.code, 1);
+      assert.match(busy.stderr, /^kmx: .*busy.*; a process still uses it: close it, or unmount with --lazy\n$/);
+      const lazy = await runKmx(['umount', '--lazy', m.mnt]);
+      assert.equal(lazy.code, 0, lazy.stderr);
+      assert.deepEqual(await mountsUnder(m.mnt), []);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  }));
+
+  it('--daemon exits 0 once the mount answers; the daemon serves until kmx umount', () => temporaryDirectory(async (dir) => {
+    await prepare({ dir });
+    const mnt = join(dir, 'mnt');
+    await mkdir(mnt);
+    const started = await runKmx(['passthrough', '--daemon', join(dir, 'src'), mnt]);
+    assert.equal(started.code, 0, started.stderr);
+    assert.match(started.stdout, /mounted on .* \(pid \d+\)/);
+    // The parent has exited: the mount must already answer.
+    assert.equal((await sh(`cat '${mnt}/hello'`)).stdout, 'hello\n');
+    const record = (await kmxMounts()).find((k) => k.mountpoint === mnt);
+    assert.equal(record?.state, 'ok');
+    const pid = record?.pid ?? 0;
+    assert.ok(pid > 0 && pid !== process.pid);
+    const stopped = await runKmx(['umount', mnt]);
+    assert.equal(stopped.code, 0, stopped.stderr);
+    for (let i = 0; i < 100 && processAlive(pid); i++) await sleep(50);
+    assert.equal(processAlive(pid), false, 'the daemon exits after its mount is gone');
+  }));
+});
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
