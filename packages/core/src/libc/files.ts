@@ -39,12 +39,18 @@ export interface Timespec {
 
 /**
  * utimensat(2) with nanoseconds and UTIME_NOW/UTIME_OMIT, which Node's fs.utimes cannot
- * express (it takes float seconds and always sets both times).
+ * express (it takes float seconds and always sets both times). A null `path` sets the times
+ * of the open file `dirfd` itself.
  */
 export function utimensat(dirfd: number, path: string | null, atime: Timespec, mtime: Timespec, flags = 0): void {
-  const fn = cfn('int utimensat(int dirfd, const char *path, const int64_t *times, int flags)');
   const times = new BigInt64Array([BigInt(atime.sec), BigInt(atime.nsec), BigInt(mtime.sec), BigInt(mtime.nsec)]);
-  check(fn(dirfd, path, times, flags), 'utimensat', path ?? undefined);
+  if (path === null) {
+    // glibc's utimensat() refuses a NULL path with EINVAL; futimens() is the fd form of the same call.
+    check(cfn('int futimens(int fd, const int64_t *times)')(dirfd, times), 'futimens');
+    return;
+  }
+  const fn = cfn('int utimensat(int dirfd, const char *path, const int64_t *times, int flags)');
+  check(fn(dirfd, path, times, flags), 'utimensat', path);
 }
 
 export function close(fd: number): void {

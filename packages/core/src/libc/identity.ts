@@ -1,6 +1,7 @@
 import { cfn, check } from './library.js';
 
-const SYS_setgroups = 116;
+// The raw system call number: x86-64 has its own table, arm64 the generic one.
+const SYS_setgroups = process.arch === 'arm64' ? 159 : 116;
 
 /**
  * Sets the supplementary groups of the calling thread only. glibc's setgroups() would switch

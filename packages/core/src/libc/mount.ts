@@ -18,26 +18,31 @@ export function fsopen(fstype: string, flags: number): number {
   return check(cfn('int fsopen(const char *fstype, unsigned int flags)')(fstype, flags), 'fsopen', fstype);
 }
 
+/**
+ * One fsconfig(2) call. A refusal carries the kernel's reason from the context's log
+ * ("e tmpfs: Unknown parameter 'x'"), which is all an EINVAL has to say.
+ */
+function fsconfig(fsfd: number, cmd: number, key: string | null, value: string | null, what: string): void {
+  const fn = cfn('int fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux)');
+  if (fn(fsfd, cmd, key, value, 0) < 0) {
+    const errno = koffi().errno(); // before readFsLog's read() overwrites it
+    throw new SysError(errno, 'fsconfig', what, { detail: readFsLog(fsfd) || undefined });
+  }
+}
+
 /** fsconfig(FSCONFIG_SET_STRING): one `key=value` option. */
 export function fsconfigString(fsfd: number, key: string, value: string): void {
-  const fn = cfn('int fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux)');
-  check(fn(fsfd, FSCONFIG_SET_STRING, key, value, 0), 'fsconfig', `${key}=${value}`);
+  fsconfig(fsfd, FSCONFIG_SET_STRING, key, value, `${key}=${value}`);
 }
 
 /** fsconfig(FSCONFIG_SET_FLAG): one value-less option such as `ro`. */
 export function fsconfigFlag(fsfd: number, key: string): void {
-  const fn = cfn('int fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux)');
-  check(fn(fsfd, FSCONFIG_SET_FLAG, key, null, 0), 'fsconfig', key);
+  fsconfig(fsfd, FSCONFIG_SET_FLAG, key, null, key);
 }
 
-/** fsconfig(FSCONFIG_CMD_CREATE): makes the superblock; the kernel's reason for a refusal is in readFsLog. */
+/** fsconfig(FSCONFIG_CMD_CREATE): makes the superblock; a refusal carries the kernel's reason. */
 export function fsconfigCreate(fsfd: number): void {
-  const fn = cfn('int fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux)');
-  const result = fn(fsfd, FSCONFIG_CMD_CREATE, null, null, 0);
-  if (result < 0) {
-    const errno = koffi().errno();
-    throw new SysError(errno, 'fsconfig', 'create', { detail: readFsLog(fsfd) || undefined });
-  }
+  fsconfig(fsfd, FSCONFIG_CMD_CREATE, null, null, 'create');
 }
 
 /** The kernel's messages about an fs context ("e nfs: bad option"), joined; '' when there are none. */
@@ -46,9 +51,9 @@ export function readFsLog(fsfd: number): string {
   const lines: string[] = [];
   const buf = Buffer.alloc(1024);
   for (let i = 0; i < 16; i++) {
-    const n = Number(read(fsfd, buf, buf.length));
+    const n = Number(read(fsfd, buf, buf.length)); // one message per read; ENODATA when drained
     if (n <= 0) break;
-    lines.push(buf.subarray(0, n).toString('utf8'));
+    lines.push(buf.subarray(0, n).toString('utf8').trimEnd());
   }
   return lines.join('; ');
 }
