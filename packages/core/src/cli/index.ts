@@ -4,3 +4,4 @@ export { reportError, type ErrorReport } from './report.js';
 export { serveMount } from './serve.js';
 export { formatTable } from './table.js';
 export { existingDirectory, isWithin } from './paths.js';
+export { Tour, TOUR_HOOK, type TourOptions } from './tour.js';

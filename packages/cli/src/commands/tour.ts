@@ -1,0 +1,24 @@
+import { KmxCommand, TOUR_HOOK, Tour } from '@kmx/core';
+import { passthroughTour } from '../lib/tour.js';
+
+export default class TourCommand extends KmxCommand {
+  static override summary = 'A guided tour on built-in sample data: mounts, shows each plugin working, cleans up.';
+  static override description = 'Every step prints the command it runs and its output. Nothing outside a temporary directory is touched, and everything mounted is unmounted at the end, even if a step fails.';
+  static override examples = ['<%= config.bin %> tour'];
+
+  async run(): Promise<void> {
+    await this.parse(TourCommand);
+    const tour = new Tour({ kmx: this.config.root + '/bin/run.js', write: (text) => process.stdout.write(text) });
+    try {
+      await passthroughTour(tour);
+      // Each plugin adds its own part through the kmx-tour hook.
+      const result = await this.config.runHook(TOUR_HOOK, { tour });
+      const failure = result.failures[0];
+      if (failure) throw failure.error;
+      tour.section('Done');
+      tour.say('Everything the tour mounted has been unmounted, and its files removed.');
+    } finally {
+      await tour.cleanUp();
+    }
+  }
+}

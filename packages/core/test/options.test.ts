@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { UsageError, mountinfoSafe, parseFuseOptions } from '@kmx/core';
+
+describe('FUSE -o options', () => {
+  it('parses flags and numbers, zero timeouts included', () => {
+    assert.deepEqual(parseFuseOptions(['allow_other,ro', 'attr_timeout=0,entry_timeout=1.5', 'max_read=131072']), {
+      allowOther: true, readOnly: true, attrTimeout: 0, entryTimeout: 1.5, maxRead: 131072,
+    });
+    assert.deepEqual(parseFuseOptions([]), {});
+  });
+
+  it('refuses unknown options, values on flags and non-numbers, as usage errors', () => {
+    assert.throws(() => parseFuseOptions(['allow_other,suid']), (e: unknown) => e instanceof UsageError && /unknown mount option "suid"/.test(e.message) && e.exitCode === 2);
+    assert.throws(() => parseFuseOptions(['ro=1']), /takes no value/);
+    assert.throws(() => parseFuseOptions(['attr_timeout=-1']), /needs a number/);
+    assert.throws(() => parseFuseOptions(['max_read=0']), /whole number/);
+    assert.throws(() => parseFuseOptions(['max_read=1e9']), /needs a number/);
+  });
+
+  it('lets a plugin take options of its own', () => {
+    const seen: string[] = [];
+    const options = parseFuseOptions(['reconnect,ro'], (name) => (name === 'reconnect' ? (seen.push(name), true) : false));
+    assert.deepEqual(options, { readOnly: true });
+    assert.deepEqual(seen, ['reconnect']);
+  });
+
+  it('keeps names that reach mountinfo free of option separators and control characters', () => {
+    assert.equal(mountinfoSafe('user@host:/a,b\\c\nd e'), 'user@host:/a_b_c_d e');
+  });
+});
