@@ -21,3 +21,9 @@ export function pluginContainer(pluginName: string, register?: (child: Dependenc
   }
   return child;
 }
+
+/** Tokens of the services core registers, as global symbols so that every copy of core agrees. */
+export const Tokens = {
+  /** The namespace-aware mount helper (`MountHelper` from the mount module). */
+  MountHelper: Symbol.for('kmx.MountHelper'),
+} as const;

@@ -1,0 +1,270 @@
+/*
+ * kmx-nshelper: the namespace steps that a multithreaded Node process cannot take itself
+ * (setns(CLONE_NEWNS) needs an unshared fs_struct; unshare moves only the calling thread).
+ * kmx spawns it per request with a fixed argv, no shell, and passes fds as extra stdio:
+ *
+ *   kmx-nshelper attach PATH           fd 3: pidfd or nsfs fd of a mount ns, fd 4: a detached mount
+ *   kmx-nshelper unmount PATH [--lazy] fd 3: as above
+ *   kmx-nshelper mountinfo             fd 3: as above; prints that namespace's mountinfo
+ *   kmx-nshelper run REPORT_FD [--proc DIR] [--bind SRC DST | --bind-ro SRC DST]... -- CMD [ARG]...
+ *
+ * A failure is one line, "kmx-nshelper: STEP: ERRNO[: PATH]", on stderr (for run: on
+ * REPORT_FD, which exec closes, because the command owns stdio), and exit status 125
+ * (126/127 when exec fails, as in env(1)). It reads no environment variable itself.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define TARGET_FD 3
+#define MOUNT_FD 4
+#define EXIT_FAILED 125
+#define MAX_BINDS 64
+
+static int report_fd = STDERR_FILENO;
+
+static void fail_with(int status, const char *step, int err, const char *path)
+{
+	if (path)
+		dprintf(report_fd, "kmx-nshelper: %s: %d: %s\n", step, err, path);
+	else
+		dprintf(report_fd, "kmx-nshelper: %s: %d\n", step, err);
+	_exit(status);
+}
+
+static void fail(const char *step, int err, const char *path)
+{
+	fail_with(EXIT_FAILED, step, err, path);
+}
+
+/* Opens PATH as an O_PATH fd without following a symlink in its last component. */
+static int open_no_follow(const char *path)
+{
+	struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC, .resolve = RESOLVE_NO_MAGICLINKS };
+	struct stat st;
+	int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+
+	if (fd < 0)
+		fail("openat2", errno, path);
+	if (fstat(fd, &st) < 0)
+		fail("fstat", errno, path);
+	if (S_ISLNK(st.st_mode)) /* O_PATH|O_NOFOLLOW opened the link itself */
+		fail("openat2", ELOOP, path);
+	return fd;
+}
+
+/* The pid a pidfd stands for (its fdinfo "Pid:" line), or -1 when FD is no pidfd. */
+static pid_t pid_of_pidfd(int fd)
+{
+	char path[64], line[256];
+	long pid = -1;
+	FILE *info;
+
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+	info = fopen(path, "re");
+	if (!info)
+		return -1;
+	while (fgets(line, sizeof line, info))
+		if (sscanf(line, "Pid: %ld", &pid) == 1)
+			break;
+	fclose(info);
+	return (pid_t)pid;
+}
+
+/*
+ * Joins the mount namespace of FD: an nsfs file, or a pidfd (kernel >= 5.8). Older kernels
+ * refuse a pidfd with EINVAL; then go through /proc/PID/ns/mnt and check afterwards that the
+ * pidfd's process is still alive, which proves the pid was not reused in between.
+ */
+static void enter_mount_namespace(int fd)
+{
+	char path[64];
+	pid_t pid;
+	int nsfd;
+
+	if (setns(fd, CLONE_NEWNS) == 0)
+		return;
+	if (errno != EINVAL || (pid = pid_of_pidfd(fd)) <= 0)
+		fail("setns", errno, NULL);
+	snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
+	nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0)
+		fail("open", errno, path);
+	if (pidfd_send_signal(fd, 0, NULL, 0) < 0)
+		fail("pidfd_send_signal", errno, NULL);
+	if (setns(nsfd, CLONE_NEWNS) < 0)
+		fail("setns", errno, NULL);
+	close(nsfd);
+}
+
+static int attach(const char *path)
+{
+	int target;
+
+	enter_mount_namespace(TARGET_FD);
+	target = open_no_follow(path);
+	if (move_mount(MOUNT_FD, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		fail("move_mount", errno, path);
+	return 0;
+}
+
+/* As fusermount does: from inside the parent, so the last component is never a followed symlink. */
+static int unmount(char *path, int lazy)
+{
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_MAGICLINKS };
+	char *slash = strrchr(path, '/');
+	const char *name = slash + 1;
+	int parent;
+
+	if (strcmp(name, "") == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		fail("unmount", EINVAL, path);
+	enter_mount_namespace(TARGET_FD);
+	*slash = '\0';
+	parent = (int)syscall(SYS_openat2, AT_FDCWD, slash == path ? "/" : path, &how, sizeof how);
+	*slash = '/';
+	if (parent < 0)
+		fail("openat2", errno, path);
+	if (fchdir(parent) < 0)
+		fail("fchdir", errno, path);
+	if (umount2(name, UMOUNT_NOFOLLOW | (lazy ? MNT_DETACH : 0)) < 0)
+		fail("umount2", errno, path);
+	return 0;
+}
+
+static void write_all(int fd, const char *buf, ssize_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, (size_t)len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			fail("write", errno, NULL);
+		buf += n;
+		len -= n;
+	}
+}
+
+static int print_mountinfo(void)
+{
+	/* Opened before setns: the namespace may have no /proc of its own. mountinfo shows the
+	 * namespace of the task that opens it, so "thread-self" is resolved after setns. */
+	int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC), info;
+	char buf[65536];
+	ssize_t n;
+
+	if (proc < 0)
+		fail("open", errno, "/proc");
+	enter_mount_namespace(TARGET_FD);
+	info = openat(proc, "thread-self/mountinfo", O_RDONLY | O_CLOEXEC);
+	if (info < 0)
+		fail("open", errno, "/proc/thread-self/mountinfo");
+	while ((n = read(info, buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			fail("read", errno, "/proc/thread-self/mountinfo");
+		write_all(STDOUT_FILENO, buf, n);
+	}
+	return 0;
+}
+
+/* mkdir -p, mode 0755: the directories land on the real filesystem; only the mounts are private. */
+static void make_directories(char *path)
+{
+	for (char *p = path + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char end = *p;
+
+		*p = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			fail("mkdir", errno, path);
+		*p = end;
+		if (end == '\0')
+			return;
+	}
+}
+
+/* A recursive bind with nosuid,nodev (and ro) set on the copy before anyone can see it. */
+static void bind_tree(const char *source, const char *target, int read_only)
+{
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (read_only ? MOUNT_ATTR_RDONLY : 0) };
+	int tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE), to;
+
+	if (tree < 0)
+		fail("open_tree", errno, source);
+	if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+		fail("mount_setattr", errno, source);
+	to = open_no_follow(target);
+	if (move_mount(tree, "", to, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		fail("move_mount", errno, target);
+	close(to);
+	close(tree);
+}
+
+static int run(int argc, char **argv)
+{
+	struct { const char *source, *target; int read_only; } binds[MAX_BINDS];
+	int nbinds = 0, i = 1;
+	char *proc = NULL, *end;
+	long fd = strtol(argv[0], &end, 10);
+
+	if (*argv[0] == '\0' || *end != '\0' || fd < 3 || fd > 1024 || fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0)
+		fail("usage", EBADF, argv[0]);
+	report_fd = (int)fd;
+	for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--proc") == 0 && i + 1 < argc && argv[i + 1][0] == '/') {
+			proc = argv[++i];
+		} else if ((strcmp(argv[i], "--bind") == 0 || strcmp(argv[i], "--bind-ro") == 0) && i + 2 < argc && nbinds < MAX_BINDS) {
+			binds[nbinds].read_only = strcmp(argv[i], "--bind-ro") == 0;
+			binds[nbinds].source = argv[i + 1];
+			binds[nbinds++].target = argv[i + 2];
+			i += 2;
+		} else {
+			fail("usage", EINVAL, argv[i]);
+		}
+	}
+	if (i + 1 >= argc)
+		fail("usage", EINVAL, "no command");
+	if (unshare(CLONE_NEWNS) < 0)
+		fail("unshare", errno, NULL);
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) /* nothing leaks back out */
+		fail("mount", errno, "/");
+	if (proc) {
+		make_directories(proc);
+		if (mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+			fail("mount", errno, proc);
+	}
+	for (int b = 0; b < nbinds; b++)
+		bind_tree(binds[b].source, binds[b].target, binds[b].read_only);
+	execvp(argv[i + 1], argv + i + 1);
+	fail_with(errno == ENOENT ? 127 : 126, "execvp", errno, argv[i + 1]);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+
+	if (strcmp(mode, "attach") == 0 && argc == 3 && argv[2][0] == '/')
+		return attach(argv[2]);
+	if (strcmp(mode, "unmount") == 0 && argv[2] && argv[2][0] == '/' &&
+	    (argc == 3 || (argc == 4 && strcmp(argv[3], "--lazy") == 0)))
+		return unmount(argv[2], argc == 4);
+	if (strcmp(mode, "mountinfo") == 0 && argc == 2)
+		return print_mountinfo();
+	if (strcmp(mode, "run") == 0 && argc > 2)
+		return run(argc - 2, argv + 2);
+	fail("usage", EINVAL, mode);
+	return EXIT_FAILED;
+}
