@@ -2,7 +2,8 @@ import { errnoOf } from '../errors/index.js';
 import type { FuseOptions } from './options.js';
 import type { FileSystem, MaybePromise } from './types.js';
 
-export const ENGINE_NAMES = ['fuse-native'] as const;
+/** In order of preference: the first available serves a mount unless one is asked for. */
+export const ENGINE_NAMES = ['libfuse3', 'fuse-native'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 export interface EngineMountRequest {

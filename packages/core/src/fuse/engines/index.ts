@@ -1,8 +1,10 @@
 import { KmxError, UsageError } from '../../errors/index.js';
 import { ENGINE_NAMES, type EngineName, type FuseEngine } from '../engine.js';
 import { FuseNativeEngine } from './fuse-native.js';
+import { Libfuse3Engine } from './libfuse3/index.js';
 
 const factories: Record<EngineName, () => FuseEngine> = {
+  libfuse3: () => new Libfuse3Engine(),
   'fuse-native': () => new FuseNativeEngine(),
 };
 
