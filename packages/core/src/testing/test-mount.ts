@@ -9,6 +9,8 @@ import { temporaryDirectory } from './temp.js';
 export interface TestMountOptions {
   /** kmx's arguments, given the temporary directory and the mountpoint inside it. */
   args: (paths: { dir: string; mnt: string }) => string[];
+  /** The program to run instead of kmx (`args` are then its arguments): a test fixture server. */
+  program?: string;
   /** Called before kmx starts, to fill the temporary directory (a source tree, say). */
   prepare?: (paths: { dir: string; mnt: string }) => Promise<void>;
   env?: NodeJS.ProcessEnv;
@@ -56,7 +58,8 @@ export async function withTestMount<T>(options: TestMountOptions, body: (mount: 
     const mnt = join(dir, 'mnt');
     await mkdir(mnt);
     await options.prepare?.({ dir, mnt });
-    const server = spawn(process.execPath, [kmxBin(), ...options.args({ dir, mnt })], {
+    const argv = options.program ? [options.program, ...options.args({ dir, mnt })] : [kmxBin(), ...options.args({ dir, mnt })];
+    const server = spawn(process.execPath, argv, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...options.env },
       ...(options.uid !== undefined ? { uid: options.uid } : {}),
