@@ -40,10 +40,11 @@ function leftovers() {
     const fields = line.split(' ');
     const sep = fields.indexOf('-');
     if (sep < 0) continue;
+    // Test mounts live in the run's temporary directories (set TMPDIR to keep parallel runs apart).
     const mountpoint = fields[4];
-    if (fields[sep + 1]?.startsWith('fuse.kmx-') || mountpoint.startsWith(`${tmpdir()}/kmx-test-`)) found.push(`mount ${mountpoint}`);
+    if (mountpoint.startsWith(`${tmpdir()}/kmx-`)) found.push(`mount ${mountpoint}`);
   }
-  for (const name of readdirSync(tmpdir())) if (name.startsWith('kmx-test-')) found.push(`directory ${join(tmpdir(), name)}`);
+  for (const name of readdirSync(tmpdir())) if (/^kmx-(test|tour)-/.test(name)) found.push(`directory ${join(tmpdir(), name)}`);
   const netns = existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith('kmxt-')) : [];
   for (const name of netns) found.push(`network namespace ${name}`);
   return found;
