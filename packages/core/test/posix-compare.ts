@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { chmod, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run, withTestMount, type RunResult } from '@kmx/core/testing';
+
+/**
+ * The POSIX comparison harness: `kmx passthrough -o allow_other,default_permissions`, served
+ * by root, mirrors `src`; `ref` is a plain directory beside it. A script runs in the mount and
+ * in `ref`, as root or as another user, and must print the same (errno messages, owners,
+ * modes, times, link counts). Both directories are world-writable and sticky, like /tmp, so
+ * that root and the other user can each make files there.
+ */
+
+/** The other user: no such account needs to exist. */
+export const USER = 4242;
+
+export interface PosixMount {
+  dir: string;
+  mnt: string;
+  src: string;
+  ref: string;
+}
+
+export function withPosixMount(body: (m: PosixMount) => Promise<void>, extraOptions: string[] = []): Promise<void> {
+  return withTestMount({
+    prepare: async ({ dir }) => {
+      await chmod(dir, 0o755); // temporary directories are private: let the other user in
+      for (const name of ['src', 'ref']) {
+        await mkdir(join(dir, name));
+        await chmod(join(dir, name), 0o1777);
+      }
+    },
+    args: ({ dir, mnt }) => ['passthrough', '-o', ['allow_other', 'default_permissions', ...extraOptions].join(','), join(dir, 'src'), mnt],
+  }, ({ dir, mnt }) => body({ dir, mnt, src: join(dir, 'src'), ref: join(dir, 'ref') }));
+}
+
+/** Runs a script in `cwd`, as root or as USER (with no supplementary groups), merging stderr into stdout. */
+export function runAs(who: 'root' | 'user', cwd: string, script: string): Promise<RunResult> {
+  const wrapped = `cd '${cwd}' && { ${script}\n} 2>&1; echo "exit=$?"`;
+  const env = { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', LC_ALL: 'C', TZ: 'UTC' };
+  if (who === 'root') return run('/bin/sh', ['-c', wrapped], { env });
+  return run('setpriv', [`--reuid=${USER}`, `--regid=${USER}`, '--clear-groups', '/bin/sh', '-c', wrapped], { env });
+}
+
+/** The script's output in the mount and in the plain directory must match; returns it. */
+export async function same(m: PosixMount, who: 'root' | 'user', script: string): Promise<string> {
+  const [inMount, inPlain] = [await runAs(who, m.mnt, script), await runAs(who, m.ref, script)];
+  const clean = (r: RunResult, dir: string): string => r.stdout.replaceAll(dir, '<dir>');
+  assert.equal(clean(inMount, m.mnt), clean(inPlain, m.ref), `as ${who}, differs from a plain directory:\n${script}`);
+  return inPlain.stdout;
+}
