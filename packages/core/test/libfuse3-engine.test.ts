@@ -165,6 +165,27 @@ print(open("${mnt}/log").read().count("\\n"))`]);
     });
   });
 
+  it('applies the mount options: read-only, max_read, background limits, a wider readahead', async () => {
+    const fs = new MemoryFs();
+    fs.files.set('/f', { data: Buffer.from('x'), mode: 0o100644 });
+    const options = { readOnly: true, maxRead: 65536, maxBackground: 32, congestionThreshold: 24, defaultPermissions: true };
+    await withMemoryMount(fs, options, async (mnt, mount) => {
+      const minor = mount.device.split(':')[1];
+      const r = await sh(`grep ' ${mnt} ' /proc/self/mountinfo; cat /sys/class/bdi/${mount.device}/read_ahead_kb; echo y > '${mnt}/f';
+        cat /sys/fs/fuse/connections/${minor}/max_background /sys/fs/fuse/connections/${minor}/congestion_threshold 2>/dev/null`);
+      const [line, readahead, ...limits] = r.stdout.trim().split('\n');
+      assert.match(line ?? '', / ro,.*default_permissions.*max_read=65536/);
+      assert.equal(readahead, '128', 'max_read below the kernel\'s default window keeps the default');
+      assert.match(r.stderr, /Read-only file system/);
+      // Only where fusectl is mounted (not on every host) can the connection's limits be read back.
+      if (limits.length > 0) assert.deepEqual(limits, ['32', '24']);
+    });
+    await withMemoryMount(new MemoryFs(), {}, async (_mnt, mount) => {
+      const r = await sh(`cat /sys/class/bdi/${mount.device}/read_ahead_kb`);
+      assert.equal(r.stdout.trim(), '1024', 'buffered reads come 1 MiB at a time');
+    });
+  });
+
   it('answers EIO for an operation that throws without an errno, logs it, and keeps serving', () => {
     const fs = new MemoryFs();
     fs.files.set('/ok', { data: Buffer.from('fine\n'), mode: 0o100644 });
