@@ -5,7 +5,7 @@ import type { Attr } from '@kmx/core';
 import { run, sh } from '@kmx/core/testing';
 import { DirentWriter } from '../src/fuse/engines/libfuse3/dirents.js';
 import { NodeTable } from '../src/fuse/engines/libfuse3/nodes.js';
-import { sessionArguments } from '../src/fuse/engines/libfuse3/session.js';
+import { sessionArguments } from '../src/fuse/engines/libfuse3/connection.js';
 import { MemoryFs, withMemoryMount } from './engine-memory-fs.js';
 
 /** The libfuse3 engine's parts (node table, dirent encoding) and its behaviour on a live mount. */
