@@ -89,10 +89,10 @@ describe('the libfuse3 dirent encoder', () => {
   });
 
   it('writes fuse_direntplus records with the entry attributes', () => {
-    const w = new DirentWriter();
+    const w = new DirentWriter({ entry: 1.5, attr: 0 });
     w.reset(4096);
     const attr = { ...fileAttr(99), size: 5, atime: { sec: -1, nsec: 7 } };
-    w.addPlus('f', 99, 8, 3, { nodeid: 42, ino: 99, attr, entryTimeout: 1.5, attrTimeout: 0 });
+    w.addPlus('f', 99, 8, 3, { nodeid: 42, ino: 99, attr });
     const b = w.bytes();
     assert.equal(b.length, 128 + 32);
     assert.equal(b.readBigUInt64LE(0), 42n, 'nodeid');

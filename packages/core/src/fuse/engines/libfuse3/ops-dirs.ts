@@ -22,7 +22,7 @@ export function directoryOps(r: Requests): OpHandlers {
   const { fs, nodes } = r;
   const open = new Map<number, OpenDirectory>();
   let nextHandle = 1;
-  const writer = new DirentWriter();
+  const writer = new DirentWriter(r.timeouts);
 
   /** The open directory of a request (its handle is in fi), or undefined once answered EBADF. */
   const directory = (req: Pointer, fi: Pointer): OpenDirectory | undefined => {
@@ -60,7 +60,7 @@ export function directoryOps(r: Requests): OpHandlers {
       if (!writer.fitsPlus(entry.name)) break;
       const node = nodes.remember(dir.node, entry.name, entry.attr);
       const ino = r.stIno(node, entry.attr);
-      writer.addPlus(entry.name, ino, type, cookie, { nodeid: node.id, ino, attr: entry.attr, entryTimeout: r.timeouts.entry, attrTimeout: r.timeouts.attr });
+      writer.addPlus(entry.name, ino, type, cookie, { nodeid: node.id, ino, attr: entry.attr });
     }
     return writer.bytes();
   };
