@@ -15,9 +15,9 @@ export default class List extends NamespaceCommand {
   static override summary = 'List namespaces like lsns, plus those lsns misses.';
   static override description = `One line per namespace: lsns's columns, plus FOUND, the routes that found it:
   proc        a process is in it (/proc/PID/ns)
-  task        a thread is in it (/proc/PID/task/TID/ns), as after setns in one thread
+  task        only a thread is in it (/proc/PID/task/TID/ns)
   fd          a process holds an fd on it (/proc/PID/fd)
-  bind-mount  an nsfs bind mount keeps it (such as /run/netns/NAME), in any mount namespace
+  bind-mount  an nsfs bind mount keeps it (/run/netns/NAME, say)
   hierarchy   the parent of a user or PID namespace, even with no process in it
   ownership   the user namespace that owns another
 A namespace without processes shows what holds it in COMMAND, in brackets.`;
