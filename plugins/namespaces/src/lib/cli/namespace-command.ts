@@ -15,6 +15,15 @@ const PLURAL: Record<InaccessibleKind, string> = {
 export abstract class NamespaceCommand extends KmxCommand {
   static override enableJsonFlag = true;
 
+  /**
+   * Plain JSON when piped: oclif's colorizing tokenizer costs more than the whole discovery
+   * on a big listing, and colours only help a terminal.
+   */
+  protected override logJson(json: unknown): void {
+    if (process.stdout.isTTY) super.logJson(json);
+    else process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  }
+
   protected discovery(): NamespaceDiscovery {
     return this.container.resolve(NamespaceDiscovery);
   }

@@ -26,14 +26,20 @@ function readLink(path: string): string | undefined {
   }
 }
 
-/** pid, ppid and comm from /proc/PID/stat (comm may hold spaces and parentheses). */
-function readStat(base: string): { ppid: number; command: string } {
+/** ppid, comm and the thread count from /proc/PID/stat (comm may hold spaces and parentheses). */
+function readStat(base: string): { ppid: number; command: string; threads: number } {
   const text = readFileSync(`${base}/stat`, 'latin1');
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
-  const rest = text.slice(close + 2).split(' ');
-  return { command: text.slice(open + 1, close), ppid: Number(rest[1]) };
+  const rest = text.slice(close + 2).split(' ', 18); // state ppid … num_threads (the 18th after comm)
+  return { command: text.slice(open + 1, close), ppid: Number(rest[1]), threads: Number(rest[17]) };
 }
+
+/**
+ * The types a thread can hold apart from its process (setns and unshare move one thread);
+ * user, pid and time are per process (both calls refuse them in a multithreaded process).
+ */
+const THREAD_TYPES: readonly NamespaceType[] = ['cgroup', 'ipc', 'mnt', 'net', 'uts'];
 
 /** The pids in /proc, ascending. */
 export function listPids(): number[] {
@@ -44,8 +50,10 @@ export function listPids(): number[] {
 export function scanProcess(findings: Findings, pid: number): boolean {
   const base = `/proc/${pid}`;
   let info: ProcessInfo;
+  let threads: number;
   try {
     const stat = readStat(base);
+    threads = stat.threads;
     info = { pid, ppid: stat.ppid, command: stat.command, uid: statSync(base).uid, namespaces: {} };
   } catch (err) {
     if (vanished(err)) return false;
@@ -67,7 +75,7 @@ export function scanProcess(findings: Findings, pid: number): boolean {
     return true;
   }
   findings.processes.set(pid, info);
-  scanThreads(findings, info);
+  if (threads > 1) scanThreads(findings, info);
   if (pid !== process.pid) scanFds(findings, pid); // our own fds are kmx's business
   return true;
 }
@@ -89,11 +97,10 @@ function scanThreads(findings: Findings, info: ProcessInfo): void {
     if (!vanished(err)) findings.cannot('threads', base, err);
     return;
   }
-  if (tids.length <= 1) return;
   for (const tid of tids) {
     if (Number(tid) === info.pid) continue;
     try {
-      for (const type of NAMESPACE_TYPES) {
+      for (const type of THREAD_TYPES) {
         const path = `${base}/${tid}/ns/${type}`;
         const ns = parseNamespaceLink(readLink(path) ?? '');
         if (!ns || ns.inode === info.namespaces[type]) continue;

@@ -1,6 +1,6 @@
 import { libc } from '@kmx/core';
 import { NoOwnerError, NoParentError } from '../nsfs/errors.js';
-import { NamespaceHandle } from '../nsfs/handle.js';
+import { NamespaceHandle, isProcNamespaceLink } from '../nsfs/handle.js';
 import { namespaceLabel, type NamespaceType } from '../nsfs/types.js';
 import type { Findings } from './findings.js';
 import type { NamespaceRecord, Route } from './model.js';
@@ -26,7 +26,8 @@ async function open(findings: Findings, record: NamespaceRecord): Promise<Namesp
   let lastError: unknown;
   for (const candidate of candidates) {
     try {
-      const handle = NamespaceHandle.open(typeof candidate === 'string' ? candidate : await candidate());
+      const path = typeof candidate === 'string' ? candidate : await candidate();
+      const handle = isProcNamespaceLink(path) ? NamespaceHandle.openProcLink(path) : NamespaceHandle.open(path);
       if (handle.inode === record.inode) return handle;
       handle.close(); // the path now leads elsewhere (a pid reused, a mount replaced)
     } catch (err) {

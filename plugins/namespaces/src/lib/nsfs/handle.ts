@@ -14,6 +14,13 @@ const EPERM = 1;
 const EINVAL = 22;
 const ENOTTY = 25;
 
+const PROC_LINK = /^\/proc\/\d+(\/task\/\d+)?\/ns\/[a-z_]+$/;
+
+/** `/proc/PID/ns/TYPE` or `/proc/PID/task/TID/ns/TYPE`: a link that always leads to nsfs. */
+export function isProcNamespaceLink(path: string): boolean {
+  return PROC_LINK.test(path);
+}
+
 let nsfsDevice: number | undefined;
 
 /** The st_dev every nsfs file shares: how a path or fd is recognised as a namespace. */
@@ -73,6 +80,26 @@ export class NamespaceHandle implements Disposable {
     const stat = fstatSync(fd);
     if (stat.dev !== before.dev || stat.ino !== before.ino) {
       closeSync(fd); // replaced between stat and open
+      throw new NotNamespaceError(path);
+    }
+    return new NamespaceHandle(fd, true, path, stat);
+  }
+
+  /**
+   * Opens a /proc/PID[/task/TID]/ns/TYPE link, which can only lead to nsfs: without the stat
+   * first (discovery opens hundreds), but still checked once open.
+   */
+  static openProcLink(path: string): NamespaceHandle {
+    if (!isProcNamespaceLink(path)) throw SysError.of('EINVAL', 'open', path, { detail: 'not a /proc namespace link' });
+    let fd: number;
+    try {
+      fd = openSync(path, fsConstants.O_RDONLY);
+    } catch (err) {
+      throw toSysError(err);
+    }
+    const stat = fstatSync(fd);
+    if (stat.dev !== nsfsDev()) {
+      closeSync(fd);
       throw new NotNamespaceError(path);
     }
     return new NamespaceHandle(fd, true, path, stat);
