@@ -16,7 +16,7 @@ interface OpenDirectory {
  * OPENDIR, READDIR, READDIRPLUS, RELEASEDIR, FSYNCDIR. The listing is read once per pass
  * (at offset 0) and kept with the open directory for the following pages; '.' and '..'
  * come first. READDIRPLUS hands out a node (one lookup) for every entry with attributes, so
- * that `ls -l` or `find` needs no LOOKUP per entry.
+ * that `ls -l` or `find` needs no LOOKUP per entry while the timeouts last.
  */
 export function directoryOps(r: Requests): OpHandlers {
   const { fs, nodes } = r;
@@ -94,7 +94,8 @@ export function directoryOps(r: Requests): OpHandlers {
     }),
 
     readdir: fs.readdir && r.guard('readdir', readdir(false)),
-    readdirplus: fs.readdir && r.guard('readdirplus', readdir(true)),
+    // Entries that expire at once (both timeouts 0) would only cost the kernel work: plain READDIR then.
+    readdirplus: fs.readdir && (r.timeouts.entry > 0 || r.timeouts.attr > 0) ? r.guard('readdirplus', readdir(true)) : undefined,
 
     releasedir: r.guard('releasedir', (req, _id: number, fi: Pointer) => {
       const dir = directory(req, fi);
