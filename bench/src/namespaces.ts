@@ -3,7 +3,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { kmxBin } from './lib/kmx.js';
-import { alternate, median, timeShell } from './lib/measure.js';
+import { alternate, timeShell } from './lib/measure.js';
 import { result, type BenchResult } from './lib/results.js';
 
 export const name = 'kmx ns list';
@@ -109,21 +109,28 @@ function countLsns(): number {
   return (JSON.parse(out.stdout.toString()) as { namespaces: unknown[] }).namespaces.length;
 }
 
-/** discover() timed inside one Node process (the library without the CLI's start-up), median of rounds. */
-function discoveryInProcess(): number {
+/**
+ * discover() inside one Node process (the library without the CLI's start-up), alternating
+ * with lsns runs timed from the same process: medians in seconds.
+ */
+function discoveryInProcess(): { kmx: number; lsns: number } {
   const library = pathToFileURL(resolve(fileURLToPath(import.meta.url), '../../../../plugins/namespaces/dist/src/index.js')).href;
   const core = pathToFileURL(resolve(fileURLToPath(import.meta.url), '../../../../packages/core/dist/src/index.js')).href;
-  const program = `const { NamespaceDiscovery } = await import(${JSON.stringify(library)});
+  const program = `import { spawnSync } from 'node:child_process';
+const { NamespaceDiscovery } = await import(${JSON.stringify(library)});
 const { MountHelper } = await import(${JSON.stringify(core)});
 const discovery = new NamespaceDiscovery(new MountHelper());
-await discovery.discover(); // warm: koffi and the ioctls bound
-const times = [];
-for (let i = 0; i < ${ROUNDS}; i++) { const t = performance.now(); await discovery.discover(); times.push(performance.now() - t); }
-times.sort((a, b) => a - b);
-console.log(times[Math.floor(times.length / 2)]);`;
+await discovery.discover(); // warm: koffi loaded, the ioctls bound
+const kmx = [], lsns = [];
+for (let i = 0; i < ${ROUNDS}; i++) {
+  let t = performance.now(); await discovery.discover(); kmx.push(performance.now() - t);
+  t = performance.now(); spawnSync('lsns', ['-J'], { stdio: 'ignore' }); lsns.push(performance.now() - t);
+}
+const median = (v) => v.sort((a, b) => a - b)[Math.floor(v.length / 2)] / 1000;
+console.log(JSON.stringify({ kmx: median(kmx), lsns: median(lsns) }));`;
   const out = spawnSync(process.execPath, ['--input-type=module', '-e', program], { encoding: 'utf8' });
   if (out.status !== 0) throw new Error(`in-process discovery failed: ${out.stderr}`);
-  return Number(out.stdout.trim()) / 1000;
+  return JSON.parse(out.stdout) as { kmx: number; lsns: number };
 }
 
 /** kmx ns list --json against lsns -J, both cold processes, with ≥ 200 extra namespaces around. */
@@ -134,13 +141,12 @@ export async function run(work: string): Promise<BenchResult[]> {
     const extra = SANDBOXES * 5 + NESTED * 2 + BOUND + FD_HELD + THREADS;
     const cli = alternate(['kmx', 'lsns'], ROUNDS, (t) =>
       timeShell(t === 'kmx' ? `'${process.execPath}' '${kmxBin()}' ns list --json > /dev/null` : 'lsns -J > /dev/null'));
-    const lsnsAgain = median(Array.from({ length: ROUNDS }, () => timeShell('lsns -J > /dev/null')));
     const library = discoveryInProcess();
     const found = { kmx: countKmx(), lsns: countLsns() };
     const note = `${extra} extra namespaces; lsns cannot see ${NESTED + BOUND + FD_HELD + THREADS} of them`;
     return [
       result('list as JSON (new process each)', cli.kmx * 1000, cli.lsns * 1000, 'ms', note),
-      result('discovery in one process vs lsns run', library * 1000, lsnsAgain * 1000, 'ms', 'kmx without Node/oclif start-up'),
+      result('discovery in one process vs lsns run', library.kmx * 1000, library.lsns * 1000, 'ms', 'kmx without Node/oclif start-up'),
       result('namespaces found', found.kmx, found.lsns, 'namespaces', 'kmx adds what lsns misses', 'higher'),
     ];
   } finally {

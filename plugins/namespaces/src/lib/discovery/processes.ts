@@ -46,8 +46,8 @@ export function listPids(): number[] {
   return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
 }
 
-/** Reads one process (its namespaces, threads and fds) into `findings`; false if it has gone. */
-export function scanProcess(findings: Findings, pid: number): boolean {
+/** Reads one process (its namespaces, threads and fds) into `findings`; one that has gone is skipped. */
+export function scanProcess(findings: Findings, pid: number): void {
   const base = `/proc/${pid}`;
   let info: ProcessInfo;
   let threads: number;
@@ -56,9 +56,8 @@ export function scanProcess(findings: Findings, pid: number): boolean {
     threads = stat.threads;
     info = { pid, ppid: stat.ppid, command: stat.command, uid: statSync(base).uid, namespaces: {} };
   } catch (err) {
-    if (vanished(err)) return false;
-    findings.cannot('process', base, err);
-    return true;
+    if (!vanished(err)) findings.cannot('process', base, err);
+    return;
   }
   try {
     for (const type of NAMESPACE_TYPES) {
@@ -70,14 +69,12 @@ export function scanProcess(findings: Findings, pid: number): boolean {
     }
     for (const type of ['pid', 'time'] as const) forChildren(findings, info, type);
   } catch (err) {
-    if (vanished(err)) return false;
-    findings.cannot('process', `${base}/ns`, err); // EACCES: another user's process
-    return true;
+    if (!vanished(err)) findings.cannot('process', `${base}/ns`, err); // EACCES: another user's process
+    return;
   }
   findings.processes.set(pid, info);
   if (threads > 1) scanThreads(findings, info);
   if (pid !== process.pid) scanFds(findings, pid); // our own fds are kmx's business
-  return true;
 }
 
 /** pid_for_children and time_for_children point to a namespace of their own after unshare. */
