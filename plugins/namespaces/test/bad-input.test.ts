@@ -99,8 +99,8 @@ describe('kmx ns as an ordinary user', () => {
   it('says so in one line, and lists it with --verbose', async () => {
     const r = await runKmx(['ns', 'tree'], NOBODY);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`^└── user:\\[${own}\\] process "sleep" \\(\\d+, 1 proc\\) owner nobody \\(65534\\)$`, 'm'));
-    assert.match(r.stderr, /^kmx ns: not accessible: \d+ processes(, [^;]+)? \(run as root to see more\); --verbose lists them\n$/);
+    assert.match(r.stdout, new RegExp(`^[├└]── user:\\[${own}\\] process "sleep" \\(\\d+, 1 proc\\) owner nobody \\(65534\\)$`, 'm'));
+    assert.match(r.stderr, /^kmx ns: not accessible: [^;\n]*\d+ processes[^;\n]* \(run as root to see more\); --verbose lists them\n$/);
     const verbose = await runKmx(['ns', 'list', '--verbose'], NOBODY);
     assert.equal(verbose.code, 0, verbose.stderr);
     assert.match(verbose.stderr, /^ {2}process \/proc\/2\/ns: EACCES$/m);
