@@ -37,9 +37,11 @@ async function devFuse(): Promise<Check> {
   try {
     const info = await stat(name);
     if (!info.isCharacterDevice()) return { name, ok: false, detail: 'exists but is not a character device', fix: 'mknod /dev/fuse c 10 229', required: true };
-    const root = process.getuid?.() === 0;
-    if (root) await access(name, fsConstants.R_OK | fsConstants.W_OK);
-    return { name, ok: true, detail: root ? 'read/write' : 'present (users mount through fusermount3)', required: true };
+    if ((info.mode & 0o006) !== 0o006) {
+      return { name, ok: false, detail: `mode ${(info.mode & 0o777).toString(8)}: only root can mount (libfuse opens it as the user)`, fix: 'chmod 0666 /dev/fuse', required: process.getuid?.() !== 0 };
+    }
+    await access(name, fsConstants.R_OK | fsConstants.W_OK);
+    return { name, ok: true, detail: 'read/write for everyone', required: true };
   } catch (err) {
     const missing = (err as { code?: string }).code === 'ENOENT';
     return { name, ok: false, detail: missing ? 'missing' : 'not accessible', fix: missing ? 'modprobe fuse (in a container: --device /dev/fuse)' : 'run as root', required: true };
