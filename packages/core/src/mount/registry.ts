@@ -48,9 +48,11 @@ export async function writeMountRecord(record: MountRecord): Promise<void> {
 
 /**
  * Sets the status of the mounts this process serves on `mountpoint` (a plugin calls it when
- * its state changes: a network filesystem reconnecting, say). No record, nothing to do.
+ * its state changes: a network filesystem reconnecting, say). Resolves to whether a record was
+ * found (it is written only once the mount answers).
  */
-export async function setMountStatus(mountpoint: string, status: string): Promise<void> {
+export async function setMountStatus(mountpoint: string, status: string): Promise<boolean> {
+  let found = false;
   const dir = join(runtimeDir(), 'mounts');
   for (const name of await readdir(dir).catch(() => [])) {
     if (!name.endsWith('.json') || name.startsWith('.')) continue;
@@ -62,8 +64,12 @@ export async function setMountStatus(mountpoint: string, status: string): Promis
     } catch {
       continue;
     }
-    if (record.pid === process.pid && record.mountpoint === mountpoint) await writeMountRecord({ ...record, status });
+    if (record.pid === process.pid && record.mountpoint === mountpoint) {
+      await writeMountRecord({ ...record, status });
+      found = true;
+    }
   }
+  return found;
 }
 
 export async function removeMountRecord(device: string): Promise<void> {
