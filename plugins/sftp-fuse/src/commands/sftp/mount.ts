@@ -29,7 +29,7 @@ kmx sftp -o options: ${SFTP_OPTION_NAMES.join(', ')}; and the FUSE ones (ro, all
 
   static override flags = {
     via: Flags.string({ description: 'Speak SFTP over this command\'s stdin/stdout instead of SSH; {host} is replaced by the host.' }),
-    identity: Flags.string({ char: 'i', multiple: true, description: 'Private key file to log in with (may be repeated).' }),
+    identity: Flags.string({ char: 'i', multiple: true, multipleNonGreedy: true, description: 'Private key file to log in with (may be repeated).' }),
     'accept-new-host-key': Flags.boolean({ description: 'Record the host key of a host not yet in known_hosts (a changed key is still refused).' }),
     'read-only': Flags.boolean({ description: 'Mount read-only.' }),
   };

@@ -138,7 +138,7 @@ export class SftpSession {
   }
 
   closeHandle(handle: Buffer, path: string): Promise<void> {
-    return this.call<void>('close', path, (cb) => this.sftp.close(handle, (err) => cb(err, undefined)));
+    return this.call<undefined>('close', path, (cb) => this.sftp.close(handle, (err) => cb(err, undefined)));
   }
 
   /** Reads up to buffer.length bytes at `position`, in parallel chunks; fewer only at end of file. */
@@ -179,52 +179,52 @@ export class SftpSession {
     const parts: Promise<void>[] = [];
     for (let offset = 0; offset < data.length; offset += chunk) {
       const length = Math.min(chunk, data.length - offset);
-      parts.push(this.call<void>('write', path, (cb) => this.sftp.write(handle, data, offset, length, position + offset, (err) => cb(err, undefined))));
+      parts.push(this.call<undefined>('write', path, (cb) => this.sftp.write(handle, data, offset, length, position + offset, (err) => cb(err, undefined))));
     }
     await Promise.all(parts);
   }
 
   mkdir(path: string, mode: number): Promise<void> {
-    return this.call<void>('mkdir', path, (cb) => this.sftp.mkdir(path, { mode }, (err) => cb(err, undefined)));
+    return this.call<undefined>('mkdir', path, (cb) => this.sftp.mkdir(path, { mode }, (err) => cb(err, undefined)));
   }
 
   rmdir(path: string): Promise<void> {
-    return this.call<void>('rmdir', path, (cb) => this.sftp.rmdir(path, (err) => cb(err, undefined)));
+    return this.call<undefined>('rmdir', path, (cb) => this.sftp.rmdir(path, (err) => cb(err, undefined)));
   }
 
   unlink(path: string): Promise<void> {
-    return this.call<void>('unlink', path, (cb) => this.sftp.unlink(path, (err) => cb(err, undefined)));
+    return this.call<undefined>('unlink', path, (cb) => this.sftp.unlink(path, (err) => cb(err, undefined)));
   }
 
   /** posix-rename@openssh.com replaces an existing target; plain SFTP rename refuses to. */
   rename(from: string, to: string, replace: boolean): Promise<void> {
-    return this.call<void>('rename', to, (cb) => (replace
+    return this.call<undefined>('rename', to, (cb) => (replace
       ? this.sftp.ext_openssh_rename(from, to, (err) => cb(err, undefined))
       : this.sftp.rename(from, to, (err) => cb(err, undefined))));
   }
 
   symlink(target: string, path: string): Promise<void> {
-    return this.call<void>('symlink', path, (cb) => this.sftp.symlink(target, path, (err) => cb(err, undefined)));
+    return this.call<undefined>('symlink', path, (cb) => this.sftp.symlink(target, path, (err) => cb(err, undefined)));
   }
 
   link(existing: string, path: string): Promise<void> {
-    return this.call<void>('link', path, (cb) => this.sftp.ext_openssh_hardlink(existing, path, (err) => cb(err, undefined)));
+    return this.call<undefined>('link', path, (cb) => this.sftp.ext_openssh_hardlink(existing, path, (err) => cb(err, undefined)));
   }
 
   setstat(path: string, attrs: InputAttributes): Promise<void> {
-    return this.call<void>('setstat', path, (cb) => this.sftp.setstat(path, attrs, (err) => cb(err, undefined)));
+    return this.call<undefined>('setstat', path, (cb) => this.sftp.setstat(path, attrs, (err) => cb(err, undefined)));
   }
 
   lsetstat(path: string, attrs: InputAttributes): Promise<void> {
-    return this.call<void>('setstat', path, (cb) => this.sftp.ext_openssh_lsetstat(path, attrs, (err) => cb(err, undefined)));
+    return this.call<undefined>('setstat', path, (cb) => this.sftp.ext_openssh_lsetstat(path, attrs, (err) => cb(err, undefined)));
   }
 
   fsetstat(handle: Buffer, attrs: InputAttributes, path: string): Promise<void> {
-    return this.call<void>('setstat', path, (cb) => this.sftp.fsetstat(handle, attrs, (err) => cb(err, undefined)));
+    return this.call<undefined>('setstat', path, (cb) => this.sftp.fsetstat(handle, attrs, (err) => cb(err, undefined)));
   }
 
   fsync(handle: Buffer, path: string): Promise<void> {
-    return this.call<void>('fsync', path, (cb) => this.sftp.ext_openssh_fsync(handle, (err) => cb(err, undefined)));
+    return this.call<undefined>('fsync', path, (cb) => this.sftp.ext_openssh_fsync(handle, (err) => cb(err, undefined)));
   }
 
   statvfs(path: string): Promise<RemoteStatvfs> {
