@@ -38,7 +38,7 @@ kmx sftp -o options: ${SFTP_OPTION_NAMES.join(', ')}; and the FUSE ones (ro, all
     const { args, flags } = await this.parse(SftpMount);
     const options = defaultSftpOptions();
     const fuseOptions = this.fuseOptions({
-      attrTimeout: 1, entryTimeout: 1, maxBackground: 64, congestionThreshold: 48, writebackCache: true,
+      attrTimeout: 1, entryTimeout: 1, maxBackground: 64, congestionThreshold: 48,
     }, flags.option, (name, value) => takeSftpOption(options, name, value));
     if (flags['read-only']) fuseOptions.readOnly = true;
     checkIdentityFiles(flags.identity ?? []);

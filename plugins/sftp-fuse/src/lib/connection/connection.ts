@@ -62,6 +62,11 @@ export class Connection {
     return this.generationCount;
   }
 
+  /** The live session, if there is one right now (for synchronous fast paths). */
+  get live(): SftpSession | undefined {
+    return this.current && !this.current.closed ? this.current : undefined;
+  }
+
   /** The first connection; its failure is the mount's failure (nothing is mounted yet). */
   async start(): Promise<SftpSession> {
     const session = await this.options.open();
@@ -96,7 +101,8 @@ export class Connection {
   async run<T>(repeatable: boolean, operation: (session: SftpSession) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.options.timeoutMs;
     while (true) {
-      const session = await this.session(deadline);
+      // A live session is used at once: the request is sent before run() returns its promise.
+      const session = this.live ?? await this.session(deadline);
       try {
         return await operation(session);
       } catch (err) {

@@ -44,10 +44,22 @@ export class MetadataCache {
     return undefined;
   }
 
-  setAttr(path: string, attr: Attr): void {
+  setAttr(path: string, attr: Attr, timeoutMs = this.timeoutMs): void {
     if (!this.enabled) return;
     this.trim();
-    this.attrs.set(path, { value: attr, expires: Date.now() + this.timeoutMs });
+    this.attrs.set(path, { value: attr, expires: Date.now() + Math.min(timeoutMs, this.timeoutMs) });
+  }
+
+  /**
+   * Data was written up to `end` through the mount: the size grows, the times are now (as the
+   * server will set them, by its own clock). Trusted for a second only, then asked again.
+   */
+  written(path: string, end: number): void {
+    const hit = this.attrs.get(path);
+    if (!hit) return;
+    const now = { sec: Math.floor(Date.now() / 1000), nsec: 0 };
+    const size = Math.max(hit.value.size, end);
+    this.setAttr(path, { ...hit.value, size, blocks: Math.ceil(size / 512), mtime: now, ctime: now }, Math.min(1000, hit.expires - Date.now()));
   }
 
   /** The names of a fresh listing, or undefined. */

@@ -2,13 +2,15 @@ import { SysError } from '@kmx/core';
 import type { Connection } from '../connection/connection.js';
 import type { SftpSession } from '../protocol/session.js';
 import { OpenFlag } from '../protocol/session.js';
+import { ReadAhead } from './read-ahead.js';
 
 /**
  * A file opened through the mount. Writes are write-behind: the FUSE write is answered as
- * soon as the data is queued and its SFTP WRITE sent; at most `writeBehindLimit` bytes wait
- * for the server's answer. A failed write is kept and reported by the next write, flush
- * (close), fsync or release, as sshfs does. After a reconnection the file is opened again on
- * the new connection, unless writes were lost in the drop: then it fails with EIO until closed.
+ * soon as its SFTP WRITE is sent; at most `writeBehindLimit` bytes wait for the server's
+ * answer. A failed write is kept and reported by the next write, flush (close), fsync or
+ * release, as sshfs does. Reads go through ReadAhead. After a reconnection the file is opened
+ * again on the new connection, unless writes were lost in the drop: then it fails with EIO
+ * until closed.
  */
 export class OpenFile {
   private handle: Buffer | undefined;
@@ -19,6 +21,7 @@ export class OpenFile {
   private error: Error | undefined;
   /** Data written: the file's size as the server will see it once writes land. */
   private writtenEnd = 0;
+  private readonly readAhead: ReadAhead;
 
   constructor(
     private readonly connection: Connection,
@@ -27,7 +30,9 @@ export class OpenFile {
     /** SFTP open flags for a re-open (no CREAT/EXCL/TRUNC: the file exists by then). */
     private readonly reopenFlags: number,
     private readonly writeBehindLimit: number,
-  ) {}
+  ) {
+    this.readAhead = new ReadAhead((position, length) => this.fetch(position, length));
+  }
 
   /** Adopts the handle the first open returned. */
   opened(handle: Buffer): void {
@@ -43,10 +48,21 @@ export class OpenFile {
     return this.writtenEnd;
   }
 
+  /** The file changed through another handle: what was read ahead may be stale. */
+  invalidate(): void {
+    this.readAhead.invalidate();
+  }
+
+  /** The handle, when it is valid on the live connection right now. */
+  private currentHandle(): Buffer | undefined {
+    return this.handle && this.generation === this.connection.generation && !this.error ? this.handle : undefined;
+  }
+
   /** The handle valid on `session`, re-opening the file after a reconnection. */
   private remoteHandle(session: SftpSession): Promise<Buffer> {
     if (this.error) return Promise.reject(this.error);
-    if (this.handle && this.generation === this.connection.generation) return Promise.resolve(this.handle);
+    const current = this.currentHandle();
+    if (current) return Promise.resolve(current);
     this.opening ??= session.open(this.path, this.reopenFlags).then((handle) => {
       this.handle = handle;
       this.generation = this.connection.generation;
@@ -57,17 +73,36 @@ export class OpenFile {
     return this.opening;
   }
 
-  async read(buffer: Buffer, position: number): Promise<number> {
-    if (this.inflight.size > 0) await this.drain(); // a read sees what was written before it
-    return this.connection.run(true, async (session) => session.read(await this.remoteHandle(session), buffer, position, this.path));
+  private async fetch(position: number, length: number): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(length);
+    const n = await this.connection.run(true, async (session) => session.read(this.currentHandle() ?? await this.remoteHandle(session), buffer, position, this.path));
+    return n === length ? buffer : buffer.subarray(0, n);
   }
 
-  /** Queues the write; waits only while too much data is unanswered. */
-  async write(data: Buffer, position: number): Promise<number> {
+  read(buffer: Buffer, position: number): number | Promise<number> {
+    // A read sees what was written before it.
+    if (this.inflight.size > 0) return this.drain().then(() => this.readAhead.read(buffer, position));
+    return this.readAhead.read(buffer, position);
+  }
+
+  /**
+   * Sends the write and answers at once (synchronously when the handle is valid: the SFTP
+   * layer copies the data as it sends it); waits only while too much data is unanswered.
+   */
+  write(data: Buffer, position: number): number | Promise<number> {
     if (this.error) throw this.error;
-    const copy = Buffer.from(data); // the engine reuses its buffer once we answer
-    const length = copy.length;
-    const pending = this.connection.run(false, async (session) => session.write(await this.remoteHandle(session), copy, position, this.path))
+    this.readAhead.invalidate();
+    const length = data.length;
+    const handle = this.currentHandle();
+    const session = this.connection.live;
+    let sent: Promise<void>;
+    if (handle && session) {
+      sent = session.write(handle, data, position, this.path);
+    } else {
+      const copy = Buffer.from(data); // the engine reuses its buffer once we answer
+      sent = this.connection.run(false, async (s) => s.write(await this.remoteHandle(s), copy, position, this.path));
+    }
+    const pending: Promise<void> = sent
       .catch((err: unknown) => {
         this.error ??= err instanceof Error ? err : new Error(String(err));
       })
@@ -78,9 +113,13 @@ export class OpenFile {
     this.inflight.add(pending);
     this.inflightBytes += length;
     this.writtenEnd = Math.max(this.writtenEnd, position + length);
+    if (this.inflightBytes <= this.writeBehindLimit) return length;
+    return this.waitBelowLimit().then(() => length);
+  }
+
+  private async waitBelowLimit(): Promise<void> {
     while (this.inflightBytes > this.writeBehindLimit && this.inflight.size > 0) await Promise.race(this.inflight);
     if (this.error) throw this.error;
-    return length;
   }
 
   /** Waits for every queued write; throws the first write error, if any. */
@@ -89,7 +128,6 @@ export class OpenFile {
     if (this.error) throw this.error;
   }
 
-  /** Forgets the write error once reported at close (a later fsync of the same handle reports it again). */
   async flush(): Promise<void> {
     await this.drain();
   }
@@ -101,9 +139,10 @@ export class OpenFile {
     });
   }
 
-  /** Runs an operation that needs the handle (fstat, ftruncate) once queued writes have landed. */
+  /** Runs an operation that needs the handle (fsetstat) once queued writes have landed. */
   async withHandle<T>(repeatable: boolean, operation: (session: SftpSession, handle: Buffer) => Promise<T>): Promise<T> {
     await this.drain();
+    this.readAhead.invalidate();
     return this.connection.run(repeatable, async (session) => operation(session, await this.remoteHandle(session)));
   }
 
@@ -115,9 +154,10 @@ export class OpenFile {
     } catch (err) {
       failure = err;
     }
-    const handle = this.handle;
+    const handle = this.currentHandle() ?? (this.error ? this.handle : undefined);
+    this.handle = undefined;
+    this.readAhead.invalidate();
     if (handle && this.generation === this.connection.generation) {
-      this.handle = undefined;
       // A close that cannot be sent (the connection is gone) has nothing left to close.
       await this.connection.run(false, (session) => session.closeHandle(handle, this.path)).catch(() => undefined);
     }
@@ -164,9 +204,5 @@ export class OpenFiles {
     const out: OpenFile[] = [];
     for (const file of this.files.values()) if (file.path === path) out.push(file);
     return out;
-  }
-
-  all(): OpenFile[] {
-    return [...this.files.values()];
   }
 }

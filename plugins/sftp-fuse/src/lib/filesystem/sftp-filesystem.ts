@@ -121,8 +121,10 @@ export class SftpFileSystem implements FileSystem {
 
   async mkdir(path: string, mode: number): Promise<void> {
     this.writable('mkdir', path);
-    await this.run(false, (s) => s.mkdir(this.remote(path), mode & 0o7777));
-    this.cache.added(path);
+    const remote = this.remote(path);
+    // The stat rides along (the server answers in order): the engine asks for it next.
+    const [, stats] = await this.run(false, (s) => Promise.all([s.mkdir(remote, mode & 0o7777), s.lstat(remote)]));
+    this.cache.added(path, attrFromStats(stats, this.options.ids));
     this.cache.setListing(path, []); // new and empty: lookups inside need no round trip
   }
 
@@ -179,7 +181,7 @@ export class SftpFileSystem implements FileSystem {
   }
 
   /** setstat of a path, or of the link itself when it is a symlink (SFTP's setstat follows links). */
-  private async setAttributes(path: string, fh: number | undefined, attrs: Record<string, number>): Promise<void> {
+  private async setAttributes(path: string, fh: number | undefined, attrs: Record<string, number>, local: Partial<Attr> = {}): Promise<void> {
     this.writable('setattr', path);
     await this.settle(path);
     const remote = this.remote(path);
@@ -195,32 +197,37 @@ export class SftpFileSystem implements FileSystem {
         return undefined;
       });
     }
-    this.cache.changed(path);
+    // The engine asks for the attributes right after a change: answer from what we know.
+    const before = this.cache.lookup(path);
+    if (before) {
+      const now = Math.floor(Date.now() / 1000);
+      this.cache.setAttr(path, { ...before, ...local, mode: local.mode === undefined ? before.mode : (before.mode & S_IFMT) | local.mode, ctime: { sec: now, nsec: 0 } });
+    } else {
+      this.cache.changed(path);
+    }
   }
 
   async chmod(path: string, mode: number, fh?: number): Promise<void> {
-    await this.setAttributes(path, fh, { mode: mode & 0o7777 });
+    await this.setAttributes(path, fh, { mode: mode & 0o7777 }, { mode: mode & 0o7777 });
   }
 
   async chown(path: string, uid: number, gid: number, fh?: number): Promise<void> {
     const current = uid === -1 || gid === -1 ? await this.getattr(path, fh) : undefined;
     const ids = this.options.ids;
-    await this.setAttributes(path, fh, {
-      uid: ids.remoteUid(uid === -1 ? current!.uid : uid),
-      gid: ids.remoteGid(gid === -1 ? current!.gid : gid),
-    });
+    const localUid = uid === -1 ? current!.uid : uid;
+    const localGid = gid === -1 ? current!.gid : gid;
+    await this.setAttributes(path, fh, { uid: ids.remoteUid(localUid), gid: ids.remoteGid(localGid) }, { uid: localUid, gid: localGid });
   }
 
   async truncate(path: string, size: number, fh?: number): Promise<void> {
-    await this.setAttributes(path, fh, { size });
+    await this.setAttributes(path, fh, { size }, { size, blocks: Math.ceil(size / 512) });
   }
 
   async utimens(path: string, atime: TimeUpdate, mtime: TimeUpdate, fh?: number): Promise<void> {
     const current = atime === 'omit' || mtime === 'omit' ? await this.getattr(path, fh) : undefined;
-    await this.setAttributes(path, fh, {
-      atime: seconds(atime, current?.atime ?? { sec: 0 }),
-      mtime: seconds(mtime, current?.mtime ?? { sec: 0 }),
-    });
+    const a = seconds(atime, current?.atime ?? { sec: 0 });
+    const m = seconds(mtime, current?.mtime ?? { sec: 0 });
+    await this.setAttributes(path, fh, { atime: a, mtime: m }, { atime: { sec: a, nsec: 0 }, mtime: { sec: m, nsec: 0 } });
   }
 
   async open(path: string, flags: number): Promise<OpenReply> {
@@ -246,14 +253,16 @@ export class SftpFileSystem implements FileSystem {
     return { fh: this.files.add(file) };
   }
 
-  read(_path: string, fh: number, buffer: Buffer, position: number): Promise<number> {
+  read(_path: string, fh: number, buffer: Buffer, position: number): number | Promise<number> {
     return this.files.get(fh).read(buffer, position);
   }
 
-  write(path: string, fh: number, data: Buffer, position: number): Promise<number> {
+  write(path: string, fh: number, data: Buffer, position: number): number | Promise<number> {
     this.writable('write', path);
-    this.cache.changed(path);
-    return this.files.get(fh).write(data, position);
+    const file = this.files.get(fh);
+    this.cache.written(path, position + data.length);
+    for (const other of this.files.ofPath(path)) if (other !== file) other.invalidate();
+    return file.write(data, position);
   }
 
   async flush(_path: string, fh: number): Promise<void> {
@@ -269,8 +278,9 @@ export class SftpFileSystem implements FileSystem {
     this.files.remove(fh);
     try {
       await file.release();
-    } finally {
-      if (file.writtenSize > 0) this.cache.changed(path);
+    } catch (err) {
+      this.cache.changed(path);
+      throw err;
     }
   }
 

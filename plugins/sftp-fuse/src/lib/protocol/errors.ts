@@ -36,6 +36,9 @@ const FAILURE_ERRNO: Record<string, string> = {
   symlink: 'EEXIST',
   link: 'EEXIST',
   rename: 'EEXIST',
+  write: 'EIO',
+  read: 'EIO',
+  fsync: 'EIO',
 };
 
 /** An errno-carrying error for a failed SFTP request. */

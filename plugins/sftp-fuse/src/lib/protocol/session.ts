@@ -23,6 +23,9 @@ export interface RemoteStatvfs {
   f_namemax: number;
 }
 
+const TRACE = process.env.KMX_SFTP_TRACE ? new Map<string, number>() : undefined;
+if (TRACE) process.on('exit', () => process.stderr.write(`sftp requests: ${JSON.stringify(Object.fromEntries(TRACE))}\n`));
+
 type Callback<T> = (err: Error | undefined | null, value: T) => void;
 
 /**
@@ -89,6 +92,7 @@ export class SftpSession {
 
   /** Sends one request; its callback settles the promise. */
   private call<T>(operation: string, path: string | undefined, send: (cb: Callback<T>) => void): Promise<T> {
+    if (TRACE) TRACE.set(operation, (TRACE.get(operation) ?? 0) + 1);
     if (this.closedReason !== undefined) return Promise.reject(new ConnectionLost(operation, this.closedReason));
     this.pending++;
     return new Promise<T>((resolve, reject) => {

@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { KmxError } from '@kmx/core';
 import ssh2, { type AnyAuthMethod, type AuthenticationType, type ConnectConfig, type ParsedKey } from 'ssh2';
-import { sftpOverStream } from '../protocol/adapter.js';
-import { SftpSession } from '../protocol/session.js';
+import type { Duplex } from 'node:stream';
 import { addHostKey, checkHostKey, fingerprint, keyType, knownHostsName, type HostKeyVerdict } from './known-hosts.js';
 
 const { Client, utils } = ssh2;
@@ -37,13 +36,17 @@ export interface SshSecrets {
 
 /** No configured way to log in worked (keys, agent, password). */
 export class AuthenticationFailed extends KmxError {
-  constructor(readonly options: SshOptions, readonly passwordOffered: boolean, tried: string[], readonly passwordTried: boolean) {
-    super(passwordTried
-      ? `${options.user}@${options.alias}: the password was refused`
-      : `${options.user}@${options.alias} refused every way kmx could log in (${tried.length > 0 ? tried.join(', ') : 'no key found'})`, {
-      hint: passwordTried ? 'check the password' : 'give a key with -i KEY, load one into ssh-agent, or add your public key to the server\'s authorized_keys',
-    });
+  constructor(message: string, hint: string | undefined, readonly passwordOffered: boolean) {
+    super(message, { hint });
     this.name = 'AuthenticationFailed';
+  }
+
+  static of(options: SshOptions, passwordOffered: boolean, tried: string[], passwordTried: boolean): AuthenticationFailed {
+    return new AuthenticationFailed(passwordTried
+      ? `${options.user}@${options.alias}: the password was refused`
+      : `${options.user}@${options.alias} refused every way kmx could log in (${tried.length > 0 ? tried.join(', ') : 'no key found'})`,
+    passwordTried ? 'check the password' : 'give a key with -i KEY, load one into ssh-agent, or add your public key to the server\'s authorized_keys',
+    passwordOffered);
   }
 }
 
@@ -105,13 +108,22 @@ function socketError(options: SshOptions, err: Error & { code?: string }): KmxEr
   }
 }
 
+/** An SSH connection's "sftp" subsystem channel: raw SFTP bytes both ways. */
+export interface SftpChannel {
+  channel: Duplex;
+  /** Ends the SSH connection. */
+  close(): void;
+  /** Called once when the connection is gone. */
+  onClose(listener: (reason: string) => void): void;
+}
+
 /**
  * Opens an SSH connection and its "sftp" subsystem. Host keys are checked against
  * known_hosts; logins are tried with ssh-agent, then each key file, then the password when
  * one is given, in the order ssh uses. TCP_NODELAY is set: every SFTP request waits for its
  * answer, and Nagle's algorithm would hold small ones back.
  */
-export function connectSsh(options: SshOptions, secrets: SshSecrets, log: (line: string) => void): Promise<SftpSession> {
+export function openSftpChannel(options: SshOptions, secrets: SshSecrets, log: (line: string) => void): Promise<SftpChannel> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let failure: KmxError | undefined;
@@ -119,7 +131,7 @@ export function connectSsh(options: SshOptions, secrets: SshSecrets, log: (line:
     let passwordTried = false;
     const tried: string[] = [];
     const client = new Client();
-    const finish = (err: Error | undefined, session?: SftpSession): void => {
+    const finish = (err: Error | undefined, channel?: SftpChannel): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -128,7 +140,7 @@ export function connectSsh(options: SshOptions, secrets: SshSecrets, log: (line:
         socket.destroy();
         reject(err);
       } else {
-        resolve(session!);
+        resolve(channel!);
       }
     };
     const socket: Socket = tcpConnect({ host: options.host, port: options.port });
@@ -188,7 +200,7 @@ export function connectSsh(options: SshOptions, secrets: SshSecrets, log: (line:
 
     client.on('error', (err: Error & { level?: string }) => {
       if (failure) return finish(failure);
-      if (err.level === 'client-authentication') return finish(new AuthenticationFailed(options, passwordOffered, tried, passwordTried));
+      if (err.level === 'client-authentication') return finish(AuthenticationFailed.of(options, passwordOffered, tried, passwordTried));
       if (err.level === 'client-timeout') return finish(new KmxError(`${options.host}:${options.port} did not finish the SSH handshake within ${Math.round(options.connectTimeoutMs / 1000)} s`));
       if (err.level === 'client-socket') return finish(socketError(options, err));
       finish(new KmxError(`SSH connection to ${options.host}:${options.port} failed: ${err.message}`));
@@ -197,12 +209,20 @@ export function connectSsh(options: SshOptions, secrets: SshSecrets, log: (line:
     client.on('ready', () => {
       client.subsys('sftp', (err, channel) => {
         if (err) return finish(new KmxError(`${options.alias} has no SFTP service: ${err.message}`, { hint: 'the server needs "Subsystem sftp …" in its sshd_config' }));
-        const { sftp } = sftpOverStream(channel, channel);
-        const session = new SftpSession(sftp, () => client.end());
-        client.on('close', () => session.close('the SSH connection closed'));
-        client.on('error', (e: Error) => session.close(`SSH error: ${e.message}`));
-        sftp.once('ready', () => finish(undefined, session));
-        sftp.once('error', (e: Error) => finish(new KmxError(`${options.alias}'s SFTP service failed: ${e.message}`)));
+        let closed: string | undefined;
+        const listeners: Array<(reason: string) => void> = [];
+        const gone = (reason: string): void => {
+          if (closed !== undefined) return;
+          closed = reason;
+          for (const l of listeners.splice(0)) l(reason);
+        };
+        client.on('close', () => gone('the SSH connection closed'));
+        client.on('error', (e: Error) => gone(`SSH error: ${e.message}`));
+        finish(undefined, {
+          channel,
+          close: () => client.end(),
+          onClose: (listener) => (closed !== undefined ? listener(closed) : listeners.push(listener)),
+        });
       });
     });
     socket.once('connect', () => client.connect(config));
