@@ -28,5 +28,7 @@ The root (default: your home directory) is served as /: no path can leave it, wh
       log: (line) => process.stderr.write(`kmx sftp serve: ${line}\n`),
     });
     await server.ended;
+    // stdout may still hold replies; let it drain before the process ends.
+    await new Promise<void>((resolve) => (process.stdout.writableLength === 0 ? resolve() : process.stdout.once('drain', () => resolve())));
   }
 }

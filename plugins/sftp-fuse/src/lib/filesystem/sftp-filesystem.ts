@@ -20,6 +20,9 @@ export interface SftpFileSystemOptions {
 }
 
 const RENAME_NOREPLACE = 1;
+/** Subdirectory listings fetched ahead of a walk at once. */
+const PREFETCH_LIMIT = 16;
+const PREFETCH_QUEUE = 4096;
 const RENAME_EXCHANGE = 2;
 const REOPEN_MASK = ~(OpenFlag.CREAT | OpenFlag.EXCL | OpenFlag.TRUNC);
 
@@ -37,6 +40,10 @@ function seconds(t: TimeUpdate, current: { sec: number }): number {
 export class SftpFileSystem implements FileSystem {
   private readonly cache: MetadataCache;
   private readonly files = new OpenFiles();
+  /** Listings being fetched, by path (a reader and a prefetch share one request). */
+  private readonly listings = new Map<string, Promise<DirEntry[]>>();
+  private prefetching = 0;
+  private readonly prefetchQueue: string[] = [];
 
   constructor(private readonly connection: Connection, private readonly options: SftpFileSystemOptions) {
     this.cache = new MetadataCache(options.cacheTimeoutMs);
@@ -85,6 +92,46 @@ export class SftpFileSystem implements FileSystem {
   async readdir(path: string): Promise<DirEntry[]> {
     const cached = this.cachedListing(path);
     if (cached) return cached;
+    const listing = this.listings.get(path) ?? this.fetchListing(path);
+    const entries = await listing;
+    this.prefetchSubdirectories(path, entries);
+    return entries;
+  }
+
+  /**
+   * A walk (find, du, ls -R) reads the subdirectories of every directory it lists: ask for
+   * their listings now, several at once, instead of one round trip after another. Only for
+   * directories actually listed, a bounded number at a time, and only while the cache is on.
+   */
+  private prefetchSubdirectories(path: string, entries: readonly DirEntry[]): void {
+    if (!this.cache.enabled) return;
+    const prefix = path === '/' ? '/' : `${path}/`;
+    for (const e of entries) {
+      if (e.attr && (e.attr.mode & S_IFMT) === 0o040000 && this.prefetchQueue.length < PREFETCH_QUEUE) this.prefetchQueue.push(prefix + e.name);
+    }
+    this.pumpPrefetch();
+  }
+
+  private pumpPrefetch(): void {
+    while (this.prefetching < PREFETCH_LIMIT && this.prefetchQueue.length > 0) {
+      const child = this.prefetchQueue.shift()!;
+      if (this.listings.has(child) || this.cache.listing(child)) continue;
+      this.prefetching++;
+      this.fetchListing(child).catch(() => undefined).finally(() => {
+        this.prefetching--;
+        this.pumpPrefetch();
+      });
+    }
+  }
+
+  /** One listing request per directory at a time; its result fills the cache. */
+  private fetchListing(path: string): Promise<DirEntry[]> {
+    const listing = this.listDirectory(path).finally(() => this.listings.delete(path));
+    this.listings.set(path, listing);
+    return listing;
+  }
+
+  private async listDirectory(path: string): Promise<DirEntry[]> {
     const list = await this.run(true, (s) => s.readdir(this.remote(path)));
     const entries = list.filter((e) => e.name !== '.' && e.name !== '..').map((e) => ({ name: e.name, attr: attrFromStats(e.attrs, this.options.ids) }));
     if (this.options.followSymlinks) {

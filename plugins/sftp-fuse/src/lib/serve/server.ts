@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { SysError, errnoMessage, errnoName, errnoOf, libc } from '@kmx/core';
+import { KmxError, SysError, errnoMessage, errnoName, errnoOf, libc } from '@kmx/core';
 import type { Attributes, InputAttributes } from 'ssh2';
 import { sftpOverStream, type SFTPInternals } from '../protocol/adapter.js';
 import { OpenFlag } from '../protocol/session.js';
@@ -55,8 +55,10 @@ export class SftpServer {
   private readonly root: ConfinedRoot;
   private readonly handles = new Map<number, FileHandle | DirHandle>();
   private nextHandle = 1;
+  private closed = false;
   private readonly sftp: SFTPInternals;
   private readonly sendPacket: (packet: Buffer) => void;
+  /** Resolves when the client is gone: at the end of its input, or after a protocol error (rejected then). */
   readonly ended: Promise<void>;
 
   constructor(input: Readable, output: Writable, private readonly options: ServeOptions) {
@@ -64,11 +66,17 @@ export class SftpServer {
     const { sftp, sendPacket } = sftpOverStream(input, output, { server: true, extensions: EXTENSIONS });
     this.sftp = sftp;
     this.sendPacket = sendPacket;
-    this.ended = new Promise((resolve) => sftp.once('end', () => {
-      this.closeAll();
-      resolve();
-    }));
-    sftp.on('error', (err: Error) => options.log(`protocol error: ${err.message}`));
+    this.ended = new Promise((resolve, reject) => {
+      sftp.once('end', () => {
+        this.closeAll();
+        resolve();
+      });
+      // A client that sends garbage is cut off: ssh2 closes the output, and so do we.
+      sftp.once('error', (err: Error) => {
+        this.closeAll();
+        reject(new KmxError(`the client broke the SFTP protocol: ${err.message}`, { hint: 'is the other end an SFTP client?' }));
+      });
+    });
     this.register();
   }
 
@@ -187,6 +195,8 @@ export class SftpServer {
   }
 
   private closeAll(): void {
+    if (this.closed) return;
+    this.closed = true;
     for (const h of this.handles.values()) fs.closeSync(h.fd);
     this.handles.clear();
     this.root.close();
