@@ -6,9 +6,10 @@ import type { FuseOptions } from '../../options.js';
 import { libfuse3, type Libfuse3, type Pointer } from './bindings.js';
 import { ReceiveBuffer } from './buffers.js';
 import {
-  CAP_HANDLE_KILLPRIV, CAP_READDIRPLUS_AUTO, CAP_WRITEBACK_CACHE, CONN, FUSE_ARGS_ARGV, FUSE_ARGS_SIZE, OPS_SIZE,
+  CAP_AUTO_INVAL_DATA, CAP_HANDLE_KILLPRIV, CAP_READDIRPLUS_AUTO, CAP_WRITEBACK_CACHE, CONN, FUSE_ARGS_ARGV, FUSE_ARGS_SIZE, OPS_SIZE,
 } from './layout.js';
 import { OpsTable, allOps } from './ops.js';
+import { widenReadahead } from './readahead.js';
 import { Requests } from './requests.js';
 
 const EINTR = 4;
@@ -17,6 +18,8 @@ const F_GETFL = 3;
 const F_SETFL = 4;
 const O_NONBLOCK = 0o4000;
 export const MAX_WRITE = 1024 * 1024;
+/** The largest request the kernel sends (256 pages): the default readahead window. */
+const MAX_READ = 1024 * 1024;
 /** Requests handled per wakeup before the event loop gets a turn (async replies, timers). */
 const REQUESTS_PER_WAKEUP = 64;
 const INIT_TIMEOUT_MS = 30_000;
@@ -92,6 +95,7 @@ export class Libfuse3Session implements EngineSession {
     } finally {
       clearTimeout(timer);
     }
+    await widenReadahead(request.mountpoint, request.options.maxRead ?? MAX_READ);
     return this;
   }
 
@@ -131,6 +135,10 @@ export class Libfuse3Session implements EngineSession {
       // HANDLE_KILLPRIV off: the kernel clears setuid/setgid bits on write and chown itself,
       // as it would on a local filesystem (a server running as root would keep them).
       let want = get(CONN.want) & ~CAP_READDIRPLUS_AUTO & ~CAP_HANDLE_KILLPRIV;
+      // AUTO_INVAL_DATA refreshes the attributes on every read() to notice changed data: with
+      // attr_timeout 0 that is a GETATTR round trip per read call. Without it, cached data is
+      // still dropped at each open (unless keep_cache), as with libfuse 2.
+      if ((o.attrTimeout ?? 1) === 0) want &= ~CAP_AUTO_INVAL_DATA;
       if (o.writebackCache && capable & CAP_WRITEBACK_CACHE) want |= CAP_WRITEBACK_CACHE;
       set(CONN.want, want);
       set(CONN.maxWrite, Math.min(o.maxWrite ?? MAX_WRITE, MAX_WRITE));
