@@ -123,6 +123,7 @@ export function sftpOverStream(input: Readable, output: Writable, options: Adapt
   input.on('close', () => sftp.push(null));
   input.on('error', () => sftp.push(null));
   output.on('error', () => sftp.push(null));
-  sftp._init();
+  // After the caller has attached its 'ready' listener (a stream may answer synchronously).
+  process.nextTick(() => sftp._init());
   return { sftp, sendPacket: send };
 }

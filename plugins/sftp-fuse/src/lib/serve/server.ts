@@ -165,7 +165,8 @@ export class SftpServer {
   }
 
   private lstat(path: string): fs.Stats {
-    return this.root.beneath(path, (dirFd, name) => fs.lstatSync(name === null ? `/proc/self/fd/${dirFd}` : `/proc/self/fd/${dirFd}/${name}`));
+    // A dot name or the root is the directory itself: fstat its fd (an lstat of /proc/self/fd/N would see the magic link).
+    return this.root.beneath(path, (dirFd, name) => (name === null ? fs.fstatSync(dirFd) : fs.lstatSync(`/proc/self/fd/${dirFd}/${name}`)));
   }
 
   private addHandle(h: FileHandle | DirHandle): Buffer {
