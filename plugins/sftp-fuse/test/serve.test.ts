@@ -5,10 +5,10 @@ import { spawn } from 'node:child_process';
 import { chmod, lstat, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { kmxBin, mountsUnder, run, runKmx, sh, temporaryDirectory } from '@kmx/core/testing';
+import { kmxBin, mountsUnder, run, runKmx, temporaryDirectory } from '@kmx/core/testing';
 import { sftpOverStream } from '../src/lib/protocol/adapter.js';
 import { SftpSession } from '../src/lib/protocol/session.js';
-import { waitFor } from './support.js';
+import { shell as sh, waitFor } from './support.js';
 
 const serveCommand = (root: string, extra = ''): string => `${process.execPath} ${kmxBin()} sftp serve --root '${root}' ${extra}`;
 
