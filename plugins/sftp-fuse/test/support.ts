@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mountsUnder, type RunResult } from '@kmx/core/testing';
+import { kmxBin, mountsUnder, type RunResult } from '@kmx/core/testing';
 import { startSshd, type TestSshd } from '../src/testing/index.js';
 
 /** OpenSSH's sftp-server: SFTP v3 on stdin/stdout, the raw peer of --via. */
@@ -58,12 +58,26 @@ export async function waitFor(what: string, check: () => Promise<boolean> | bool
  * test with EPIPE when the script exits first); killed after `timeoutMs`.
  */
 export function shell(script: string, options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+  return execute('/bin/sh', ['-c', script], options);
+}
+
+/** `kmx ARGS` as a user would run it, optionally typing `input` (a program that exits before reading it is fine). */
+export function kmx(args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  return execute(process.execPath, [kmxBin(), ...args], options);
+}
+
+/** Runs a program to its end; stdin is /dev/null unless `input` is given (EPIPE on it is ignored). */
+export function execute(program: string, args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+    const child = spawn(program, args, { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: options.env ?? process.env });
+    if (child.stdin) {
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(options.input);
+    }
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {

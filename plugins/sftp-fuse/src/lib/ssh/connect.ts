@@ -164,6 +164,8 @@ export function openSftpChannel(options: SshOptions, secrets: SshSecrets, log: (
       });
     }
     const authHandler = (left: AuthenticationType[] | null, _partial: boolean | null, next: (method: AnyAuthMethod | false) => void): void => {
+      // First "none", as ssh does: the server's answer lists what it accepts (a password?).
+      if (left === null) return next({ type: 'none', username: options.user });
       if (left?.includes('password') || left?.includes('keyboard-interactive')) passwordOffered = true;
       while (methods.length > 0) {
         const method = methods.shift()!;
