@@ -169,7 +169,8 @@ export function openSftpChannel(options: SshOptions, secrets: SshSecrets, log: (
       if (left?.includes('password') || left?.includes('keyboard-interactive')) passwordOffered = true;
       while (methods.length > 0) {
         const method = methods.shift()!;
-        if (left && !left.includes(method.type)) continue;
+        // An agent's keys are offered as "publickey", the server's name for them.
+        if (left && !left.includes(method.type === 'agent' ? 'publickey' : method.type)) continue;
         if (method.type === 'password' || method.type === 'keyboard-interactive') passwordTried = true;
         tried.push(method.type === 'publickey' ? `key ${keys.find((k) => k.key === method.key)?.file ?? ''}` : method.type === 'agent' ? 'ssh-agent' : method.type);
         return next(method);
