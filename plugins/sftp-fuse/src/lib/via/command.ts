@@ -19,15 +19,21 @@ export function connectVia(commandLine: string, log: (line: string) => void, tim
     const child = spawn('/bin/sh', ['-c', commandLine], { stdio: ['pipe', 'pipe', 'pipe'] });
     let lastError = '';
     let settled = false;
+    // Until the session starts, the command's complaints belong in the error message, not the log.
     child.stderr.on('data', (d: Buffer) => {
       for (const line of d.toString().split('\n').filter((l) => l.trim())) {
         lastError = line.trim();
-        log(`via: ${lastError}`);
+        if (settled) log(`via: ${lastError}`);
       }
     });
     const stop = (): void => {
       child.stdin.destroy();
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      // A command that ignores SIGTERM (or is stopped) is not left behind.
+      setTimeout(() => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }, 2000).unref();
     };
     const { sftp } = sftpOverStream(child.stdout, child.stdin);
     const session = new SftpSession(sftp, stop);
