@@ -1,5 +1,4 @@
 // Bad input to kmx sftp mount: one clear line, a non-zero exit, nothing mounted, no process left.
-import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';

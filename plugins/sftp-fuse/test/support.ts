@@ -70,7 +70,9 @@ export function kmx(args: readonly string[], options: { input?: string; env?: No
 /** Runs a program to its end; stdin is /dev/null unless `input` is given (EPIPE on it is ignored). */
 export function execute(program: string, args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: options.env ?? process.env });
+    // Its own process group: a timeout kills whatever it started too (a blocked grandchild
+    // would otherwise hold the pipes, and this test process, open).
+    const child = spawn(program, args, { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: options.env ?? process.env, detached: true });
     if (child.stdin) {
       child.stdin.on('error', () => undefined);
       child.stdin.end(options.input);
@@ -79,11 +81,32 @@ export function execute(program: string, args: readonly string[], options: { inp
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
+    const killGroup = (): void => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone
+      }
+    };
+    const timer = setTimeout(killGroup, options.timeoutMs ?? 120_000);
+    child.on('error', (err) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
+      reject(err);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      // Output still in the pipes arrives before 'close'; a grandchild holding them is not waited for.
+      const done = (): void => resolve({ code, signal, stdout, stderr });
+      const grace = setTimeout(() => {
+        killGroup();
+        child.stdout!.destroy();
+        child.stderr!.destroy();
+        done();
+      }, 2000);
+      child.once('close', () => {
+        clearTimeout(grace);
+        done();
+      });
     });
   });
 }

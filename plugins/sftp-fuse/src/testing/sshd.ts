@@ -8,6 +8,8 @@ import { run } from '@kmx/core/testing';
 /** A throwaway OpenSSH server on 127.0.0.1, key login only (plus password if asked), as a child process. */
 export interface TestSshd {
   port: number;
+  /** The listening sshd (each connection is served by a child of it). */
+  pid: number;
   dir: string;
   /** The client's private key (its public half is authorized). */
   clientKey: string;
@@ -41,17 +43,19 @@ async function listening(port: number): Promise<boolean> {
 }
 
 async function keygen(file: string): Promise<void> {
+  if (await readFile(file).then(() => true, () => false)) return; // a restart keeps its keys
   const r = await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', file]);
   if (r.code !== 0) throw new Error(`ssh-keygen: ${r.stderr}`);
 }
 
-export async function startSshd(dir: string, options: { password?: boolean; extraConfig?: string } = {}): Promise<TestSshd> {
+/** Starts sshd; given the `dir` and `port` of an earlier one, the same server comes back (same keys). */
+export async function startSshd(dir: string, options: { password?: boolean; extraConfig?: string; port?: number } = {}): Promise<TestSshd> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await mkdir('/run/sshd', { recursive: true });
   await keygen(join(dir, 'host_ed25519'));
   await keygen(join(dir, 'client_ed25519'));
   await writeFile(join(dir, 'authorized_keys'), await readFile(join(dir, 'client_ed25519.pub')));
-  const port = await freePort();
+  const port = options.port ?? await freePort();
   const config = [
     `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${dir}/host_ed25519`, `PidFile ${dir}/sshd.pid`,
     `AuthorizedKeysFile ${dir}/authorized_keys`, `PermitRootLogin ${options.password ? 'yes' : 'prohibit-password'}`,
@@ -73,6 +77,7 @@ export async function startSshd(dir: string, options: { password?: boolean; extr
   const hostPub = (await readFile(join(dir, 'host_ed25519.pub'), 'utf8')).trim().split(/\s+/);
   return {
     port,
+    pid: sshd.pid!,
     dir,
     clientKey: join(dir, 'client_ed25519'),
     knownHostsLine: `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}`,

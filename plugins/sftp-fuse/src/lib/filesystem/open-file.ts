@@ -30,6 +30,8 @@ export class OpenFile {
     /** SFTP open flags for a re-open (no CREAT/EXCL/TRUNC: the file exists by then). */
     private readonly reopenFlags: number,
     private readonly writeBehindLimit: number,
+    /** The server's path for a path in the mount. */
+    private readonly remotePath: (path: string) => string,
   ) {
     this.readAhead = new ReadAhead((position, length) => this.fetch(position, length));
   }
@@ -63,7 +65,7 @@ export class OpenFile {
     if (this.error) return Promise.reject(this.error);
     const current = this.currentHandle();
     if (current) return Promise.resolve(current);
-    this.opening ??= session.open(this.path, this.reopenFlags).then((handle) => {
+    this.opening ??= session.open(this.remotePath(this.path), this.reopenFlags).then((handle) => {
       this.handle = handle;
       this.generation = this.connection.generation;
       return handle;

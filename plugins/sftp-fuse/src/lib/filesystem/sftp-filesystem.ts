@@ -282,7 +282,7 @@ export class SftpFileSystem implements FileSystem {
     if (pflags & (OpenFlag.WRITE | OpenFlag.TRUNC)) this.writable('open', path);
     const remote = this.remote(path);
     const handle = await this.run(!(pflags & OpenFlag.EXCL), (s) => s.open(remote, pflags));
-    const file = new OpenFile(this.connection, path, pflags & REOPEN_MASK, this.options.writeBehindLimit);
+    const file = new OpenFile(this.connection, path, pflags & REOPEN_MASK, this.options.writeBehindLimit, (p) => this.remote(p));
     file.opened(handle);
     if (pflags & OpenFlag.TRUNC) this.cache.changed(path);
     return { fh: this.files.add(file) };
@@ -294,7 +294,7 @@ export class SftpFileSystem implements FileSystem {
     const remote = this.remote(path);
     // The stat rides along with the open (the server answers in order): the engine asks for it next.
     const [handle, stats] = await this.run(false, (s) => Promise.all([s.open(remote, pflags, { mode: mode & 0o7777 }), s.lstat(remote)]));
-    const file = new OpenFile(this.connection, path, pflags & REOPEN_MASK, this.options.writeBehindLimit);
+    const file = new OpenFile(this.connection, path, pflags & REOPEN_MASK, this.options.writeBehindLimit, (p) => this.remote(p));
     file.opened(handle);
     this.cache.added(path, attrFromStats(stats, this.options.ids));
     return { fh: this.files.add(file) };
