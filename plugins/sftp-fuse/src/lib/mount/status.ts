@@ -3,7 +3,7 @@ import type { ConnectionState } from '../connection/connection.js';
 
 /**
  * Keeps the mount's record (shown by `kmx mounts`) in step with the connection state. The
- * record appears only once the mount answers, so a state not yet written is retried each second.
+ * record appears only once the mount answers, so a state not yet written is retried every 250 ms.
  */
 export class StatusReporter {
   private wanted: string | undefined;
@@ -12,7 +12,7 @@ export class StatusReporter {
   private busy = false;
 
   constructor(private readonly mountpoint: string) {
-    this.timer = setInterval(() => void this.flush(), 1000);
+    this.timer = setInterval(() => void this.flush(), 250);
     this.timer.unref();
   }
 
