@@ -9,7 +9,6 @@ import type { SftpSession } from '../protocol/session.js';
 import { expandHome, readHostConfig } from '../ssh/config.js';
 import { AuthenticationFailed, type SshOptions, type SshSecrets } from '../ssh/connect.js';
 import { connectSsh } from '../ssh/sftp-over-ssh.js';
-import { connectSshInThread } from '../ssh/sftp-in-thread.js';
 import { promptPassword, readPasswordLine } from '../ssh/password.js';
 import { formatTarget, parseTarget, type RemoteTarget } from '../ssh/target.js';
 import { connectVia, viaCommandLine } from '../via/command.js';
@@ -111,8 +110,7 @@ function opener(plan: MountPlan, secrets: SshSecrets, log: (line: string) => voi
     return () => connectVia(via, log, plan.options.timeout * 1000);
   }
   const ssh = plan.ssh!;
-  const connect = process.env.KMX_SFTP_SSH_WORKER === '1' ? connectSsh : connectSshInThread;
-  return () => connect(ssh, secrets, log);
+  return () => connectSsh(ssh, secrets, log);
 }
 
 /** The remote directory, absolute, after checking it exists and is a directory. */
