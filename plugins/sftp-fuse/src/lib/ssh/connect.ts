@@ -111,6 +111,8 @@ function socketError(options: SshOptions, err: Error & { code?: string }): KmxEr
 /** An SSH connection's "sftp" subsystem channel: raw SFTP bytes both ways. */
 export interface SftpChannel {
   channel: Duplex;
+  /** The TCP connection under it. */
+  socket: Socket;
   /** Ends the SSH connection. */
   close(): void;
   /** Called once when the connection is gone. */
@@ -223,6 +225,7 @@ export function openSftpChannel(options: SshOptions, secrets: SshSecrets, log: (
         client.on('error', (e: Error) => gone(`SSH error: ${e.message}`));
         finish(undefined, {
           channel,
+          socket,
           close: () => client.end(),
           onClose: (listener) => (closed !== undefined ? listener(closed) : listeners.push(listener)),
         });

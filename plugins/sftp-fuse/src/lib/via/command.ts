@@ -35,7 +35,7 @@ export function connectVia(commandLine: string, log: (line: string) => void, tim
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       }, 2000).unref();
     };
-    const { sftp } = sftpOverStream(child.stdout, child.stdin);
+    const { sftp } = sftpOverStream(child.stdout, child.stdin, { carrier: child.stdin });
     const session = new SftpSession(sftp, stop);
     const fail = (why: string): void => {
       if (settled) return;
