@@ -131,10 +131,36 @@ export class SftpSession {
     return this.call('readlink', path, (cb) => this.sftp.readlink(path, cb));
   }
 
-  /** The whole listing (opendir, readdir until EOF, close). */
-  readdir(path: string): Promise<RemoteEntry[]> {
-    return this.call<FileEntryWithStats[]>('readdir', path, (cb) => this.sftp.readdir(path, cb))
-      .then((list) => list.map((e) => ({ name: e.filename, attrs: e.attrs as Stats })));
+  /**
+   * The whole listing: OPENDIR, then READDIRs two at a time (a directory of up to a hundred
+   * names, sftp-server's batch, takes one round trip instead of two), and a CLOSE that is not
+   * waited for.
+   */
+  async readdir(path: string): Promise<RemoteEntry[]> {
+    const handle = await this.call<Buffer>('readdir', path, (cb) => this.sftp.opendir(path, cb));
+    const entries: RemoteEntry[] = [];
+    try {
+      let done = false;
+      while (!done) {
+        const batches = await Promise.all([this.readdirBatch(handle, path), this.readdirBatch(handle, path)]);
+        for (const batch of batches) {
+          if (batch === null) done = true;
+          else for (const e of batch) entries.push({ name: e.filename, attrs: e.attrs as Stats });
+        }
+      }
+    } finally {
+      this.closeHandle(handle, path).catch(() => undefined);
+    }
+    return entries;
+  }
+
+  /** One READDIR: its names, or null at the end. */
+  private readdirBatch(handle: Buffer, path: string): Promise<FileEntryWithStats[] | null> {
+    return this.call<FileEntryWithStats[] | null>('readdir', path, (cb) => this.sftp.readdir(handle, (err: (Error & { code?: number }) | undefined, list: FileEntryWithStats[] | false) => {
+      if (err && err.code === Status.EOF) cb(undefined, null);
+      else if (err) cb(err, null);
+      else cb(undefined, list === false ? null : list);
+    }));
   }
 
   open(path: string, flags: number, attrs?: InputAttributes): Promise<Buffer> {
