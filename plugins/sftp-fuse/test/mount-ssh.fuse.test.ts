@@ -2,7 +2,7 @@
 // ~/.ssh/config aliases, known_hosts, passwords (also through --daemon's prepare step).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { kmxBin, mountsUnder, temporaryDirectory, withTestMount } from '@kmx/core/testing';
@@ -77,7 +77,7 @@ describe('kmx sftp mount over SSH', () => {
     }
   })));
 
-  it('asks for a password last: -o password_stdin, through --daemon, and at a terminal', () => temporaryDirectory((outer) => withPasswordUser(async (user, password) => withSshd(outer, async (sshd) => {
+  it('asks for a password last: -o password_stdin, through --daemon, and at a terminal', () => temporaryDirectory((outer) => withPasswordUser(join(outer, 'pwhome'), async (user, password) => withSshd(outer, async (sshd) => {
     const srv = await serverDir(outer);
     await run('chmod', ['-R', 'a+rwX', srv]);
     await run('chmod', ['a+x', outer]);
@@ -88,10 +88,14 @@ describe('kmx sftp mount over SSH', () => {
     const wrong = await runKmx(['sftp', 'mount', '-o', 'password_stdin', target, mnt], { env: { ...process.env, ...env(outer) }, input: 'not-the-password\n' });
     assert.notEqual(wrong.code, 0);
     assert.match(wrong.stderr, /^kmx: .*the password was refused; check the password\n$/);
-    const daemon = await runKmx(['sftp', 'mount', '--daemon', '-o', 'password_stdin', target, mnt], { env: { ...process.env, ...env(outer) }, input: `${password}\n` });
+    const daemon = await runKmx(['sftp', 'mount', '--daemon', '-o', 'password_stdin,idmap=user', target, mnt], { env: { ...process.env, ...env(outer) }, input: `${password}\n` });
     try {
       assert.equal(daemon.code, 0, daemon.stderr);
       assert.equal(await readFile(join(mnt, 'hello.txt'), 'utf8'), 'hello over ssh\n');
+      // idmap=user: what the remote login owns shows as the mounting user's (root here).
+      await writeFile(join(mnt, 'mine.txt'), 'x');
+      assert.notEqual((await stat(join(srv, 'mine.txt'))).uid, 0, 'created as the remote user');
+      assert.equal((await stat(join(mnt, 'mine.txt'))).uid, 0, 'shown as the local user');
     } finally {
       await runKmx(['umount', mnt]);
     }
@@ -142,12 +146,15 @@ sys.stdout.write(seen.decode(errors='replace'))
 `;
 
 /** A real local user with a password, for sshd's password login; removed afterwards. */
-async function withPasswordUser<T>(body: (user: string, password: string) => Promise<T>): Promise<T> {
+async function withPasswordUser<T>(home: string, body: (user: string, password: string) => Promise<T>): Promise<T> {
   const user = `kmxt-pw${process.pid % 100000}`;
   const password = `pw-${Math.random().toString(36).slice(2)}`;
-  const added = await run('useradd', ['-M', '-d', '/nonexistent', '-s', '/bin/sh', user]);
+  const added = await run('useradd', ['-M', '-d', home, '-s', '/bin/sh', user]);
   assert.equal(added.code, 0, added.stderr);
   try {
+    await mkdir(home, { mode: 0o755 });
+    await run('chown', [`${user}:${user}`, home]);
+    await run('chmod', ['a+x', join(home, '..')]);
     const set = await run('chpasswd', [], { input: `${user}:${password}\n` });
     assert.equal(set.code, 0, set.stderr);
     return await body(user, password);

@@ -5,14 +5,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { withTestMount } from '@kmx/core/testing';
+import { kmxBin, withTestMount } from '@kmx/core/testing';
 import { SFTP_SERVER, shell as sh } from './support.js';
 
-const viaMount = (extra: string[] = []) => ({
+const viaMount = (extra: string[] = [], via = SFTP_SERVER) => ({
   prepare: async ({ dir }: { dir: string }) => {
     await mkdir(join(dir, 'srv'));
   },
-  args: ({ dir, mnt }: { dir: string; mnt: string }) => ['sftp', 'mount', '--via', SFTP_SERVER, ...extra, `local:${dir}/srv`, mnt],
+  args: ({ dir, mnt }: { dir: string; mnt: string }) => ['sftp', 'mount', '--via', via, ...extra, `local:${dir}/srv`, mnt],
 });
 
 const ok = async (script: string): Promise<string> => {
@@ -24,7 +24,8 @@ const ok = async (script: string): Promise<string> => {
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 describe('kmx sftp mount --via sftp-server', () => {
-  it('reads, writes, lists and removes what the server has', () => withTestMount(viaMount(), async ({ dir, mnt }) => {
+  // {host} is replaced (quoted): the command runs only if it got "local".
+  it('reads, writes, lists and removes what the server has', () => withTestMount(viaMount([], `test {host} = local && exec ${SFTP_SERVER}`), async ({ dir, mnt }) => {
     const srv = join(dir, 'srv');
     await writeFile(join(srv, 'server.txt'), 'from the server\n');
     assert.equal(await readFile(join(mnt, 'server.txt'), 'utf8'), 'from the server\n');
@@ -89,6 +90,19 @@ describe('kmx sftp mount --via sftp-server', () => {
     assert.match(r.stderr, /Input\/output error|No space left/);
     const small = await sh(`rm -f '${mnt}/big' && echo fine > '${mnt}/small' && cat '${mnt}/small'`);
     assert.equal(small.stdout, 'fine\n', small.stderr);
+  }));
+
+  it('mounts kmx sftp serve as the far end (its confinement is tested in serve.test.ts)', () => withTestMount({
+    prepare: async ({ dir }) => {
+      await mkdir(join(dir, 'root', 'sub'), { recursive: true });
+      await writeFile(join(dir, 'beside.txt'), 'not served');
+    },
+    args: ({ dir, mnt }) => ['sftp', 'mount', '--via', `${process.execPath} ${kmxBin()} sftp serve --root '${dir}/root'`, 'local:/', mnt],
+  }, async ({ dir, mnt }) => {
+    await ok(`cd '${mnt}' && echo a > sub/f && mv sub/f sub/g && ln sub/g sub/h && ln -s g sub/link && cat sub/link && df '${mnt}' > /dev/null`);
+    assert.equal(await readFile(join(dir, 'root', 'sub', 'h'), 'utf8'), 'a\n');
+    assert.equal((await stat(join(dir, 'root', 'sub', 'h'))).ino, (await stat(join(dir, 'root', 'sub', 'g'))).ino);
+    assert.deepEqual((await ok(`ls '${mnt}'`)).split('\n').filter(Boolean), ['sub'], 'the root, not what lies beside it');
   }));
 
   it('--read-only, uid/gid and a short cache timeout', () => withTestMount(viaMount(['--read-only', '-o', 'uid=4321,gid=8765,cache_timeout=0.5']), async ({ dir, mnt }) => {
