@@ -5,7 +5,7 @@ import type { Attr } from '@kmx/core';
 import { run, sh } from '@kmx/core/testing';
 import { DirentWriter } from '../src/fuse/engines/libfuse3/dirents.js';
 import { NodeTable } from '../src/fuse/engines/libfuse3/nodes.js';
-import { sessionArguments } from '../src/fuse/engines/libfuse3/session.js';
+import { sessionArguments } from '../src/fuse/engines/libfuse3/connection.js';
 import { MemoryFs, withMemoryMount } from './engine-memory-fs.js';
 
 /** The libfuse3 engine's parts (node table, dirent encoding) and its behaviour on a live mount. */
@@ -89,10 +89,10 @@ describe('the libfuse3 dirent encoder', () => {
   });
 
   it('writes fuse_direntplus records with the entry attributes', () => {
-    const w = new DirentWriter();
+    const w = new DirentWriter({ entry: 1.5, attr: 0 });
     w.reset(4096);
     const attr = { ...fileAttr(99), size: 5, atime: { sec: -1, nsec: 7 } };
-    w.addPlus('f', 99, 8, 3, { nodeid: 42, ino: 99, attr, entryTimeout: 1.5, attrTimeout: 0 });
+    w.addPlus('f', 99, 8, 3, { nodeid: 42, ino: 99, attr });
     const b = w.bytes();
     assert.equal(b.length, 128 + 32);
     assert.equal(b.readBigUInt64LE(0), 42n, 'nodeid');
@@ -162,6 +162,27 @@ print(open("${mnt}/log").read().count("\\n"))`]);
       const [flags] = cached.openFlags;
       assert.equal((flags ?? 0) & 3, 2, 'O_WRONLY became O_RDWR (the kernel reads partial pages)');
       assert.equal((flags ?? 0) & 0o2000, 0, 'O_APPEND is the kernel\'s business');
+    });
+  });
+
+  it('applies the mount options: read-only, max_read, background limits, a wider readahead', async () => {
+    const fs = new MemoryFs();
+    fs.files.set('/f', { data: Buffer.from('x'), mode: 0o100644 });
+    const options = { readOnly: true, maxRead: 65536, maxBackground: 32, congestionThreshold: 24, defaultPermissions: true };
+    await withMemoryMount(fs, options, async (mnt, mount) => {
+      const minor = mount.device.split(':')[1];
+      const r = await sh(`grep ' ${mnt} ' /proc/self/mountinfo; cat /sys/class/bdi/${mount.device}/read_ahead_kb; echo y > '${mnt}/f';
+        cat /sys/fs/fuse/connections/${minor}/max_background /sys/fs/fuse/connections/${minor}/congestion_threshold 2>/dev/null`);
+      const [line, readahead, ...limits] = r.stdout.trim().split('\n');
+      assert.match(line ?? '', / ro,.*default_permissions.*max_read=65536/);
+      assert.equal(readahead, '128', 'max_read below the kernel\'s default window keeps the default');
+      assert.match(r.stderr, /Read-only file system/);
+      // Only where fusectl is mounted (not on every host) can the connection's limits be read back.
+      if (limits.length > 0) assert.deepEqual(limits, ['32', '24']);
+    });
+    await withMemoryMount(new MemoryFs(), {}, async (_mnt, mount) => {
+      const r = await sh(`cat /sys/class/bdi/${mount.device}/read_ahead_kb`);
+      assert.equal(r.stdout.trim(), '1024', 'buffered reads come 1 MiB at a time');
     });
   });
 
