@@ -3,6 +3,8 @@ import type { Attr } from '@kmx/core';
 interface Cached<T> {
   value: T;
   expires: number;
+  /** When the server said it (or the mount changed it). */
+  at?: number;
 }
 
 const MAX_ENTRIES = 200_000;
@@ -47,7 +49,14 @@ export class MetadataCache {
   setAttr(path: string, attr: Attr, timeoutMs = this.timeoutMs): void {
     if (!this.enabled) return;
     this.trim();
-    this.attrs.set(path, { value: attr, expires: Date.now() + Math.min(timeoutMs, this.timeoutMs) });
+    const now = Date.now();
+    this.attrs.set(path, { value: attr, expires: now + Math.min(timeoutMs, this.timeoutMs), at: now });
+  }
+
+  /** The attributes if they were learnt within `maxAgeMs` (fresher than the cache's own trust). */
+  recent(path: string, maxAgeMs: number): Attr | undefined {
+    const hit = this.attrs.get(path);
+    return hit && hit.at !== undefined && Date.now() - hit.at <= maxAgeMs && hit.expires > Date.now() ? hit.value : undefined;
   }
 
   /**

@@ -23,6 +23,8 @@ const RENAME_NOREPLACE = 1;
 /** Subdirectory listings fetched ahead of a walk at once. */
 const PREFETCH_LIMIT = 16;
 const PREFETCH_QUEUE = 4096;
+/** How fresh attributes must be for a no-op chmod/chown to skip the server. */
+const NO_OP_WINDOW_MS = 1000;
 const RENAME_EXCHANGE = 2;
 const REOPEN_MASK = ~(OpenFlag.CREAT | OpenFlag.EXCL | OpenFlag.TRUNC);
 
@@ -254,7 +256,19 @@ export class SftpFileSystem implements FileSystem {
     }
   }
 
+  /**
+   * A chmod or chown that changes nothing, on a file whose attributes the server gave us a
+   * moment ago (tar's chown and chmod right after creating a file, typically), is answered
+   * without a round trip. Not for setuid/setgid files, whose bits a chown would clear.
+   */
+  private unchanged(path: string, change: (attr: Attr) => boolean): boolean {
+    const attr = this.cache.recent(path, NO_OP_WINDOW_MS);
+    return attr !== undefined && (attr.mode & 0o6000) === 0 && (attr.mode & S_IFMT) !== S_IFLNK && change(attr);
+  }
+
   async chmod(path: string, mode: number, fh?: number): Promise<void> {
+    this.writable('chmod', path);
+    if (this.unchanged(path, (a) => (a.mode & 0o7777) === (mode & 0o7777))) return;
     await this.setAttributes(path, fh, { mode: mode & 0o7777 }, { mode: mode & 0o7777 });
   }
 
@@ -263,6 +277,8 @@ export class SftpFileSystem implements FileSystem {
     const ids = this.options.ids;
     const localUid = uid === -1 ? current!.uid : uid;
     const localGid = gid === -1 ? current!.gid : gid;
+    this.writable('chown', path);
+    if (this.unchanged(path, (a) => a.uid === localUid && a.gid === localGid)) return;
     await this.setAttributes(path, fh, { uid: ids.remoteUid(localUid), gid: ids.remoteGid(localGid) }, { uid: localUid, gid: localGid });
   }
 
