@@ -47,6 +47,9 @@ describe('kmx sftp mount: bad input', () => {
     env = await home(dir, `${sshd.knownHostsLine}\n`);
     await assertCleanFailure(await kmx(['sftp', 'mount', '-i', impostor, target(dir), mnt], { env }), dir, /root@127\.0\.0\.1 refused every way kmx could log in \(key .*impostor\)/);
     await assertCleanFailure(await kmx(['sftp', 'mount', target(dir), mnt], { env }), dir, /refused every way kmx could log in \(no key found\); give a key with -i KEY/);
+    const locked = join(dir, 'locked');
+    await execute('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'a passphrase', '-f', locked]);
+    await assertCleanFailure(await kmx(['sftp', 'mount', '-i', locked, target(dir), mnt], { env }), dir, /refused every way .*; .*locked could not be used without a passphrase: add it to ssh-agent/);
     await assertCleanFailure(await kmx(['sftp', 'mount', '-i', sshd.clientKey, target(join(dir, 'no', 'such')), mnt], { env }), dir, /remote directory 127\.0\.0\.1:\S+\/no\/such does not exist/);
     await assertCleanFailure(await kmx(['sftp', 'mount', '--daemon', '-i', sshd.clientKey, target(join(dir, 'no', 'such')), mnt], { env }), dir, /does not exist/);
     await assertCleanFailure(await kmx(['sftp', 'mount', '-i', join(dir, 'no-key'), target(dir), mnt], { env }), dir, /identity file .*no-key does not exist/);

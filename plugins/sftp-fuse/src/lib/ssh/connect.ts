@@ -56,7 +56,7 @@ interface LoadedKey {
 }
 
 /** The identity files that exist and parse without a passphrase (encrypted ones need the agent). */
-function loadKeys(files: readonly string[], log: (line: string) => void): LoadedKey[] {
+function loadKeys(files: readonly string[], unusable: string[]): LoadedKey[] {
   const keys: LoadedKey[] = [];
   for (const file of files) {
     let data: Buffer;
@@ -67,7 +67,7 @@ function loadKeys(files: readonly string[], log: (line: string) => void): Loaded
     }
     const parsed = utils.parseKey(data);
     if (parsed instanceof Error) {
-      log(`skipping key ${file}: ${parsed.message}`);
+      unusable.push(file); // encrypted (its agent can offer it) or not a key kmx reads
       continue;
     }
     keys.push({ file, key: Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed });
@@ -152,7 +152,8 @@ export function openSftpChannel(options: SshOptions, secrets: SshSecrets, log: (
     })), options.connectTimeoutMs);
     socket.once('error', (err) => finish(socketError(options, err)));
 
-    const keys = loadKeys(options.identityFiles, log);
+    const unusable: string[] = [];
+    const keys = loadKeys(options.identityFiles, unusable);
     const methods: AnyAuthMethod[] = [];
     if (options.agent) methods.push({ type: 'agent', username: options.user, agent: options.agent });
     for (const { key } of keys) methods.push({ type: 'publickey', username: options.user, key });
@@ -205,7 +206,11 @@ export function openSftpChannel(options: SshOptions, secrets: SshSecrets, log: (
 
     client.on('error', (err: Error & { level?: string }) => {
       if (failure) return finish(failure);
-      if (err.level === 'client-authentication') return finish(AuthenticationFailed.of(options, passwordOffered, tried, passwordTried));
+      if (err.level === 'client-authentication') {
+        const failed = AuthenticationFailed.of(options, passwordOffered, tried, passwordTried);
+        if (unusable.length === 0 || passwordTried) return finish(failed);
+        return finish(new AuthenticationFailed(failed.message, `${unusable.join(', ')} could not be used without a passphrase: add it to ssh-agent (ssh-add), or give another key with -i`, passwordOffered));
+      }
       if (err.level === 'client-timeout') return finish(new KmxError(`${options.host}:${options.port} did not finish the SSH handshake within ${Math.round(options.connectTimeoutMs / 1000)} s`));
       if (err.level === 'client-socket') return finish(socketError(options, err));
       finish(new KmxError(`SSH connection to ${options.host}:${options.port} failed: ${err.message}`));
