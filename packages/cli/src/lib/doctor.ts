@@ -133,8 +133,9 @@ function kmxd(): Promise<Check> {
 }
 
 const PROGRAMS: ReadonlyArray<{ program: string; pkg: string; usedBy: string; dirs?: string[] }> = [
-  { program: 'sftp-server', pkg: 'openssh-sftp-server', usedBy: 'kmx sftp', dirs: ['/usr/lib/openssh', '/usr/libexec/openssh', '/usr/libexec'] },
-  { program: 'ssh', pkg: 'openssh-client', usedBy: 'kmx sftp' },
+  { program: 'sftp-server', pkg: 'openssh-sftp-server', usedBy: 'kmx sftp mount --via, its tests', dirs: ['/usr/lib/openssh', '/usr/libexec/openssh', '/usr/libexec'] },
+  { program: 'ssh', pkg: 'openssh-client', usedBy: 'kmx sftp tests (ssh-keygen, ssh-agent, sftp -D); kmx sftp itself speaks SSH through ssh2' },
+  { program: 'sshfs', pkg: 'sshfs', usedBy: 'kmx sftp benchmark and tests (the peer)' },
   { program: 'gocryptfs', pkg: 'gocryptfs', usedBy: 'kmx enc (interop and restore)' },
   { program: 'rsync', pkg: 'rsync', usedBy: 'kmx nfs backup' },
   { program: 'dot', pkg: 'graphviz', usedBy: 'kmx ns graph --format svg' },
