@@ -1,0 +1,152 @@
+import { fstatSync } from 'node:fs';
+import { SysError } from '@kmx/core';
+import { ContentEnc, CorruptBlockError, FILE_ID_BYTES, HEADER_BYTES, PLAIN_BLOCK, encodeHeader, parseHeader } from '../contentenc/index.js';
+import { randomPool } from '../cryptocore/index.js';
+import type { CorruptionLog } from './corruption-log.js';
+import { readAt, truncateFd, writeAt } from './io.js';
+import type { OpenFile } from './open-files.js';
+
+const randomNonce = (): Buffer => randomPool.take(16);
+
+/**
+ * Reads, writes and truncates the plaintext of one open encrypted file. Only the last block
+ * of a file may be partial, so unaligned writes re-encrypt the blocks they touch
+ * (read-modify-write), a write past the end first pads the old last block, and the blocks
+ * skipped over stay holes. Every operation holds the file's content lock.
+ */
+export class FileContent {
+  constructor(private readonly enc: ContentEnc, private readonly corruption: CorruptionLog) {}
+
+  read(file: OpenFile, path: string, buffer: Buffer, position: number): Promise<number> {
+    return file.entry.lock.shared(async () => {
+      if (buffer.length === 0) return 0;
+      const first = Math.floor(position / PLAIN_BLOCK);
+      const last = Math.floor((position + buffer.length - 1) / PLAIN_BLOCK);
+      const plain = await this.readBlocks(file, path, first, last - first + 1);
+      const skip = position - first * PLAIN_BLOCK;
+      const n = Math.min(buffer.length, plain.length - skip);
+      if (n <= 0) return 0;
+      plain.copy(buffer, 0, skip, skip + n);
+      return n;
+    });
+  }
+
+  write(file: OpenFile, path: string, data: Buffer, position: number): Promise<number> {
+    return file.entry.lock.exclusive(async () => {
+      if (data.length === 0) return 0;
+      const at = file.append ? this.plainSize(file) : position;
+      await this.writeLocked(file, path, data, at);
+      return data.length;
+    });
+  }
+
+  truncate(file: OpenFile, path: string, size: number): Promise<void> {
+    return file.entry.lock.exclusive(async () => {
+      const { fd, entry } = file;
+      const plainSize = this.plainSize(file);
+      if (size === plainSize) return;
+      if (size === 0) {
+        await truncateFd(fd, 0);
+        entry.fileId = undefined; // a file that grows again gets a new ID
+        return;
+      }
+      const layout = this.enc.layout;
+      if (size < plainSize) {
+        if (size % PLAIN_BLOCK !== 0) {
+          // The new last block is partial: re-encrypt what is left of it.
+          const blockNo = Math.floor(size / PLAIN_BLOCK);
+          const fileId = await this.fileIdOf(file, path);
+          const kept = (await this.readBlocks(file, path, blockNo, 1)).subarray(0, size - blockNo * PLAIN_BLOCK);
+          await writeAt(fd, this.enc.encryptBlocks(kept, blockNo, fileId!, randomNonce), layout.cipherOffsetOf(blockNo));
+        }
+        await truncateFd(fd, layout.cipherSize(size));
+        return;
+      }
+      // Growing: within the last block, or with new blocks that stay holes except a partial last one.
+      if (size % PLAIN_BLOCK !== 0 || (plainSize > 0 && Math.floor((plainSize - 1) / PLAIN_BLOCK) === Math.floor((size - 1) / PLAIN_BLOCK))) {
+        await this.writeLocked(file, path, Buffer.alloc(1), size - 1);
+        return;
+      }
+      const fileId = await this.headerFor(file, path);
+      await this.padLastBlock(file, path, plainSize, fileId);
+      await truncateFd(fd, layout.cipherSize(size));
+    });
+  }
+
+  /** Plaintext size from the backing file's size (its whole blocks, if the size is corrupt). */
+  plainSize(file: OpenFile): number {
+    return this.enc.layout.plainSize(fstatSync(file.fd).size).size;
+  }
+
+  private async writeLocked(file: OpenFile, path: string, data: Buffer, position: number): Promise<void> {
+    let plainSize = this.plainSize(file);
+    const fileId = await this.headerFor(file, path);
+    const end = position + data.length;
+    const first = Math.floor(position / PLAIN_BLOCK);
+    const last = Math.floor((end - 1) / PLAIN_BLOCK);
+    if (position > plainSize && Math.floor(plainSize / PLAIN_BLOCK) < first) {
+      await this.padLastBlock(file, path, plainSize, fileId);
+      plainSize = Math.ceil(plainSize / PLAIN_BLOCK) * PLAIN_BLOCK;
+    }
+    const spanStart = first * PLAIN_BLOCK;
+    const spanEnd = Math.min((last + 1) * PLAIN_BLOCK, Math.max(plainSize, end));
+    const plain = Buffer.alloc(spanEnd - spanStart);
+    // Old content shares the first or last touched block: decrypt it and merge.
+    const needHead = position > spanStart && spanStart < plainSize;
+    const needTail = end < spanEnd;
+    if (first === last ? needHead || needTail : needHead) (await this.readBlocks(file, path, first, 1)).copy(plain, 0);
+    if (first !== last && needTail) (await this.readBlocks(file, path, last, 1)).copy(plain, (last - first) * PLAIN_BLOCK);
+    data.copy(plain, position - spanStart);
+    await writeAt(file.fd, this.enc.encryptBlocks(plain, first, fileId, randomNonce), this.enc.layout.cipherOffsetOf(first));
+  }
+
+  /** Before a file grows past its partial last block, that block is re-encrypted at full length. */
+  private async padLastBlock(file: OpenFile, path: string, plainSize: number, fileId: Buffer): Promise<void> {
+    if (plainSize % PLAIN_BLOCK === 0) return;
+    const blockNo = Math.floor(plainSize / PLAIN_BLOCK);
+    const full = Buffer.alloc(PLAIN_BLOCK);
+    (await this.readBlocks(file, path, blockNo, 1)).copy(full);
+    await writeAt(file.fd, this.enc.encryptBlocks(full, blockNo, fileId, randomNonce), this.enc.layout.cipherOffsetOf(blockNo));
+  }
+
+  /** The file ID, writing a header with a new one if the file is empty. */
+  private async headerFor(file: OpenFile, path: string): Promise<Buffer> {
+    if (fstatSync(file.fd).size === 0) {
+      const fileId = Buffer.from(randomPool.take(FILE_ID_BYTES));
+      await writeAt(file.fd, encodeHeader(fileId), 0);
+      file.entry.fileId = fileId;
+      return fileId;
+    }
+    return (await this.fileIdOf(file, path))!;
+  }
+
+  /** The file ID from the header (read once per open file); undefined for an empty file. */
+  private async fileIdOf(file: OpenFile, path: string): Promise<Buffer | undefined> {
+    if (file.entry.fileId) return file.entry.fileId;
+    const header = await readAt(file.fd, HEADER_BYTES, 0);
+    if (header.length === 0) return undefined;
+    const parsed = parseHeader(header);
+    if ('error' in parsed) {
+      this.corruption.report(`${file.entry.ino}:header`, `corrupt header in ${path} (inode ${file.entry.ino}): ${parsed.error}; reads give EIO`);
+      throw SysError.of('EIO', 'read', path, { detail: parsed.error });
+    }
+    file.entry.fileId = parsed.fileId;
+    return parsed.fileId;
+  }
+
+  /** Decrypted blocks first … first+count-1 (fewer at the end of the file). */
+  private async readBlocks(file: OpenFile, path: string, first: number, count: number): Promise<Buffer> {
+    const layout = this.enc.layout;
+    const cipher = await readAt(file.fd, count * layout.cipherBlock, layout.cipherOffsetOf(first));
+    if (cipher.length === 0) return cipher;
+    const fileId = await this.fileIdOf(file, path);
+    if (!fileId) return Buffer.alloc(0);
+    try {
+      return this.enc.decryptBlocks(cipher, first, fileId);
+    } catch (err) {
+      if (!(err instanceof CorruptBlockError)) throw err;
+      this.corruption.report(`${file.entry.ino}:${err.blockNo}`, `corrupt block ${err.blockNo} of ${path} (inode ${file.entry.ino}, plaintext offset ${err.blockNo * PLAIN_BLOCK}): ${err.reason}; reads of it give EIO`);
+      throw SysError.of('EIO', 'read', path, { detail: err.message });
+    }
+  }
+}

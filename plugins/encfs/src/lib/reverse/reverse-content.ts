@@ -1,0 +1,51 @@
+import { fstatSync } from 'node:fs';
+import { ContentEnc, HEADER_BYTES, PLAIN_BLOCK, encodeHeader } from '../contentenc/index.js';
+import { blockNonces, pathIv } from '../pathiv/index.js';
+import { readAt } from '../frontend/io.js';
+
+/** An open plaintext file as the reverse view shows it: its header and block nonces are fixed by its encrypted path. */
+export interface ReverseFile {
+  fd: number;
+  fileId: Buffer;
+  header: Buffer;
+  nonceOf: (blockNo: number) => Buffer;
+}
+
+/**
+ * Encrypts plaintext files on the fly, deterministically: the file ID and every block nonce
+ * derive from the file's encrypted path, and AES-SIV makes the same plaintext give the same
+ * bytes. Only the blocks a read touches are encrypted; none is left a hole.
+ */
+export class ReverseContent {
+  constructor(readonly enc: ContentEnc) {}
+
+  openFile(fd: number, cPath: string): ReverseFile {
+    const fileId = pathIv(cPath, 'FILEID');
+    return { fd, fileId, header: encodeHeader(fileId), nonceOf: blockNonces(cPath) };
+  }
+
+  async read(file: ReverseFile, buffer: Buffer, position: number): Promise<number> {
+    const layout = this.enc.layout;
+    const end = Math.min(position + buffer.length, layout.cipherSize(fstatSync(file.fd).size));
+    if (position >= end) return 0;
+    let written = 0;
+    if (position < HEADER_BYTES) written = file.header.copy(buffer, 0, position, Math.min(HEADER_BYTES, end));
+    if (end <= HEADER_BYTES) return written;
+    const from = Math.max(position, HEADER_BYTES) - HEADER_BYTES;
+    const to = end - HEADER_BYTES;
+    const first = Math.floor(from / layout.cipherBlock);
+    const last = Math.floor((to - 1) / layout.cipherBlock);
+    const plain = await readAt(file.fd, (last - first + 1) * PLAIN_BLOCK, first * PLAIN_BLOCK);
+    if (plain.length === 0) return written;
+    const sealed = this.enc.encryptBlocks(plain, first, file.fileId, file.nonceOf);
+    const start = from - first * layout.cipherBlock;
+    return written + sealed.copy(buffer, written, start, Math.min(sealed.length, to - first * layout.cipherBlock));
+  }
+
+  /** A symlink target as reverse mode stores it, sealed under a nonce from the link's path. */
+  sealLinkTarget(target: string, cPath: string): Buffer {
+    // gocryptfs 2.3 derives it from cPath + "/" + the link's own name, which cPath already ends with.
+    const name = cPath.slice(cPath.lastIndexOf('/') + 1);
+    return this.enc.sealValue(Buffer.from(target, 'utf8'), pathIv(`${cPath}/${name}`, 'SYMLINKIV'));
+  }
+}
