@@ -17,7 +17,8 @@ export default class KmxHelp extends Help {
 
   protected override async showTopicHelp(topic: Interfaces.Topic): Promise<void> {
     await super.showTopicHelp(topic);
-    const commands = this.sortedCommands.filter((c) => c.id.startsWith(`${topic.name}:`));
+    // With topicSeparator ' ', oclif rewrites the ids it hands out ('enc:init' becomes 'enc init').
+    const commands = this.sortedCommands.filter((c) => c.id.startsWith(`${topic.name}:`) || c.id.startsWith(`${topic.name} `));
     if (commands.length === 0) {
       this.log('No commands yet: they arrive with this plugin\'s issue.\n');
       return;
