@@ -3,3 +3,4 @@ export { passwordFlags, targetFlags } from './flags.js';
 export { checkSeparate, describeTarget, directoriesOf, loadTargetConfig, locateTarget, plainTreeOf, type Target, type TargetFlags } from './targets.js';
 export { unlockWithPassword } from './unlock.js';
 export { openView } from './views.js';
+export { openPathCrypt } from './path-crypt.js';

@@ -9,7 +9,7 @@ const CACHE_MAX = 16384;
 /** What a path of the reverse view is. `cPath` is the encrypted path relative to the root ("" for it). */
 export type ReverseNode =
   /** A plaintext entry (the root included) shown encrypted. */
-  | { kind: 'real'; plain: PlainDir; cPath: string }
+  | { kind: 'real'; plain: PlainDir; cPath: string; name: string }
   /** The virtual gocryptfs.diriv of a directory. */
   | { kind: 'dirIv'; dir: PlainDir; cPath: string }
   /** The virtual .name file of a long name: `entry` is the named entry, `longName` its full encrypted name. */
@@ -50,7 +50,7 @@ export class ReverseResolver {
   }
 
   resolve(path: string): ReverseNode {
-    let node: ReverseNode = { kind: 'real', plain: this.tree.root, cPath: '' };
+    let node: ReverseNode = { kind: 'real', plain: this.tree.root, cPath: '', name: '' };
     if (path === '/') return node;
     const parts = path.slice(1).split('/');
     for (let i = 0; i < parts.length; i++) {
@@ -81,7 +81,7 @@ export class ReverseResolver {
       }
       if (!isValidPlainName(plainName)) throw SysError.of('ENOENT', 'lookup', path);
     }
-    return { kind: 'real', plain: this.tree.child(dir, plainName), cPath: childCPath(cDir, part) };
+    return { kind: 'real', plain: this.tree.child(dir, plainName), cPath: childCPath(cDir, part), name: plainName };
   }
 
   /** The plaintext name behind gocryptfs.longname.<hash> in a directory. */
