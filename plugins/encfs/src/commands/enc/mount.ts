@@ -53,7 +53,7 @@ The password comes from --passfile, --extpass, a hidden prompt, or a line of pip
       fuseOptions,
       // Where the terminal is: ask, and unlock (a wrong password fails here, before any mount).
       prepare: async () => (await unlockWithPassword(config, { passfile: flags.passfile, extpass: flags.extpass })).toString('hex'),
-      filesystem: (masterHex) => openView(target, config, Buffer.from(masterHex, 'hex'), tree),
+      filesystem: (masterHex) => openView(target, config, Buffer.from(masterHex, 'hex'), { tree, mountpoint }),
     }, flags);
   }
 }

@@ -4,6 +4,7 @@ import type { Config } from '../configfile/index.js';
 import { openForward } from '../frontend/index.js';
 import { openReverse, type PlainTree } from '../reverse/index.js';
 import { Volume } from '../volume/index.js';
+import { raiseReadAhead } from './readahead.js';
 import type { Target } from './targets.js';
 
 /**
@@ -12,9 +13,17 @@ import type { Target } from './targets.js';
  * config the same config without its list of sources (paths stay private; stock gocryptfs
  * needs only the key material to restore).
  */
-export async function openView(target: Target, config: Config, master: Buffer, tree?: PlainTree): Promise<FileSystem> {
+export async function openView(target: Target, config: Config, master: Buffer, options: { tree?: PlainTree | undefined; mountpoint?: string } = {}): Promise<FileSystem> {
   const volume = new Volume(config, master);
-  if (target.kind === 'forward') return openForward(target.dir, volume);
-  const bytes = target.kind === 'reverse' ? await readFile(target.configFile) : Buffer.from(config.serialize({ withSources: false }));
-  return openReverse(tree!, volume, { bytes, file: target.configFile });
+  let view: FileSystem;
+  if (target.kind === 'forward') view = openForward(target.dir, volume);
+  else {
+    const bytes = target.kind === 'reverse' ? await readFile(target.configFile) : Buffer.from(config.serialize({ withSources: false }));
+    view = openReverse(options.tree!, volume, { bytes, file: target.configFile });
+  }
+  const { mountpoint } = options;
+  // Once the kernel has started the session, raise its read-ahead: asynchronously, as the
+  // stat involved is answered by this very mount.
+  if (mountpoint) view.init = () => void setImmediate(() => void raiseReadAhead(mountpoint));
+  return view;
 }

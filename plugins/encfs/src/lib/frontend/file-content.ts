@@ -2,11 +2,14 @@ import { fstatSync } from 'node:fs';
 import { SysError } from '@kmx/core';
 import { ContentEnc, CorruptBlockError, FILE_ID_BYTES, HEADER_BYTES, PLAIN_BLOCK, encodeHeader, parseHeader } from '../contentenc/index.js';
 import { randomPool } from '../cryptocore/index.js';
+import type { CryptoPool } from '../cryptopool/index.js';
 import type { CorruptionLog } from './corruption-log.js';
 import { readAt, truncateFd, writeAt } from './io.js';
 import type { OpenFile } from './open-files.js';
 
 const randomNonce = (): Buffer => randomPool.take(16);
+/** From this many blocks on, a job goes to the crypto workers; smaller ones are done inline. */
+const POOL_MIN_BLOCKS = 8;
 
 /**
  * Reads, writes and truncates the plaintext of one open encrypted file. Only the last block
@@ -15,19 +18,21 @@ const randomNonce = (): Buffer => randomPool.take(16);
  * skipped over stay holes. Every operation holds the file's content lock.
  */
 export class FileContent {
-  constructor(private readonly enc: ContentEnc, private readonly corruption: CorruptionLog) {}
+  constructor(private readonly enc: ContentEnc, private readonly corruption: CorruptionLog, private readonly pool?: CryptoPool) {}
 
   read(file: OpenFile, path: string, buffer: Buffer, position: number): Promise<number> {
     return file.entry.lock.shared(async () => {
       if (buffer.length === 0) return 0;
       const first = Math.floor(position / PLAIN_BLOCK);
       const last = Math.floor((position + buffer.length - 1) / PLAIN_BLOCK);
-      const plain = await this.readBlocks(file, path, first, last - first + 1);
       const skip = position - first * PLAIN_BLOCK;
-      const n = Math.min(buffer.length, plain.length - skip);
-      if (n <= 0) return 0;
-      plain.copy(buffer, 0, skip, skip + n);
-      return n;
+      // Copy the part of each decrypted piece that overlaps [skip, skip + buffer.length).
+      const total = await this.visitBlocks(file, path, first, last - first + 1, (piece, offset) => {
+        const from = Math.max(skip, offset);
+        const to = Math.min(skip + buffer.length, offset + piece.length);
+        if (to > from) piece.copy(buffer, from - skip, from - offset, to - offset);
+      });
+      return Math.max(0, Math.min(buffer.length, total - skip));
     });
   }
 
@@ -46,7 +51,7 @@ export class FileContent {
       const plainSize = this.plainSize(file);
       if (size === plainSize) return;
       if (size === 0) {
-        await truncateFd(fd, 0);
+        truncateFd(fd, 0);
         entry.fileId = undefined; // a file that grows again gets a new ID
         return;
       }
@@ -57,9 +62,9 @@ export class FileContent {
           const blockNo = Math.floor(size / PLAIN_BLOCK);
           const fileId = await this.fileIdOf(file, path);
           const kept = (await this.readBlocks(file, path, blockNo, 1)).subarray(0, size - blockNo * PLAIN_BLOCK);
-          await writeAt(fd, this.enc.encryptBlocks(kept, blockNo, fileId!, randomNonce), layout.cipherOffsetOf(blockNo));
+          await this.writeBlocks(file, kept, blockNo, fileId!);
         }
-        await truncateFd(fd, layout.cipherSize(size));
+        truncateFd(fd, layout.cipherSize(size));
         return;
       }
       // Growing: within the last block, or with new blocks that stay holes except a partial last one.
@@ -69,7 +74,7 @@ export class FileContent {
       }
       const fileId = await this.headerFor(file, path);
       await this.padLastBlock(file, path, plainSize, fileId);
-      await truncateFd(fd, layout.cipherSize(size));
+      truncateFd(fd, layout.cipherSize(size));
     });
   }
 
@@ -97,7 +102,13 @@ export class FileContent {
     if (first === last ? needHead || needTail : needHead) (await this.readBlocks(file, path, first, 1)).copy(plain, 0);
     if (first !== last && needTail) (await this.readBlocks(file, path, last, 1)).copy(plain, (last - first) * PLAIN_BLOCK);
     data.copy(plain, position - spanStart);
-    await writeAt(file.fd, this.enc.encryptBlocks(plain, first, fileId, randomNonce), this.enc.layout.cipherOffsetOf(first));
+    await this.writeBlocks(file, plain, first, fileId);
+  }
+
+  /** Encrypts and writes blocks from `first`: in the workers when it is worth the round trip. */
+  private async writeBlocks(file: OpenFile, plain: Buffer, first: number, fileId: Buffer): Promise<void> {
+    if (this.pool && plain.length >= POOL_MIN_BLOCKS * PLAIN_BLOCK) return this.pool.encrypt(file.fd, first, fileId, plain);
+    writeAt(file.fd, this.enc.encryptBlocks(plain, first, fileId, randomNonce), this.enc.layout.cipherOffsetOf(first));
   }
 
   /** Before a file grows past its partial last block, that block is re-encrypted at full length. */
@@ -106,14 +117,14 @@ export class FileContent {
     const blockNo = Math.floor(plainSize / PLAIN_BLOCK);
     const full = Buffer.alloc(PLAIN_BLOCK);
     (await this.readBlocks(file, path, blockNo, 1)).copy(full);
-    await writeAt(file.fd, this.enc.encryptBlocks(full, blockNo, fileId, randomNonce), this.enc.layout.cipherOffsetOf(blockNo));
+    await this.writeBlocks(file, full, blockNo, fileId);
   }
 
   /** The file ID, writing a header with a new one if the file is empty. */
   private async headerFor(file: OpenFile, path: string): Promise<Buffer> {
     if (fstatSync(file.fd).size === 0) {
       const fileId = Buffer.from(randomPool.take(FILE_ID_BYTES));
-      await writeAt(file.fd, encodeHeader(fileId), 0);
+      writeAt(file.fd, encodeHeader(fileId), 0);
       file.entry.fileId = fileId;
       return fileId;
     }
@@ -123,7 +134,7 @@ export class FileContent {
   /** The file ID from the header (read once per open file); undefined for an empty file. */
   private async fileIdOf(file: OpenFile, path: string): Promise<Buffer | undefined> {
     if (file.entry.fileId) return file.entry.fileId;
-    const header = await readAt(file.fd, HEADER_BYTES, 0);
+    const header = readAt(file.fd, HEADER_BYTES, 0);
     if (header.length === 0) return undefined;
     const parsed = parseHeader(header);
     if ('error' in parsed) {
@@ -134,15 +145,27 @@ export class FileContent {
     return parsed.fileId;
   }
 
-  /** Decrypted blocks first … first+count-1 (fewer at the end of the file). */
+  /** Decrypted blocks first … first+count-1 (fewer at the end of the file), as one buffer. */
   private async readBlocks(file: OpenFile, path: string, first: number, count: number): Promise<Buffer> {
+    const plain = Buffer.alloc(count * PLAIN_BLOCK);
+    const total = await this.visitBlocks(file, path, first, count, (piece, offset) => piece.copy(plain, offset));
+    return plain.subarray(0, total);
+  }
+
+  /**
+   * Decrypts blocks first … first+count-1 and hands the plaintext to `consume` in order (each
+   * piece valid only during the call); resolves to the bytes there were. A corrupt block is
+   * logged once and fails the whole call with EIO: no garbage is ever returned.
+   */
+  private async visitBlocks(file: OpenFile, path: string, first: number, count: number, consume: (piece: Buffer, offset: number) => void): Promise<number> {
     const layout = this.enc.layout;
-    const cipher = await readAt(file.fd, count * layout.cipherBlock, layout.cipherOffsetOf(first));
-    if (cipher.length === 0) return cipher;
     const fileId = await this.fileIdOf(file, path);
-    if (!fileId) return Buffer.alloc(0);
+    if (!fileId) return 0;
     try {
-      return this.enc.decryptBlocks(cipher, first, fileId);
+      if (this.pool && count >= POOL_MIN_BLOCKS) return await this.pool.decrypt(file.fd, first, count, fileId, consume);
+      const plain = this.enc.decryptBlocks(readAt(file.fd, count * layout.cipherBlock, layout.cipherOffsetOf(first)), first, fileId);
+      consume(plain, 0);
+      return plain.length;
     } catch (err) {
       if (!(err instanceof CorruptBlockError)) throw err;
       this.corruption.report(`${file.entry.ino}:${err.blockNo}`, `corrupt block ${err.blockNo} of ${path} (inode ${file.entry.ino}, plaintext offset ${err.blockNo * PLAIN_BLOCK}): ${err.reason}; reads of it give EIO`);

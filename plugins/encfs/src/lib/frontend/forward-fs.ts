@@ -3,6 +3,7 @@ import { AsCaller, PassthroughFileSystem, SysError, errnoOf, libc, type Attr, ty
 import { attrFromStats } from '@kmx/core';
 import { ContentEnc } from '../contentenc/index.js';
 import { randomPool } from '../cryptocore/index.js';
+import type { CryptoPool } from '../cryptopool/index.js';
 import { BadNameError, DIRIV_BYTES, DIRIV_NAME, LONGNAME_SUFFIX, type NameTransform } from '../nametransform/index.js';
 import type { CipherEntry, CipherTree } from './cipher-tree.js';
 import type { CorruptionLog } from './corruption-log.js';
@@ -14,6 +15,8 @@ const { O_RDONLY, O_RDWR, O_WRONLY, O_APPEND, O_TRUNC, O_CREAT, O_EXCL, O_NOCTTY
 /** Flags the backing open must not get: appends and truncation are done block-wise here, O_DIRECT breaks unaligned access. */
 const BACKING_DROPPED = O_APPEND | O_TRUNC | O_DIRECT | O_NOCTTY;
 const O_ACCMODE = 3;
+/** Thrown as is, often: building an error (and its stack) per write is measurable. */
+const ENODATA = SysError.of('ENODATA', 'getxattr');
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
@@ -23,6 +26,8 @@ export interface ForwardOptions {
   content: ContentEnc;
   xattrs: XattrCrypt;
   corruption: CorruptionLog;
+  /** Crypto workers for large reads and writes (without one, everything is done inline). */
+  pool?: CryptoPool;
 }
 
 /**
@@ -41,6 +46,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
   private readonly corruption: CorruptionLog;
   private readonly open_ = new OpenFileTable();
   private readonly caller_ = new AsCaller();
+  private readonly pool: CryptoPool | undefined;
 
   constructor(options: ForwardOptions) {
     super(options.tree.root);
@@ -49,7 +55,8 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     this.content = options.content;
     this.xattrs = options.xattrs;
     this.corruption = options.corruption;
-    this.files = new FileContent(options.content, options.corruption);
+    this.files = new FileContent(options.content, options.corruption, options.pool);
+    this.pool = options.pool;
   }
 
   protected override real(path: string): string {
@@ -302,9 +309,10 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     return this.files.truncate(file, path, size).finally(() => this.release(path, fd));
   }
 
-  destroy(): void {
+  async destroy(): Promise<void> {
     // Descriptors the kernel never released (a forced unmount) are closed with the session.
     for (const fd of this.open_.descriptors()) this.release('', fd);
+    await this.pool?.close();
   }
 
   // ---- extended attributes ----
@@ -314,7 +322,9 @@ export class ForwardFileSystem extends PassthroughFileSystem {
   }
 
   override getxattr(path: string, name: string): Buffer {
-    if (name.startsWith('system.')) throw SysError.of('ENODATA', 'getxattr', path);
+    // The kernel asks for security.capability before every write; capabilities never apply
+    // on a FUSE mount (nosuid), so answer at once, as gocryptfs does.
+    if (name === 'security.capability' || name.startsWith('system.')) throw ENODATA;
     return this.xattrs.openValue(super.getxattr(path, this.xattrs.encryptName(name, path)), name, path);
   }
 

@@ -1,40 +1,26 @@
 import * as fs from 'node:fs';
 
-/** pread until `length` bytes or end of file; resolves to the bytes read (a fresh buffer). */
-export function readAt(fd: number, length: number, position: number): Promise<Buffer> {
+// Small transfers are done synchronously: on a local disk a pread/pwrite of a few blocks takes
+// microseconds, less than a round trip through libuv's thread pool (which under load costs a
+// thread wakeup and an event-loop turn). Large transfers go to the crypto workers instead.
+
+/** pread until `length` bytes or end of file; a fresh buffer of the bytes read. */
+export function readAt(fd: number, length: number, position: number): Buffer {
   const buffer = Buffer.allocUnsafe(length);
-  return new Promise((resolve, reject) => {
-    let done = 0;
-    const next = (): void => {
-      fs.read(fd, buffer, done, length - done, position + done, (err, n) => {
-        if (err) return reject(err);
-        done += n;
-        if (n === 0 || done === length) return resolve(buffer.subarray(0, done));
-        return next();
-      });
-    };
-    if (length === 0) resolve(buffer);
-    else next();
-  });
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, buffer, done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return buffer.subarray(0, done);
 }
 
 /** pwrite all of `data`. */
-export function writeAt(fd: number, data: Buffer, position: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let done = 0;
-    const next = (): void => {
-      fs.write(fd, data, done, data.length - done, position + done, (err, n) => {
-        if (err) return reject(err);
-        done += n;
-        if (done === data.length) return resolve();
-        return next();
-      });
-    };
-    if (data.length === 0) resolve();
-    else next();
-  });
+export function writeAt(fd: number, data: Buffer, position: number): void {
+  for (let done = 0; done < data.length;) done += fs.writeSync(fd, data, done, data.length - done, position + done);
 }
 
-export function truncateFd(fd: number, length: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.ftruncate(fd, length, (err) => (err ? reject(err) : resolve())));
+export function truncateFd(fd: number, length: number): void {
+  fs.ftruncateSync(fd, length);
 }

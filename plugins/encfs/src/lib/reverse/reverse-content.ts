@@ -1,11 +1,16 @@
 import { fstatSync } from 'node:fs';
 import { ContentEnc, HEADER_BYTES, PLAIN_BLOCK, encodeHeader } from '../contentenc/index.js';
 import { blockNonces, pathIv } from '../pathiv/index.js';
+import type { CryptoPool } from '../cryptopool/index.js';
 import { readAt } from '../frontend/io.js';
+
+/** From this many blocks on, a read is encrypted by the crypto workers. */
+const POOL_MIN_BLOCKS = 8;
 
 /** An open plaintext file as the reverse view shows it: its header and block nonces are fixed by its encrypted path. */
 export interface ReverseFile {
   fd: number;
+  cPath: string;
   fileId: Buffer;
   header: Buffer;
   nonceOf: (blockNo: number) => Buffer;
@@ -17,11 +22,11 @@ export interface ReverseFile {
  * bytes. Only the blocks a read touches are encrypted; none is left a hole.
  */
 export class ReverseContent {
-  constructor(readonly enc: ContentEnc) {}
+  constructor(readonly enc: ContentEnc, private readonly pool?: CryptoPool) {}
 
   openFile(fd: number, cPath: string): ReverseFile {
     const fileId = pathIv(cPath, 'FILEID');
-    return { fd, fileId, header: encodeHeader(fileId), nonceOf: blockNonces(cPath) };
+    return { fd, cPath, fileId, header: encodeHeader(fileId), nonceOf: blockNonces(cPath) };
   }
 
   async read(file: ReverseFile, buffer: Buffer, position: number): Promise<number> {
@@ -35,11 +40,24 @@ export class ReverseContent {
     const to = end - HEADER_BYTES;
     const first = Math.floor(from / layout.cipherBlock);
     const last = Math.floor((to - 1) / layout.cipherBlock);
-    const plain = await readAt(file.fd, (last - first + 1) * PLAIN_BLOCK, first * PLAIN_BLOCK);
-    if (plain.length === 0) return written;
-    const sealed = this.enc.encryptBlocks(plain, first, file.fileId, file.nonceOf);
-    const start = from - first * layout.cipherBlock;
-    return written + sealed.copy(buffer, written, start, Math.min(sealed.length, to - first * layout.cipherBlock));
+    // Block offsets are relative to block `first`; copy what overlaps [from, to).
+    const base = first * layout.cipherBlock;
+    let copied = 0;
+    await this.visitBlocks(file, first, last - first + 1, (piece, offset) => {
+      const lo = Math.max(from, base + offset);
+      const hi = Math.min(to, base + offset + piece.length);
+      if (hi > lo) copied += piece.copy(buffer, written + lo - from, lo - base - offset, hi - base - offset);
+    });
+    return written + copied;
+  }
+
+  private async visitBlocks(file: ReverseFile, first: number, count: number, consume: (piece: Buffer, offset: number) => void): Promise<void> {
+    if (this.pool && count >= POOL_MIN_BLOCKS) {
+      await this.pool.reverse(file.fd, first, count, file.cPath, this.enc.layout.cipherBlock, consume);
+      return;
+    }
+    const plain = readAt(file.fd, count * PLAIN_BLOCK, first * PLAIN_BLOCK);
+    if (plain.length > 0) consume(this.enc.encryptBlocks(plain, first, file.fileId, file.nonceOf), 0);
   }
 
   /** A symlink target as reverse mode stores it, sealed under a nonce from the link's path. */

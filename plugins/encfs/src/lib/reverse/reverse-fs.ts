@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { AsCaller, SysError, attrFromStats, type Attr, type Caller, type DirEntry, type FileSystem, type OpenReply, type StatFs } from '@kmx/core';
+import type { CryptoPool } from '../cryptopool/index.js';
 import { DIRIV_BYTES, DIRIV_NAME, LONGNAME_SUFFIX } from '../nametransform/index.js';
 import { InoKind, type InoKindValue, type InoMap } from './ino-map.js';
 import { VIRTUAL_ROOT, type PlainDir } from './plain-tree.js';
@@ -20,6 +21,8 @@ export interface ReverseOptions {
   inos: InoMap;
   /** The config as the view shows it (gocryptfs.conf) and the file whose attributes it takes. */
   config: { bytes: Buffer; file: string };
+  /** The crypto workers the content reads use, closed with the session. */
+  pool?: CryptoPool;
 }
 
 /**
@@ -38,12 +41,14 @@ export class ReverseFileSystem implements FileSystem {
   private readonly files = new Map<number, ReverseFile>();
   private readonly virtualFiles = new Map<number, Buffer>();
   private nextVirtual = VIRTUAL_HANDLES;
+  private readonly pool: CryptoPool | undefined;
 
   constructor(options: ReverseOptions) {
     this.resolver = options.resolver;
     this.content = options.content;
     this.inos = options.inos;
     this.config = options.config;
+    this.pool = options.pool;
     for (const root of this.resolver.tree.realRoots) this.inos.register(fs.statSync(root, { bigint: true }).dev);
   }
 
@@ -183,9 +188,10 @@ export class ReverseFileSystem implements FileSystem {
     return []; // as gocryptfs -reverse: attributes are not part of the encrypted view
   }
 
-  destroy(): void {
+  async destroy(): Promise<void> {
     for (const fd of this.files.keys()) fs.closeSync(fd);
     this.files.clear();
     this.virtualFiles.clear();
+    await this.pool?.close();
   }
 }

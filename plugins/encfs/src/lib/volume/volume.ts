@@ -1,6 +1,7 @@
 import type { Config } from '../configfile/index.js';
 import { ContentEnc } from '../contentenc/index.js';
 import { CryptoCore } from '../cryptocore/index.js';
+import type { WorkerSetup } from '../cryptopool/index.js';
 import { NameTransform } from '../nametransform/index.js';
 
 /**
@@ -12,7 +13,10 @@ export class Volume {
   readonly content: ContentEnc;
   readonly names: NameTransform;
 
+  private readonly master: Buffer;
+
   constructor(readonly config: Config, master: Buffer) {
+    this.master = Buffer.from(master);
     this.core = new CryptoCore(master, { aesSiv: config.aesSiv, hkdf: config.hkdf });
     this.content = new ContentEnc(this.core.aead);
     this.names = new NameTransform(this.core.eme, {
@@ -21,6 +25,11 @@ export class Volume {
       longNames: config.longNames,
       longNameMax: config.longNameMax,
     });
+  }
+
+  /** What a crypto worker needs to derive the same content keys. */
+  workerSetup(): WorkerSetup {
+    return { master: new Uint8Array(this.master), aesSiv: this.config.aesSiv, hkdf: this.config.hkdf };
   }
 
   /** Names are encrypted under per-directory IVs (else under zeros: deterministic names). */
