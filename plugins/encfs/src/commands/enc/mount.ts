@@ -45,7 +45,9 @@ The password comes from --passfile, --extpass, a hidden prompt, or a line of pip
     await refuseMountedMountpoint(mountpoint);
 
     const reverse = target.kind !== 'forward';
-    const fuseOptions = this.fuseOptions({ useIno: true, attrTimeout: 1, entryTimeout: 1, negativeTimeout: 0, ...(reverse || flags.ro ? { readOnly: true } : {}) }, flags.option);
+    // Names may be cached for a second; attributes not at all: the kernel caches them per path,
+    // so after a change through one hard link another would show stale times or sizes.
+    const fuseOptions = this.fuseOptions({ useIno: true, attrTimeout: 0, entryTimeout: 1, negativeTimeout: 0, ...(reverse || flags.ro ? { readOnly: true } : {}) }, flags.option);
     await this.serve<string>({
       plugin: 'enc',
       source: target.kind === 'sources' ? target.configFile : target.dir,

@@ -78,7 +78,7 @@ export class FileContent {
     });
   }
 
-  /** Plaintext size from the backing file's size (its whole blocks, if the size is corrupt). */
+  /** Plaintext size from the backing file's size (its whole blocks, if the size is corrupt: writes then rewrite the tail). */
   plainSize(file: OpenFile): number {
     return this.enc.layout.plainSize(fstatSync(file.fd).size).size;
   }

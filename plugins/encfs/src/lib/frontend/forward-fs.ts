@@ -74,8 +74,9 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     const type = attr.mode & S_IFMT;
     if (type === S_IFREG) {
       const { size, corrupt } = this.content.layout.plainSize(attr.size);
-      if (corrupt) this.corruption.report(`size:${attr.ino}`, `corrupt file ${path} (inode ${attr.ino}): ${attr.size} bytes is no valid encrypted size; its tail gives EIO`);
-      attr.size = size;
+      if (corrupt) this.corruption.report(`size:${attr.ino}`, `corrupt file ${path} (inode ${attr.ino}): ${attr.size} bytes is no valid encrypted size (truncated?); reading its end gives EIO`);
+      // A corrupt tail counts as one byte: readers reach it and get EIO instead of a file silently cut short.
+      attr.size = corrupt ? size + 1 : size;
     } else if (type === S_IFLNK && !this.names.plaintext) {
       // base64 of nonce ‖ sealed target: the plaintext length follows from the encoded length.
       attr.size = Math.max(0, Math.floor((attr.size * 3) / 4) - this.content.aead.overhead);
