@@ -22,9 +22,30 @@ export interface ReverseFile {
  * bytes. Only the blocks a read touches are encrypted; none is left a hole.
  */
 export class ReverseContent {
+  /** Hard-linked files: the path whose IVs all their names share, per (dev, ino), for the life of the mount. */
+  private readonly linkPaths = new Map<string, string>();
+
   constructor(readonly enc: ContentEnc, private readonly pool?: CryptoPool) {}
 
-  openFile(fd: number, cPath: string): ReverseFile {
+  /**
+   * The names of a hard-linked file are one file: they show the same bytes, those of the name
+   * seen first (looked up, listed or opened) in this mount. gocryptfs 2.3 behaves the same
+   * way (its nodes are per inode), so such files are identical only when both views meet the
+   * names in the same order.
+   */
+  ivPath(dev: bigint, ino: bigint, nlink: bigint, cPath: string): string {
+    if (nlink < 2n) return cPath;
+    const key = `${dev}:${ino}`;
+    const first = this.linkPaths.get(key);
+    if (first !== undefined) return first;
+    if (this.linkPaths.size >= 65536) this.linkPaths.clear();
+    this.linkPaths.set(key, cPath);
+    return cPath;
+  }
+
+  openFile(fd: number, path: string): ReverseFile {
+    const st = fstatSync(fd, { bigint: true });
+    const cPath = this.ivPath(st.dev, st.ino, st.nlink, path);
     const fileId = pathIv(cPath, 'FILEID');
     return { fd, cPath, fileId, header: encodeHeader(fileId), nonceOf: blockNonces(cPath) };
   }

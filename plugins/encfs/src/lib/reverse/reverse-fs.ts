@@ -59,7 +59,7 @@ export class ReverseFileSystem implements FileSystem {
   private attrOf(node: ReverseNode): Attr {
     switch (node.kind) {
       case 'real':
-        return this.realAttr(node.plain);
+        return this.realAttr(node.plain, node.cPath);
       case 'dirIv':
         return this.virtualFile(this.statOf(node.dir), DIRIV_BYTES, InoKind.dirIv, 0o444, node.dir === VIRTUAL_ROOT ? this.inos.virtual(1) : undefined);
       case 'longName':
@@ -70,14 +70,17 @@ export class ReverseFileSystem implements FileSystem {
   }
 
   /** A plaintext entry's attributes, with the sizes of their encrypted forms. */
-  private realAttr(plain: PlainDir): Attr {
+  private realAttr(plain: PlainDir, cPath: string): Attr {
     if (plain === VIRTUAL_ROOT) return this.virtualRootAttr();
     const st = fs.lstatSync(plain, { bigint: true });
     const attr = attrFromStats(st);
     attr.ino = this.inos.map(st.dev, st.ino, InoKind.real);
     const type = attr.mode & S_IFMT;
     const enc = this.content.enc;
-    if (type === S_IFREG) attr.size = enc.layout.cipherSize(attr.size);
+    if (type === S_IFREG) {
+      attr.size = enc.layout.cipherSize(attr.size);
+      this.content.ivPath(st.dev, st.ino, st.nlink, cPath); // a hard link seen first decides its IVs
+    }
     // A link's size is its target's length; the view shows base64 of nonce ‖ sealed target.
     else if (type === S_IFLNK && !this.resolver.names.plaintext) attr.size = Math.ceil(((attr.size + enc.aead.overhead) * 4) / 3);
     return attr;
@@ -127,7 +130,7 @@ export class ReverseFileSystem implements FileSystem {
       const onDisk = this.resolver.encrypt(cPath, name);
       let attr: Attr;
       try {
-        attr = this.realAttr(child);
+        attr = this.realAttr(child, childCPath(cPath, onDisk.name));
       } catch {
         continue; // removed since the listing
       }
