@@ -4,7 +4,7 @@ import { openPathCrypt, passwordFlags, targetFlags } from '../../lib/cli/index.j
 
 export default class EncDecryptPath extends KmxCommand {
   static override enableJsonFlag = true;
-  static override summary = 'Print the plaintext path of an encrypted path (relative to the CIPHERDIR or the view).';
+  static override summary = 'Print the plaintext paths of encrypted paths (relative to the CIPHERDIR or the view), one per line.';
   static override description = `For admins: what an encrypted file in a CIPHERDIR, a reverse view or a backup of one is (fsck, backup logs and du name encrypted paths). Long names are resolved through their .name files (forward) or the plain directory (reverse).`;
   static override examples = [
     '<%= config.bin %> enc decrypt-path ~/vault.enc 9qXj3SlVMSqPcw9tI0hZ8w/Nd0rdYwlF5QkQMCcylFuvA',
@@ -13,17 +13,20 @@ export default class EncDecryptPath extends KmxCommand {
   ];
 
   static override args = {
-    dir: Args.string({ description: 'CIPHERDIR, or the plain directory with --reverse (omitted with --sources).', required: true }),
-    path: Args.string({ description: 'Encrypted path, relative to the CIPHERDIR or the root of the view.', required: false }),
+    dir: Args.string({ description: 'CIPHERDIR, or the plain directory with --reverse (omitted with --sources).', required: false }),
+    path: Args.string({ description: 'Encrypted paths, relative to the CIPHERDIR or the root of the view (several may follow).', required: false }),
   };
 
   static override flags = { ...passwordFlags, ...targetFlags };
+  static override strict = false; // any number of paths
 
-  async run(): Promise<{ plain: string; cipher: string }> {
-    const { args, flags } = await this.parse(EncDecryptPath);
-    const { crypt, path } = await openPathCrypt(args.dir, args.path, flags);
-    const plain = crypt.decrypt(path);
-    this.log(plain);
-    return { plain, cipher: path };
+  async run(): Promise<Array<{ plain: string; cipher: string }>> {
+    const { argv, flags } = await this.parse(EncDecryptPath);
+    const { crypt, paths } = await openPathCrypt(argv as string[], flags);
+    return paths.map((path) => {
+      const plain = crypt.decrypt(path);
+      this.log(plain);
+      return { cipher: path, plain };
+    });
   }
 }

@@ -4,7 +4,7 @@ import { openPathCrypt, passwordFlags, targetFlags } from '../../lib/cli/index.j
 
 export default class EncEncryptPath extends KmxCommand {
   static override enableJsonFlag = true;
-  static override summary = 'Print the encrypted path of a plaintext path (relative to the CIPHERDIR or the view).';
+  static override summary = 'Print the encrypted paths of plaintext paths (relative to the CIPHERDIR or the view), one per line.';
   static override description = `For admins: which file in the CIPHERDIR (or in a reverse view and its backups) holds a given plaintext file. Forward mode reads the directory IVs on disk, so the directories must exist; reverse mode derives them and needs nothing to exist.`;
   static override examples = [
     '<%= config.bin %> enc encrypt-path ~/vault.enc docs/letter.txt',
@@ -13,17 +13,20 @@ export default class EncEncryptPath extends KmxCommand {
   ];
 
   static override args = {
-    dir: Args.string({ description: 'CIPHERDIR, or the plain directory with --reverse (omitted with --sources).', required: true }),
-    path: Args.string({ description: 'Plaintext path, relative to the root of the plaintext view.', required: false }),
+    dir: Args.string({ description: 'CIPHERDIR, or the plain directory with --reverse (omitted with --sources).', required: false }),
+    path: Args.string({ description: 'Plaintext paths, relative to the root of the plaintext view (several may follow).', required: false }),
   };
 
   static override flags = { ...passwordFlags, ...targetFlags };
+  static override strict = false; // any number of paths
 
-  async run(): Promise<{ plain: string; cipher: string }> {
-    const { args, flags } = await this.parse(EncEncryptPath);
-    const { crypt, path } = await openPathCrypt(args.dir, args.path, flags);
-    const cipher = crypt.encrypt(path);
-    this.log(cipher);
-    return { plain: path, cipher };
+  async run(): Promise<Array<{ plain: string; cipher: string }>> {
+    const { argv, flags } = await this.parse(EncEncryptPath);
+    const { crypt, paths } = await openPathCrypt(argv as string[], flags);
+    return paths.map((path) => {
+      const cipher = crypt.encrypt(path);
+      this.log(cipher);
+      return { plain: path, cipher };
+    });
   }
 }

@@ -21,7 +21,7 @@ export type FeatureFlagName = (typeof FeatureFlag)[keyof typeof FeatureFlag];
 
 /** Every flag gocryptfs 2.3 writes, in the order it writes them. */
 export const KNOWN_FLAGS: readonly string[] = [
-  FeatureFlag.hkdf, FeatureFlag.gcmIv128, FeatureFlag.xchacha, FeatureFlag.longNameMax, FeatureFlag.dirIv,
+  FeatureFlag.hkdf, FeatureFlag.gcmIv128, FeatureFlag.xchacha, FeatureFlag.dirIv, FeatureFlag.longNameMax,
   FeatureFlag.emeNames, FeatureFlag.longNames, FeatureFlag.raw64, FeatureFlag.aesSiv, FeatureFlag.plaintextNames, FeatureFlag.fido2,
 ];
 
@@ -43,8 +43,8 @@ export function flagsFor(choices: FormatChoices): string[] {
   const flags: string[] = [FeatureFlag.hkdf, FeatureFlag.gcmIv128];
   if (choices.plaintextNames) flags.push(FeatureFlag.plaintextNames);
   else {
-    if (choices.longNameMax !== undefined) flags.push(FeatureFlag.longNameMax);
     if (!choices.deterministicNames) flags.push(FeatureFlag.dirIv);
+    if (choices.longNameMax !== undefined) flags.push(FeatureFlag.longNameMax);
     flags.push(FeatureFlag.emeNames, FeatureFlag.longNames, FeatureFlag.raw64);
   }
   if (choices.aesSiv) flags.push(FeatureFlag.aesSiv);
