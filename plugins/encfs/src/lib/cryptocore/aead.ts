@@ -36,7 +36,7 @@ export class AesGcmAead implements BlockAead {
   }
 
   sealInto(plaintext: Buffer, nonce: Buffer, aad: Buffer, out: Buffer, at: number): number {
-    const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
+    const cipher = createCipheriv('aes-256-gcm', this.key, nonce, { authTagLength: TAG_BYTES });
     cipher.setAAD(aad);
     nonce.copy(out, at);
     const body = cipher.update(plaintext);
@@ -48,7 +48,7 @@ export class AesGcmAead implements BlockAead {
 
   open(block: Buffer, aad: Buffer): Buffer | undefined {
     if (block.length < BLOCK_OVERHEAD) return undefined;
-    const decipher = createDecipheriv('aes-256-gcm', this.key, block.subarray(0, NONCE_BYTES));
+    const decipher = createDecipheriv('aes-256-gcm', this.key, block.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
     decipher.setAAD(aad);
     decipher.setAuthTag(block.subarray(block.length - TAG_BYTES));
     const plaintext = decipher.update(block.subarray(NONCE_BYTES, block.length - TAG_BYTES));

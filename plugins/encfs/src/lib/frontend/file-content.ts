@@ -84,14 +84,26 @@ export class FileContent {
   }
 
   private async writeLocked(file: OpenFile, path: string, data: Buffer, position: number): Promise<void> {
-    let plainSize = this.plainSize(file);
-    const fileId = await this.headerFor(file, path);
+    const cipherSize = fstatSync(file.fd).size;
+    let plainSize = this.enc.layout.plainSize(cipherSize).size;
+    // An empty file gets a header with a new file ID, written with its first blocks where it can be.
+    let header: Buffer | undefined;
+    let fileId: Buffer;
+    if (cipherSize === 0) {
+      fileId = Buffer.from(randomPool.take(FILE_ID_BYTES));
+      file.entry.fileId = fileId;
+      header = encodeHeader(fileId);
+    } else fileId = (await this.fileIdOf(file, path))!;
     const end = position + data.length;
     const first = Math.floor(position / PLAIN_BLOCK);
     const last = Math.floor((end - 1) / PLAIN_BLOCK);
     if (position > plainSize && Math.floor(plainSize / PLAIN_BLOCK) < first) {
       await this.padLastBlock(file, path, plainSize, fileId);
       plainSize = Math.ceil(plainSize / PLAIN_BLOCK) * PLAIN_BLOCK;
+    }
+    if (header && first > 0) {
+      writeAt(file.fd, header, 0);
+      header = undefined;
     }
     const spanStart = first * PLAIN_BLOCK;
     const spanEnd = Math.min((last + 1) * PLAIN_BLOCK, Math.max(plainSize, end));
@@ -102,13 +114,21 @@ export class FileContent {
     if (first === last ? needHead || needTail : needHead) (await this.readBlocks(file, path, first, 1)).copy(plain, 0);
     if (first !== last && needTail) (await this.readBlocks(file, path, last, 1)).copy(plain, (last - first) * PLAIN_BLOCK);
     data.copy(plain, position - spanStart);
-    await this.writeBlocks(file, plain, first, fileId);
+    await this.writeBlocks(file, plain, first, fileId, header);
   }
 
-  /** Encrypts and writes blocks from `first`: in the workers when it is worth the round trip. */
-  private async writeBlocks(file: OpenFile, plain: Buffer, first: number, fileId: Buffer): Promise<void> {
-    if (this.pool && plain.length >= POOL_MIN_BLOCKS * PLAIN_BLOCK) return this.pool.encrypt(file.fd, first, fileId, plain);
-    writeAt(file.fd, this.enc.encryptBlocks(plain, first, fileId, randomNonce), this.enc.layout.cipherOffsetOf(first));
+  /**
+   * Encrypts and writes blocks from `first`: in the workers when it is worth the round trip.
+   * A new file's header (only with first = 0) goes out with small writes in the same pwrite.
+   */
+  private async writeBlocks(file: OpenFile, plain: Buffer, first: number, fileId: Buffer, header?: Buffer): Promise<void> {
+    if (this.pool && plain.length >= POOL_MIN_BLOCKS * PLAIN_BLOCK) {
+      if (header) writeAt(file.fd, header, 0);
+      return this.pool.encrypt(file.fd, first, fileId, plain);
+    }
+    const sealed = this.enc.encryptBlocks(plain, first, fileId, randomNonce);
+    if (header) writeAt(file.fd, Buffer.concat([header, sealed]), 0);
+    else writeAt(file.fd, sealed, this.enc.layout.cipherOffsetOf(first));
   }
 
   /** Before a file grows past its partial last block, that block is re-encrypted at full length. */
