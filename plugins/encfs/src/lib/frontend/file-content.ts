@@ -107,13 +107,17 @@ export class FileContent {
     }
     const spanStart = first * PLAIN_BLOCK;
     const spanEnd = Math.min((last + 1) * PLAIN_BLOCK, Math.max(plainSize, end));
-    const plain = Buffer.alloc(spanEnd - spanStart);
     // Old content shares the first or last touched block: decrypt it and merge.
     const needHead = position > spanStart && spanStart < plainSize;
     const needTail = end < spanEnd;
-    if (first === last ? needHead || needTail : needHead) (await this.readBlocks(file, path, first, 1)).copy(plain, 0);
-    if (first !== last && needTail) (await this.readBlocks(file, path, last, 1)).copy(plain, (last - first) * PLAIN_BLOCK);
-    data.copy(plain, position - spanStart);
+    let plain: Buffer;
+    if (position === spanStart && end === spanEnd) plain = data; // whole blocks (or a new end): nothing to merge
+    else {
+      plain = Buffer.alloc(spanEnd - spanStart);
+      if (first === last ? needHead || needTail : needHead) (await this.readBlocks(file, path, first, 1)).copy(plain, 0);
+      if (first !== last && needTail) (await this.readBlocks(file, path, last, 1)).copy(plain, (last - first) * PLAIN_BLOCK);
+      data.copy(plain, position - spanStart);
+    }
     await this.writeBlocks(file, plain, first, fileId, header);
   }
 
