@@ -52,9 +52,10 @@ function linesMatching(text: string, pattern: RegExp): string[] {
 }
 
 describe('kmx enc integrity', () => {
-  it('a tampered block: EIO for reads of it, one log line, the other blocks still readable; fsck exit 26 like gocryptfs', () => temporaryDirectory(async (dir) => {
+  it('tampered blocks: EIO for reads of them, one log line, the other blocks still readable; fsck finds each, exit 26 like gocryptfs', () => temporaryDirectory(async (dir) => {
     const cipher = await populated(dir);
     await flipByte(await cipherPathOf(cipher, 'big'), HEADER + CIPHER_BLOCK + 100);
+    await flipByte(await cipherPathOf(cipher, 'trunc'), HEADER + CIPHER_BLOCK - 1); // the tag of block 0
     await withEnc({ args: ({ mnt }) => [cipher, mnt] }, async (m) => {
       const r = await sh(`cd '${m.mnt}'
         dd if=big bs=${BLOCK} count=1 status=none | wc -c
@@ -68,8 +69,9 @@ describe('kmx enc integrity', () => {
     const fsck = await runKmx(['enc', 'fsck', '--extpass', EXTPASS, cipher]);
     assert.equal(fsck.code, 26, fsck.stdout + fsck.stderr);
     assert.match(fsck.stdout, /^corrupt-block: \/big .*block 1 /m);
-    assert.equal(linesMatching(fsck.stdout, /^corrupt-/).length, 1, fsck.stdout);
-    assert.match(fsck.stderr, /^kmx: fsck found 1 problem/);
+    assert.match(fsck.stdout, /^corrupt-block: \/trunc .*block 0 /m);
+    assert.equal(linesMatching(fsck.stdout, /^corrupt-/).length, 2, fsck.stdout);
+    assert.match(fsck.stderr, /^kmx: fsck found 2 problems/);
     assert.equal((await gocryptfsFsck(cipher)).code, 26, 'gocryptfs -fsck agrees');
   }));
 
