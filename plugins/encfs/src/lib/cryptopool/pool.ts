@@ -86,6 +86,23 @@ export class CryptoPool {
     }));
   }
 
+  /**
+   * Write-behind: copies `plain` into slots and hands the jobs to the workers; resolves as soon
+   * as the caller's buffer is no longer needed, to the writes' completion.
+   */
+  async encryptBehind(fd: number, first: number, fileId: Buffer, plain: Buffer): Promise<{ done: Promise<void> }> {
+    const hex = fileId.toString('hex');
+    const blocks = Math.ceil(plain.length / PLAIN_BLOCK);
+    const jobs: Array<Promise<number>> = [];
+    for (const [offset, n] of this.split(blocks)) {
+      const slice = plain.subarray(offset * PLAIN_BLOCK, Math.min(plain.length, (offset + n) * PLAIN_BLOCK));
+      const slot = await this.acquireSlot();
+      slice.copy(this.slotView(slot));
+      jobs.push(this.send({ op: 'encrypt', fd, first: first + offset, length: slice.length, fileId: hex }, slot).finally(() => this.releaseSlot(slot)));
+    }
+    return { done: Promise.all(jobs).then(() => undefined) };
+  }
+
   /** Reverse mode: plaintext blocks first … first+count-1 of a plain file, encrypted as `cPath`, handed to `consume` in order. */
   reverse(fd: number, first: number, count: number, cPath: string, cipherBlock: number, consume: (piece: Buffer, offset: number) => void): Promise<number> {
     return this.gather(count, cipherBlock, (offset, n) => ({ op: 'reverse', fd, first: first + offset, count: n, cPath }), consume);
@@ -142,14 +159,23 @@ export class CryptoPool {
   }
 
   private async withSlot<T>(body: (slot: number) => Promise<T>): Promise<T> {
-    const slot = this.freeSlots.pop() ?? (await new Promise<number>((resolve) => this.slotWaiters.push(resolve)));
+    const slot = await this.acquireSlot();
     try {
       return await body(slot);
     } finally {
-      const waiter = this.slotWaiters.shift();
-      if (waiter) waiter(slot);
-      else this.freeSlots.push(slot);
+      this.releaseSlot(slot);
     }
+  }
+
+  private acquireSlot(): Promise<number> {
+    const free = this.freeSlots.pop();
+    return free !== undefined ? Promise.resolve(free) : new Promise<number>((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  private releaseSlot(slot: number): void {
+    const waiter = this.slotWaiters.shift();
+    if (waiter) waiter(slot);
+    else this.freeSlots.push(slot);
   }
 
   /** [offset, count] parts of a job of `count` blocks: spread over the workers, but neither tiny nor larger than a slot. */

@@ -10,12 +10,20 @@ import type { OpenFile } from './open-files.js';
 const randomNonce = (): Buffer => randomPool.take(16);
 /** From this many blocks on, a job goes to the crypto workers; smaller ones are done inline. */
 const POOL_MIN_BLOCKS = 8;
+/** Write-behind: at most this many writes of one file in flight before a writer waits. */
+const MAX_PENDING_WRITES = 8;
 
 /**
  * Reads, writes and truncates the plaintext of one open encrypted file. Only the last block
  * of a file may be partial, so unaligned writes re-encrypt the blocks they touch
  * (read-modify-write), a write past the end first pads the old last block, and the blocks
  * skipped over stay holes. Every operation holds the file's content lock.
+ *
+ * Large writes of whole blocks are written behind: answered once their data is handed to the
+ * crypto workers, so the next write arrives while they encrypt (FUSE sends one write at a
+ * time). Everything else waits for them first: reads, truncation, fsync, close, and writes
+ * that overlap them or need old data. A write that fails behind is reported, as EIO, by the
+ * next write, fsync or close of the file, as the kernel reports failed writeback.
  */
 export class FileContent {
   constructor(private readonly enc: ContentEnc, private readonly corruption: CorruptionLog, private readonly pool?: CryptoPool) {}
@@ -23,31 +31,131 @@ export class FileContent {
   read(file: OpenFile, path: string, buffer: Buffer, position: number): Promise<number> {
     return file.entry.lock.shared(async () => {
       if (buffer.length === 0) return 0;
+      await this.landed(file);
+      const { entry } = file;
       const first = Math.floor(position / PLAIN_BLOCK);
-      const last = Math.floor((position + buffer.length - 1) / PLAIN_BLOCK);
+      const count = Math.floor((position + buffer.length - 1) / PLAIN_BLOCK) - first + 1;
       const skip = position - first * PLAIN_BLOCK;
       // Copy the part of each decrypted piece that overlaps [skip, skip + buffer.length).
-      const total = await this.visitBlocks(file, path, first, last - first + 1, (piece, offset) => {
+      const copy = (piece: Buffer, offset: number): void => {
         const from = Math.max(skip, offset);
         const to = Math.min(skip + buffer.length, offset + piece.length);
         if (to > from) piece.copy(buffer, from - skip, from - offset, to - offset);
-      });
-      return Math.max(0, Math.min(buffer.length, total - skip));
+      };
+      const sequential = position === entry.readEnd;
+      let total = -1;
+      const ahead = entry.ahead;
+      if (ahead && ahead.first === first && ahead.count >= count) {
+        entry.ahead = undefined;
+        // Decrypted ahead of time; if that failed, the read below finds (and reports) why.
+        const plain = await ahead.plain.catch(() => undefined);
+        if (plain) {
+          copy(plain.subarray(0, count * PLAIN_BLOCK), 0);
+          total = Math.min(plain.length, count * PLAIN_BLOCK);
+        }
+      }
+      if (total < 0) total = await this.visitBlocks(file, path, first, count, copy);
+      const n = Math.max(0, Math.min(buffer.length, total - skip));
+      entry.readEnd = position + n;
+      if (sequential && n === buffer.length) this.readAhead(file, first + count, count);
+      return n;
     });
+  }
+
+  /**
+   * A sequential reader's next blocks, decrypted by the workers while the kernel is busy with
+   * this reply: the kernel keeps only one or two large reads in flight, which leaves the
+   * workers idle between them.
+   */
+  private readAhead(file: OpenFile, first: number, count: number): void {
+    const { entry } = file;
+    if (!this.pool || count < POOL_MIN_BLOCKS || !entry.fileId || entry.ahead) return;
+    const pool = this.pool;
+    const fileId = entry.fileId;
+    const plain = (async (): Promise<Buffer> => {
+      const out = Buffer.allocUnsafe(count * PLAIN_BLOCK);
+      const total = await pool.decrypt(file.fd, first, count, fileId, (piece, offset) => piece.copy(out, offset));
+      return out.subarray(0, total);
+    })();
+    plain.catch(() => undefined); // speculative: a failure surfaces when the blocks are really read
+    entry.ahead = { first, count, plain };
   }
 
   write(file: OpenFile, path: string, data: Buffer, position: number): Promise<number> {
     return file.entry.lock.exclusive(async () => {
+      this.reportFailure(file, path);
+      file.entry.ahead = undefined;
       if (data.length === 0) return 0;
       const at = file.append ? this.plainSize(file) : position;
-      await this.writeLocked(file, path, data, at);
+      if (!(await this.writeBehind(file, data, at))) {
+        await this.landed(file);
+        await this.writeLocked(file, path, data, at);
+      }
       return data.length;
     });
   }
 
+  /** fsync and close: every accepted write has landed, or its failure is reported now. */
+  settle(file: OpenFile, path: string): Promise<void> {
+    return file.entry.lock.exclusive(async () => {
+      await this.landed(file);
+      this.reportFailure(file, path);
+    });
+  }
+
+  /** Waits until no write of the file is pending (failures stay recorded). */
+  async landed(file: OpenFile): Promise<void> {
+    const { entry } = file;
+    while (entry.pending.size > 0) await Promise.allSettled(entry.pending.keys());
+  }
+
+  private reportFailure(file: OpenFile, path: string): void {
+    const { failure } = file.entry;
+    if (failure === undefined) return;
+    file.entry.failure = undefined;
+    throw SysError.of('EIO', 'write', path, { detail: `an earlier write failed: ${failure instanceof Error ? failure.message : String(failure)}` });
+  }
+
+  /**
+   * Hands a write of whole blocks (or one that ends the file) to the workers and returns at
+   * once; false when it must be done in place: small, unaligned, needing padding or old data,
+   * or overlapping a write still in flight.
+   */
+  private async writeBehind(file: OpenFile, data: Buffer, position: number): Promise<boolean> {
+    const { entry } = file;
+    if (!this.pool || data.length < POOL_MIN_BLOCKS * PLAIN_BLOCK || position % PLAIN_BLOCK !== 0) return false;
+    const end = position + data.length;
+    const plainSize = entry.logicalSize ?? this.plainSize(file);
+    if (end % PLAIN_BLOCK !== 0 && end < plainSize) return false; // the last block keeps old data
+    if (position > plainSize && plainSize % PLAIN_BLOCK !== 0) return false; // the old last block needs padding
+    const first = position / PLAIN_BLOCK;
+    const last = Math.floor((end - 1) / PLAIN_BLOCK);
+    for (const range of entry.pending.values()) if (range.first <= last && first <= range.last) return false;
+    while (entry.pending.size >= MAX_PENDING_WRITES) await Promise.race(entry.pending.keys()).catch(() => undefined);
+    let fileId = entry.fileId;
+    if (!fileId) {
+      if (entry.pending.size > 0 || fstatSync(file.fd).size > 0) return false; // the header is to be read first
+      fileId = Buffer.from(randomPool.take(FILE_ID_BYTES));
+      writeAt(file.fd, encodeHeader(fileId), 0);
+      entry.fileId = fileId;
+    }
+    const { done } = await this.pool.encryptBehind(file.fd, first, fileId, data);
+    entry.pending.set(done, { first, last });
+    entry.logicalSize = Math.max(plainSize, end);
+    done.catch((err: unknown) => {
+      entry.failure ??= err;
+    }).finally(() => {
+      entry.pending.delete(done);
+      if (entry.pending.size === 0) entry.logicalSize = undefined;
+    });
+    return true;
+  }
+
   truncate(file: OpenFile, path: string, size: number): Promise<void> {
     return file.entry.lock.exclusive(async () => {
+      await this.landed(file);
       const { fd, entry } = file;
+      entry.ahead = undefined;
       const plainSize = this.plainSize(file);
       if (size === plainSize) return;
       if (size === 0) {
@@ -80,7 +188,7 @@ export class FileContent {
 
   /** Plaintext size from the backing file's size (its whole blocks, if the size is corrupt: writes then rewrite the tail). */
   plainSize(file: OpenFile): number {
-    return this.enc.layout.plainSize(fstatSync(file.fd).size).size;
+    return file.entry.logicalSize ?? this.enc.layout.plainSize(fstatSync(file.fd).size).size;
   }
 
   private async writeLocked(file: OpenFile, path: string, data: Buffer, position: number): Promise<void> {

@@ -73,7 +73,10 @@ export class ForwardFileSystem extends PassthroughFileSystem {
   private plainAttr(attr: Attr, path: string): Attr {
     const type = attr.mode & S_IFMT;
     if (type === S_IFREG) {
-      const { size, corrupt } = this.content.layout.plainSize(attr.size);
+      const { size: stored, corrupt } = this.content.layout.plainSize(attr.size);
+      // Writes still in flight count: the kernel must not see the file shrink back.
+      const pending = attr.ino === undefined ? undefined : this.open_.entryOf(BigInt(attr.ino))?.logicalSize;
+      const size = pending === undefined ? stored : Math.max(stored, pending);
       if (corrupt) this.corruption.report(`size:${attr.ino}`, `corrupt file ${path} (inode ${attr.ino}): ${attr.size} bytes is no valid encrypted size (truncated?); reading its end gives EIO`);
       // A corrupt tail counts as one byte: readers reach it and get EIO instead of a file silently cut short.
       attr.size = corrupt ? size + 1 : size;
@@ -272,12 +275,13 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     const ino = fs.fstatSync(fd, { bigint: true }).ino;
     const file = this.open_.add(fd, ino, (flags & O_APPEND) !== 0);
     if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY) {
-      if (file.entry.lock.idle) {
+      if (file.entry.lock.idle && file.entry.pending.size === 0) {
         fs.ftruncateSync(fd, 0);
         file.entry.fileId = undefined;
+        file.entry.ahead = undefined;
       } else {
-        // Another open is mid-write: queue the truncation behind it (the lock is FIFO, so this
-        // open's own reads and writes come after it).
+        // Another open is mid-write (or has writes in flight): queue the truncation behind it
+        // (the lock is FIFO, so this open's own reads and writes come after it).
         this.files.truncate(file, path, 0).catch((err: unknown) => this.corruption.report(`trunc:${fd}`, `truncating ${path} on open failed: ${String(err)}`));
       }
     }
@@ -298,8 +302,25 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     return this.files.write(this.file(fh, path), path, data, position);
   }
 
-  override release(_path: string, fh: number): void {
-    if (this.open_.remove(fh)) fs.closeSync(fh);
+  /** close(): writes still in flight land, and a failure among them is the close's error. */
+  override flush(path?: string, fh?: number): Promise<void> | void {
+    const file = fh === undefined ? undefined : this.open_.get(fh);
+    if (file && (file.entry.pending.size > 0 || file.entry.failure !== undefined)) return this.files.settle(file, path ?? '');
+  }
+
+  override fsync(path: string, fh: number, datasync: boolean): Promise<void> {
+    return this.files.settle(this.file(fh, path), path).then(() => super.fsync(path, fh, datasync));
+  }
+
+  /** The last close: writes still in flight land first (their failures were reported by flush). */
+  override release(_path: string, fh: number): void | Promise<void> {
+    const file = this.open_.get(fh);
+    if (!file) return;
+    const close = (): void => {
+      if (this.open_.remove(fh)) fs.closeSync(fh);
+    };
+    if (file.entry.pending.size === 0) return close();
+    return this.files.landed(file).then(close);
   }
 
   override truncate(path: string, size: number, fh: number | undefined, caller: Caller): Promise<void> | void {
@@ -312,7 +333,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
 
   async destroy(): Promise<void> {
     // Descriptors the kernel never released (a forced unmount) are closed with the session.
-    for (const fd of this.open_.descriptors()) this.release('', fd);
+    await Promise.all(this.open_.descriptors().map((fd) => this.release('', fd)));
     await this.pool?.close();
   }
 

@@ -9,6 +9,16 @@ export class OpenFileEntry {
   /** The file ID of the header, once known; undefined for an empty file or not read yet. */
   fileId: Buffer | undefined;
   opens = 0;
+  /** Writes accepted but still being encrypted and written by the workers, with the blocks they cover. */
+  readonly pending = new Map<Promise<void>, { first: number; last: number }>();
+  /** The plaintext size once every pending write has landed; undefined when none is pending. */
+  logicalSize: number | undefined;
+  /** The first failure of a pending write: the next write, fsync or close reports it. */
+  failure: unknown;
+  /** Where the last read ended, to tell sequential reading. */
+  readEnd = -1;
+  /** Blocks decrypted ahead of a sequential reader (dropped by any write or truncation). */
+  ahead: { first: number; count: number; plain: Promise<Buffer> } | undefined;
 
   constructor(readonly ino: bigint) {}
 }
