@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { sh, type TestMount } from '@kmx/core/testing';
-import { gocryptfsFsck, mustKmxInit, withEnc } from './helpers.js';
+import { run, sh, temporaryDirectory, type TestMount } from '@kmx/core/testing';
+import { gocryptfsFsck, mustKmxInit, withEnc, withKmxMount } from './helpers.js';
 
 /**
  * The plaintext view behaves like a plain directory: each script runs once in the mount and
@@ -103,6 +103,26 @@ describe('kmx enc mount: the plaintext view', () => {
     const df = await sh(`stat -f -c '%S %l' '${mnt}'; stat -f -c '%S' '${cipher}'`);
     const [viaMount, direct] = df.stdout.trim().split('\n');
     assert.equal(viaMount, `${direct} 255`);
+  }));
+
+  it('reports a write that fails after it was accepted (a full disk) at fsync or close, and loses nothing written before', () => temporaryDirectory(async (dir) => {
+    const [cipher, mnt] = [join(dir, 'cipher'), join(dir, 'mnt')];
+    await mkdir(cipher);
+    await mkdir(mnt);
+    const tmpfs = await run('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'kmxtest', cipher]);
+    assert.equal(tmpfs.code, 0, tmpfs.stderr);
+    try {
+      await mustKmxInit([cipher]);
+      await withKmxMount([cipher], mnt, async () => {
+        const r = await sh(`head -c 1048576 /dev/urandom > '${dir}/one' && cp '${dir}/one' '${mnt}/kept' && sync '${mnt}/kept' &&
+          dd if=/dev/zero of='${mnt}/big' bs=1M count=8 conv=fsync status=none; echo "dd=$?"; cmp '${dir}/one' '${mnt}/kept' && echo kept-intact`);
+        assert.match(r.stdout, /^dd=[1-9]/m, `dd must fail: ${r.stdout}${r.stderr}`);
+        assert.match(r.stderr, /No space left on device/);
+        assert.match(r.stdout, /^kept-intact$/m);
+      });
+    } finally {
+      await run('umount', ['-l', cipher]);
+    }
   }));
 
   it('serves concurrent readers and writers, fsync, and files unlinked while open', () => forward(async ({ mnt, dir }, ref) => {

@@ -1,5 +1,5 @@
 import { fstatSync } from 'node:fs';
-import { SysError } from '@kmx/core';
+import { SysError, errnoOf } from '@kmx/core';
 import { ContentEnc, CorruptBlockError, FILE_ID_BYTES, HEADER_BYTES, PLAIN_BLOCK, encodeHeader, parseHeader } from '../contentenc/index.js';
 import { randomPool } from '../cryptocore/index.js';
 import type { CryptoPool } from '../cryptopool/index.js';
@@ -23,7 +23,7 @@ const MAX_PENDING_WRITES = 8;
  * crypto workers, so the next write arrives while they encrypt (FUSE sends one write at a
  * time). Everything else waits for them first: reads, truncation, fsync, close, and writes
  * that overlap them or need old data. A write that fails behind is reported, as EIO, by the
- * next write, fsync or close of the file, as the kernel reports failed writeback.
+ * next write, fsync or close of the file (with its errno), as the kernel reports failed writeback.
  */
 export class FileContent {
   constructor(private readonly enc: ContentEnc, private readonly corruption: CorruptionLog, private readonly pool?: CryptoPool) {}
@@ -113,7 +113,9 @@ export class FileContent {
     const { failure } = file.entry;
     if (failure === undefined) return;
     file.entry.failure = undefined;
-    throw SysError.of('EIO', 'write', path, { detail: `an earlier write failed: ${failure instanceof Error ? failure.message : String(failure)}` });
+    // The failure's own errno (ENOSPC, EDQUOT, EIO …), so the writer learns what went wrong.
+    const errno = errnoOf(failure) ?? 5;
+    throw new SysError(errno, 'write', path, { detail: `an earlier write failed: ${failure instanceof Error ? failure.message : String(failure)}` });
   }
 
   /**
