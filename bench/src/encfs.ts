@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
@@ -32,13 +32,6 @@ async function startGocryptfs(flags: readonly string[], dir: string, mnt: string
     spawnSync('fusermount3', ['-u', '-z', mnt]);
     if (child.exitCode === null) await once(child, 'exit');
   };
-}
-
-/** The first regular file in a directory of a view (its only big file). */
-function onlyFile(dir: string): string {
-  const found = readdirSync(dir).find((n) => !n.startsWith('gocryptfs.') && n.length === 22);
-  if (!found) throw new Error(`no file in ${dir}`);
-  return join(dir, found);
 }
 
 /**
@@ -83,6 +76,7 @@ export async function run(work: string): Promise<BenchResult[]> {
       return timeShell(`tar -xf '${tar}' -C '${targets[t]}'`);
     });
     forward = { write, read, untar };
+    process.stderr.write(`bench enc: forward done ${JSON.stringify(forward)}\n`);
   } finally {
     kmx(['umount', dirs.km!]);
     await stopGocryptfs();
@@ -97,7 +91,9 @@ export async function run(work: string): Promise<BenchResult[]> {
   const views = { kmx: dirs.rkm!, gocryptfs: dirs.rgm! } as const;
   let reverse: Record<'file' | 'tree', Record<'kmx' | 'gocryptfs', number>>;
   try {
-    const big = { kmx: onlyFile(views.kmx), gocryptfs: onlyFile(views.gocryptfs) };
+    // Both views show the file under the same encrypted name.
+    const encrypted = kmx(['enc', 'encrypt-path', '--reverse', '--passfile', passfile, dirs.rp!, 'big']).trim();
+    const big = { kmx: join(views.kmx, encrypted), gocryptfs: join(views.gocryptfs, encrypted) };
     const file = alternate(['kmx', 'gocryptfs'] as const, ROUNDS, (t) => {
       dropCaches();
       return timeShell(`dd if='${big[t]}' of=/dev/null bs=1M status=none`);
