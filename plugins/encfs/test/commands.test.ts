@@ -128,8 +128,8 @@ describe('kmx enc init, info, passwd and the path tools', () => {
       const made = await sh(`cd '${gmnt}' && mkdir -p a/b '${`a/${long}`}' && touch a/b/file.txt '${`a/${long}/inner`}' 'ünï cödé'`);
       assert.equal(made.code, 0, made.stderr);
       const expected = await xrayPaths(join(dir, 'sock'), '-encrypt-paths', paths);
-      assert.deepEqual(await kmxPaths('encrypt-path', [cipher, ...paths]), expected, 'forward encrypt-path');
-      assert.deepEqual(await kmxPaths('decrypt-path', [cipher, ...expected]), paths, 'forward decrypt-path');
+      assert.deepEqual(await kmxPaths('encrypt-path', [cipher, '--', ...paths]), expected, 'forward encrypt-path');
+      assert.deepEqual(await kmxPaths('decrypt-path', [cipher, '--', ...expected]), paths, 'forward decrypt-path');
       assert.deepEqual(await xrayPaths(join(dir, 'sock'), '-decrypt-paths', expected), paths, 'xray decrypts them the same');
     });
     const made = await sh(`cd '${plain}' && mkdir -p a/b '${`a/${long}`}' && touch a/b/file.txt '${`a/${long}/inner`}' 'ünï cödé'`);
@@ -137,9 +137,10 @@ describe('kmx enc init, info, passwd and the path tools', () => {
     await mustKmxInit(['--reverse', plain]);
     await withGocryptfs(plain, gmnt, ['-reverse', '-ctlsock', join(dir, 'rsock')], async () => {
       const expected = await xrayPaths(join(dir, 'rsock'), '-encrypt-paths', paths);
-      assert.deepEqual(await kmxPaths('encrypt-path', ['--reverse', plain, ...paths]), expected, 'reverse encrypt-path');
-      assert.deepEqual(await kmxPaths('decrypt-path', ['--reverse', plain, ...expected]), paths, 'reverse decrypt-path');
+      assert.deepEqual(await kmxPaths('encrypt-path', ['--reverse', plain, '--', ...paths]), expected, 'reverse encrypt-path');
+      assert.deepEqual(await kmxPaths('decrypt-path', ['--reverse', plain, '--', ...expected]), paths, 'reverse decrypt-path');
     });
+    // An encrypted name may start with '-': after '--' it is a path, not an option.
     const bad = await runKmx(['enc', 'decrypt-path', '--extpass', EXTPASS, cipher, 'gocryptfs.diriv']);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /^kmx: gocryptfs.diriv is a file of the filesystem itself/);

@@ -80,7 +80,7 @@ describe('kmx enc mount --reverse', () => {
       let sizes = { stdout: '' };
       for (let i = 0; i < 50 && sizes.stdout === ''; i++) {
         await new Promise((resolve) => setTimeout(resolve, 100));
-        sizes = await sh(`cd '${mnt}' && stat -c '%s %Y' * | sort | grep ' 1321009871$'`);
+        sizes = await sh(`cd '${mnt}' && stat -c '%s %Y' -- * | sort | grep ' 1321009871$'`);
       }
       const after = (await sh(`ls '${mnt}' | wc -l`)).stdout;
       assert.equal(Number(after), Number(before) + 1);

@@ -5,9 +5,10 @@ import { openPathCrypt, passwordFlags, targetFlags } from '../../lib/cli/index.j
 export default class EncDecryptPath extends KmxCommand {
   static override enableJsonFlag = true;
   static override summary = 'Print the plaintext paths of encrypted paths (relative to the CIPHERDIR or the view), one per line.';
-  static override description = `For admins: what an encrypted file in a CIPHERDIR, a reverse view or a backup of one is (fsck, backup logs and du name encrypted paths). Long names are resolved through their .name files (forward) or the plain directory (reverse).`;
+  static override description = `For admins: what an encrypted file in a CIPHERDIR, a reverse view or a backup of one is (fsck, backup logs and du name encrypted paths). Long names are resolved through their .name files (forward) or the plain directory (reverse).
+Encrypted names may start with '-': put -- before the paths.`;
   static override examples = [
-    '<%= config.bin %> enc decrypt-path ~/vault.enc 9qXj3SlVMSqPcw9tI0hZ8w/Nd0rdYwlF5QkQMCcylFuvA',
+    '<%= config.bin %> enc decrypt-path ~/vault.enc -- 9qXj3SlVMSqPcw9tI0hZ8w/-d0rdYwlF5QkQMCcylFuvA',
     { description: 'Which file of ~/docs an encrypted path in its backup is', command: '<%= config.bin %> enc decrypt-path --reverse ~/docs Q1zqwvUytEGuWmNwh5R0pQ' },
     '<%= config.bin %> enc decrypt-path --sources ~/.config/kmx/backup.conf 6iuVyT-gq6Hh0fZoy7Lxgw/b2y0eUhEuwSHYUyHqT5T7Q',
   ];
