@@ -3,7 +3,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { kmxBin, run, runKmx, sh, temporaryDirectory } from '@kmx/core/testing';
-import { EXTPASS, PASSWORD, gocryptfsInit, mustKmxInit, withGocryptfs } from './helpers.js';
+import { EXTPASS, PASSWORD, gocryptfsFsck, gocryptfsInit, mustKmxInit, withGocryptfs } from './helpers.js';
 
 /**
  * The commands other than mount, checked against gocryptfs: init writes what gocryptfs -init
@@ -63,7 +63,7 @@ describe('kmx enc init, info, passwd and the path tools', () => {
     const r = await runKmx(['enc', 'init', '--extpass', EXTPASS, '--json', full]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as { scryptN: number }).scryptN, 65536);
-    assert.equal((await run('gocryptfs', ['-fsck', '-extpass', EXTPASS, full])).code, 0, 'gocryptfs opens it');
+    assert.equal((await gocryptfsFsck(full)).code, 0, 'gocryptfs opens it');
   }));
 
   it('init --reverse and --sources write configs gocryptfs reads; info --json describes them', () => temporaryDirectory(async (dir) => {
@@ -97,8 +97,8 @@ describe('kmx enc init, info, passwd and the path tools', () => {
       const r = await runKmx(['enc', 'passwd', '--passfile', join(dir, 'old'), '--new-passfile', join(dir, 'new'), '--scryptn', '11', cipher]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /password changed/);
-      assert.equal((await run('gocryptfs', ['-fsck', '-passfile', join(dir, 'new'), cipher])).code, 0, 'gocryptfs takes the new password');
-      assert.equal((await run('gocryptfs', ['-fsck', '-passfile', join(dir, 'old'), cipher])).code, 12, 'the old one is wrong now');
+      assert.equal((await gocryptfsFsck(cipher, ['-passfile', join(dir, 'new')])).code, 0, 'gocryptfs takes the new password');
+      assert.equal((await gocryptfsFsck(cipher, ['-passfile', join(dir, 'old')])).code, 12, 'the old one is wrong now');
       assert.match(await gocryptfsInfo(cipher), /N=2048 /);
     }
     // Both passwords on piped stdin, one per line.
@@ -115,7 +115,7 @@ describe('kmx enc init, info, passwd and the path tools', () => {
     const r = await sh(`${typing} | script -qec "${process.execPath} ${kmxBin()} enc init --scryptn 10 ${cipher}" /dev/null`, { timeoutMs: 30_000 });
     assert.match(r.stdout, /New password: \r?\nRepeat: \r?\ncreated /);
     assert.doesNotMatch(r.stdout, /typed-secret/, 'the password is not echoed');
-    assert.equal((await run('gocryptfs', ['-fsck', '-extpass', 'echo typed-secret', cipher])).code, 0);
+    assert.equal((await gocryptfsFsck(cipher, ['-extpass', 'echo typed-secret'])).code, 0);
   }));
 
   it('encrypt-path and decrypt-path agree with gocryptfs-xray through a control socket, forward and reverse', () => temporaryDirectory(async (dir) => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, readdir, lstat, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mountsUnder, run, runKmx, sh, withTestMount, type RunResult, type TestMount, type TestMountOptions } from '@kmx/core/testing';
 
@@ -28,9 +28,12 @@ export async function gocryptfsInit(dir: string, extra: readonly string[] = []):
   assert.equal(r.code, 0, `gocryptfs -init: ${r.stderr}`);
 }
 
-/** `gocryptfs -fsck`: its exit code and output. */
-export function gocryptfsFsck(dir: string): Promise<RunResult> {
-  return run('gocryptfs', ['-fsck', '-extpass', EXTPASS, dir]);
+/**
+ * `gocryptfs -fsck`: its exit code and output. It makes a scratch mountpoint in $TMPDIR and
+ * leaves it there, so it gets the test's own directory (removed with the test) as $TMPDIR.
+ */
+export function gocryptfsFsck(dir: string, password: readonly string[] = ['-extpass', EXTPASS]): Promise<RunResult> {
+  return run('gocryptfs', ['-fsck', ...password, dir], { env: { ...process.env, TMPDIR: dirname(dir) } });
 }
 
 /**
