@@ -1,5 +1,5 @@
 import { KmxCommand } from '@kmx/core';
-import { runDoctor, type Check } from '../lib/doctor.js';
+import { runDoctor, runPluginChecks, type Check } from '../lib/doctor.js';
 
 export default class Doctor extends KmxCommand {
   static override summary = 'Show what this host supports for kmx, and how to fix what is missing.';
@@ -9,7 +9,7 @@ export default class Doctor extends KmxCommand {
 
   async run(): Promise<Check[]> {
     await this.parse(Doctor);
-    const checks = await runDoctor();
+    const checks = [...(await runDoctor()), ...(await runPluginChecks(this.config))];
     if (!this.jsonEnabled()) {
       const width = Math.max(...checks.map((c) => c.name.length));
       for (const c of checks) {

@@ -1,19 +1,12 @@
 import { constants as fsConstants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { delimiter, join } from 'node:path';
-import { ENGINE_NAMES, libc, selectEngine } from '@kmx/core';
+import { delimiter, isAbsolute, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Config } from '@oclif/core';
+import { DOCTOR_HOOK, ENGINE_NAMES, libc, selectEngine, type DoctorCheck, type DoctorHook } from '@kmx/core';
 
-export interface Check {
-  name: string;
-  ok: boolean;
-  /** What was found, or why not. */
-  detail: string;
-  /** The command that fixes it, when something is missing. */
-  fix?: string;
-  /** Without it kmx cannot mount anything. */
-  required: boolean;
-}
+export type Check = DoctorCheck;
 
 const APT = 'apt-get install -y';
 
@@ -167,3 +160,21 @@ export async function runDoctor(): Promise<Check[]> {
   ];
 }
 
+
+/** The lines plugins add through their kmx-doctor hooks, plugin by plugin in name order; a failing hook is a line of its own. */
+export async function runPluginChecks(config: Config): Promise<Check[]> {
+  const checks: Check[] = [];
+  const plugins = [...config.getPluginsList()].sort((a, b) => a.name.localeCompare(b.name));
+  for (const plugin of plugins) {
+    for (const hook of plugin.hooks[DOCTOR_HOOK] ?? []) {
+      try {
+        const file = isAbsolute(hook.target) ? hook.target : join(plugin.root, hook.target);
+        const module = (await import(pathToFileURL(file).href)) as Record<string, DoctorHook | undefined>;
+        checks.push(...((await module[hook.identifier ?? 'default']?.()) ?? []));
+      } catch (err) {
+        checks.push({ name: plugin.name, ok: false, detail: `its doctor checks failed: ${err instanceof Error ? err.message : String(err)}`, required: false });
+      }
+    }
+  }
+  return checks;
+}

@@ -5,3 +5,4 @@ export { serveMount } from './serve.js';
 export { formatTable } from './table.js';
 export { existingDirectory, isWithin } from './paths.js';
 export { Tour, TOUR_HOOK, type TourOptions } from './tour.js';
+export { DOCTOR_HOOK, type DoctorCheck, type DoctorHook } from './doctor.js';
