@@ -50,5 +50,33 @@ function buildHelpers() {
   }
 }
 
+/** Plugins' shared libraries, loaded through koffi: plugins/P/native/NAME.c → plugins/P/dist/native/libNAME.so. */
+const LIBRARIES = [
+  // kmx enc's AES-GCM over runs of blocks (OpenSSL's EVP API; headers from libssl-dev).
+  { plugin: 'encfs', name: 'kmx-enc-gcm', link: ['-lcrypto'], packages: 'libssl-dev' },
+];
+
+function buildLibraries() {
+  for (const { plugin, name, link, packages } of LIBRARIES) {
+    const source = join(root, 'plugins', plugin, 'native', `${name}.c`);
+    if (!existsSync(source)) continue;
+    const outDir = join(root, 'plugins', plugin, 'dist', 'native');
+    const output = join(outDir, `lib${name}.so`);
+    const stampFile = `${output}.sha256`;
+    const want = hash(source);
+    if (existsSync(output) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === want) continue;
+    mkdirSync(outDir, { recursive: true });
+    console.error(`kmx build: compiling lib${name}.so`);
+    try {
+      execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-o', output, source, ...link], { stdio: 'inherit' });
+      writeFileSync(stampFile, want);
+    } catch {
+      // The plugin falls back to slower code and says so (at mount and in kmx doctor).
+      console.error(`kmx build: warning: lib${name}.so not built (needs ${packages}); ${plugin} uses its slower fallback`);
+    }
+  }
+}
+
 buildFuseNative();
 buildHelpers();
+buildLibraries();
