@@ -66,7 +66,7 @@ describe('cryptocore', () => {
       const enc = new ContentEnc(aead);
       const fileId = randomBytes(16);
       const plain = randomBytes(3 * 4096 + 100);
-      const sealed = enc.encryptBlocks(plain, 7, fileId, () => randomPool.take(16));
+      const sealed = enc.encryptBlocks(plain, 7, fileId, (_first, count) => randomPool.take(count * 16));
       assert.equal(sealed.length, plain.length + 4 * 32);
       assert.deepEqual(enc.decryptBlocks(sealed, 7, fileId), plain, aead.name);
       assert.throws(() => enc.decryptBlocks(sealed, 8, fileId), (e: unknown) => e instanceof CorruptBlockError && e.blockNo === 8, `${aead.name}: moved`);
@@ -126,11 +126,12 @@ describe('names, paths and sizes', () => {
   it('reverse IVs: SHA-256 of path, NUL and purpose; block nonces count up in the last 8 bytes', () => {
     assert.equal(pathIv('', 'DIRIV').length, 16);
     assert.notDeepEqual(pathIv('a', 'FILEID'), pathIv('a', 'DIRIV'));
-    const nonce = blockNonces('some/path');
+    const nonces = blockNonces('some/path');
     const base = pathIv('some/path', 'BLOCK0IV');
-    assert.deepEqual(nonce(0), base);
-    assert.equal(nonce(5).readBigUInt64BE(8), (base.readBigUInt64BE(8) + 5n) & 0xffffffffffffffffn);
-    assert.deepEqual(nonce(5).subarray(0, 8), base.subarray(0, 8));
+    assert.deepEqual(nonces(0, 1), base);
+    assert.equal(nonces(5, 1).readBigUInt64BE(8), (base.readBigUInt64BE(8) + 5n) & 0xffffffffffffffffn);
+    assert.deepEqual(nonces(5, 1).subarray(0, 8), base.subarray(0, 8));
+    assert.deepEqual(nonces(3, 4).subarray(32, 48), nonces(5, 1));
   });
 });
 

@@ -29,9 +29,14 @@ Exit code 0: no problems; 26: problems found (as gocryptfs -fsck); 12: wrong pas
     const config = await loadTargetConfig(target);
     const volume = new Volume(config, await unlockWithPassword(config, { passfile: flags.passfile, extpass: flags.extpass }));
     const json = this.jsonEnabled();
-    const report = await new Fsck(target.dir, volume, (p) => {
-      if (!json) this.log(`${p.kind}: ${p.path} (${p.cipherPath}): ${p.detail}`);
-    }).run();
+    let report: FsckReport;
+    try {
+      report = await new Fsck(target.dir, volume, (p) => {
+        if (!json) this.log(`${p.kind}: ${p.path} (${p.cipherPath}): ${p.detail}`);
+      }).run();
+    } finally {
+      volume.dispose();
+    }
     const counted = `${report.directories} directories, ${report.files} files, ${report.symlinks} symlinks, ${report.blocks} blocks`;
     if (report.problems.length === 0) {
       this.log(`no problems found (${counted})`);

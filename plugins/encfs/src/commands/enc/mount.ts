@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { KmxError, MountCommand, UsageError, canonicalMountpoint, kmxPluginOf, mountAt, readMountinfo } from '@kmx/core';
+import { nativeGcmStatus } from '../../lib/cryptocore/index.js';
 import { ExitCode } from '../../lib/exitcodes/index.js';
 import {
   checkSeparate, directoriesOf, loadTargetConfig, locateTarget, openView, passwordFlags, plainTreeOf, targetFlags, unlockWithPassword,
@@ -43,6 +44,9 @@ The password comes from --passfile, --extpass, a hidden prompt, or a line of pip
     const tree = target.kind === 'forward' ? undefined : await plainTreeOf(target, config);
     checkSeparate(mountpoint, [...directoriesOf(target, tree), ...(target.kind === 'sources' ? [target.configFile] : [])]);
     await refuseMountedMountpoint(mountpoint);
+
+    const gcm = config.aesSiv ? undefined : nativeGcmStatus();
+    if (gcm && !gcm.ok) this.logToStderr(`kmx enc: warning: AES-GCM content runs on Node's crypto, several times slower: ${gcm.reason} (see kmx doctor)`);
 
     const reverse = target.kind !== 'forward';
     // Names may be cached for a second; attributes not at all: the kernel caches them per path,

@@ -15,6 +15,10 @@ export async function openPathCrypt(positionals: readonly string[], flags: Targe
   const target = await locateTarget(dir, flags);
   const config = await loadTargetConfig(target);
   const volume = new Volume(config, await unlockWithPassword(config, flags));
-  const crypt = target.kind === 'forward' ? forwardPathCrypt(target.dir, volume) : reversePathCrypt(await plainTreeOf(target, config), volume);
-  return { crypt, paths };
+  try {
+    const crypt = target.kind === 'forward' ? forwardPathCrypt(target.dir, volume) : reversePathCrypt(await plainTreeOf(target, config), volume);
+    return { crypt, paths };
+  } finally {
+    volume.dispose(); // only names are translated: no content cipher is needed
+  }
 }

@@ -21,6 +21,15 @@ export async function openView(target: Target, config: Config, master: Buffer, o
     const bytes = target.kind === 'reverse' ? await readFile(target.configFile) : Buffer.from(config.serialize({ withSources: false }));
     view = openReverse(options.tree!, volume, { bytes, file: target.configFile });
   }
+  // The volume's native cipher contexts live as long as the mount.
+  const destroy = view.destroy?.bind(view);
+  view.destroy = async () => {
+    try {
+      await destroy?.();
+    } finally {
+      volume.dispose();
+    }
+  };
   const { mountpoint } = options;
   // Once the kernel has started the session, raise its read-ahead: asynchronously, as the
   // stat involved is answered by this very mount.

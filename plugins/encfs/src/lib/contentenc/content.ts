@@ -9,8 +9,8 @@ export class CorruptBlockError extends Error {
   }
 }
 
-/** Gives the nonce of a block: random in forward mode, derived from the path in reverse mode. */
-export type NonceSource = (blockNo: number) => Buffer;
+/** Gives the nonces of `count` blocks from `firstBlockNo`, one after another: random in forward mode, derived from the path in reverse mode. */
+export type NonceSource = (firstBlockNo: number, count: number) => Buffer;
 
 /**
  * Encrypts and decrypts runs of content blocks. Each block's associated data is its number
@@ -18,11 +18,9 @@ export type NonceSource = (blockNo: number) => Buffer;
  */
 export class ContentEnc {
   readonly layout: BlockLayout;
-  private readonly zeros: Buffer;
 
   constructor(readonly aead: BlockAead) {
     this.layout = new BlockLayout(aead.overhead);
-    this.zeros = Buffer.alloc(this.layout.cipherBlock);
   }
 
   /** u64be(blockNo) ‖ fileId (just the number for symlinks and xattrs, which have no file ID). */
@@ -34,45 +32,34 @@ export class ContentEnc {
     return aad;
   }
 
-  /** Seals `plain` (whole blocks except perhaps the last) as blocks firstBlockNo, firstBlockNo+1, … */
-  encryptBlocks(plain: Buffer, firstBlockNo: number, fileId: Buffer, nonceOf: NonceSource): Buffer {
+  /** The encrypted size of `plainBytes` of blocks (whole except perhaps the last). */
+  sealedLength(plainBytes: number): number {
+    return plainBytes + Math.ceil(plainBytes / PLAIN_BLOCK) * this.aead.overhead;
+  }
+
+  /**
+   * Seals `plain` (whole blocks except perhaps the last) as blocks firstBlockNo, firstBlockNo+1, …
+   * into `into` when given (sealedLength(plain.length) bytes at least), else a new buffer.
+   */
+  encryptBlocks(plain: Buffer, firstBlockNo: number, fileId: Buffer, nonces: NonceSource, into?: Buffer): Buffer {
     const count = Math.ceil(plain.length / PLAIN_BLOCK);
-    const out = Buffer.allocUnsafe(plain.length + count * this.aead.overhead);
-    let at = 0;
-    for (let i = 0; i < count; i++) {
-      const blockNo = firstBlockNo + i;
-      const chunk = plain.subarray(i * PLAIN_BLOCK, Math.min(plain.length, (i + 1) * PLAIN_BLOCK));
-      at += this.aead.sealInto(chunk, nonceOf(blockNo), ContentEnc.aad(blockNo, fileId), out, at);
-    }
+    const length = this.sealedLength(plain.length);
+    const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+    if (count > 0) this.aead.sealRun(plain, PLAIN_BLOCK, nonces(firstBlockNo, count), ContentEnc.aad(firstBlockNo, fileId), out);
     return out;
   }
 
   /**
-   * Opens consecutive cipher blocks starting at firstBlockNo. An all-zero block is a hole
-   * (the file was extended with truncate, or written with gaps) and reads as zeros: test
-   * before decrypting, as no real block is all zeros.
+   * Opens consecutive cipher blocks starting at firstBlockNo, into `into` when given. An
+   * all-zero block is a hole (the file was extended with truncate, or written with gaps) and
+   * reads as zeros. A block that does not open fails the whole run: no garbage is returned.
    */
-  decryptBlocks(cipher: Buffer, firstBlockNo: number, fileId: Buffer): Buffer {
-    const { cipherBlock } = this.layout;
-    const overhead = this.aead.overhead;
-    const count = Math.ceil(cipher.length / cipherBlock);
-    const out = Buffer.allocUnsafe(Math.max(0, cipher.length - count * overhead));
-    let at = 0;
-    for (let i = 0; i < count; i++) {
-      const blockNo = firstBlockNo + i;
-      const block = cipher.subarray(i * cipherBlock, Math.min(cipher.length, (i + 1) * cipherBlock));
-      if (block.length <= overhead) throw new CorruptBlockError(blockNo, `a ${block.length}-byte block is too short`);
-      // A real block starts with a random nonce: only a zero first word needs the full comparison.
-      if (block.readUInt32LE(0) === 0 && block.equals(this.zeros.subarray(0, block.length))) {
-        out.fill(0, at, at + block.length - overhead);
-        at += block.length - overhead;
-        continue;
-      }
-      const plain = this.aead.open(block, ContentEnc.aad(blockNo, fileId));
-      if (!plain) throw new CorruptBlockError(blockNo, 'authentication failed');
-      plain.copy(out, at);
-      at += plain.length;
-    }
+  decryptBlocks(cipher: Buffer, firstBlockNo: number, fileId: Buffer, into?: Buffer): Buffer {
+    const count = Math.ceil(cipher.length / this.layout.cipherBlock);
+    const length = Math.max(0, cipher.length - count * this.aead.overhead);
+    const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+    const opened = this.aead.openRun(cipher, this.layout.cipherBlock, ContentEnc.aad(firstBlockNo, fileId), out);
+    if (typeof opened !== 'number') throw new CorruptBlockError(firstBlockNo + opened.index, opened.reason);
     return out;
   }
 

@@ -1,8 +1,9 @@
+import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { SysError, errnoNumber } from '@kmx/core';
 import { CorruptBlockError, PLAIN_BLOCK } from '../contentenc/index.js';
-import type { Job, Reply, WorkerData, WorkerSetup } from './protocol.js';
+import type { Job, Reply, ToWorker, WorkerData, WorkerSetup } from './protocol.js';
 
 /** Jobs smaller than this stay in one piece (the round trip would cost more than the split saves). */
 const MIN_BLOCKS_PER_PART = 32;
@@ -10,6 +11,8 @@ const MIN_BLOCKS_PER_PART = 32;
 const MAX_BLOCKS_PER_JOB = 256;
 const SLOTS = 16;
 const MAX_WORKERS = 4;
+/** How long a closing worker may take to free its contexts and exit. */
+const CLOSE_TIMEOUT_MS = 2000;
 
 /** How many crypto workers a mount starts: $KMX_ENC_WORKERS (0: none, all crypto inline), else one per core up to 4. */
 export function workerCount(): number {
@@ -108,8 +111,18 @@ export class CryptoPool {
     return this.gather(count, cipherBlock, (offset, n) => ({ op: 'reverse', fd, first: first + offset, count: n, cPath }), consume);
   }
 
+  /** Ends the workers: each frees its native cipher contexts and exits (terminated if it does not, in time). */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map(({ worker }) => worker.terminate()));
+    await Promise.all(this.workers.map(async ({ worker }) => {
+      const exited = once(worker, 'exit');
+      worker.postMessage({ op: 'close' } satisfies ToWorker);
+      const timer = setTimeout(() => void worker.terminate(), CLOSE_TIMEOUT_MS);
+      try {
+        await exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    }));
   }
 
   /** Runs the parts of a reading job in parallel and feeds their results to `consume` in order, up to the first short one. */

@@ -24,6 +24,9 @@ export type Job =
   /** pread `count` plaintext blocks from block `first`, encrypt them as reverse mode does for `cPath` into the slot. */
   | { op: 'reverse'; id: number; slot: number; fd: number; first: number; count: number; cPath: string };
 
+/** What the main thread sends a worker: jobs, and at the end of the mount `close` (free native contexts and exit). */
+export type ToWorker = Job | { op: 'close' };
+
 export type Reply =
   | { id: number; ok: true; length: number }
   | { id: number; ok: false; corrupt?: { blockNo: number; reason: string }; code?: string; message: string };

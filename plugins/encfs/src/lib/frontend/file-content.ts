@@ -1,13 +1,13 @@
 import { fstatSync } from 'node:fs';
 import { SysError, errnoOf } from '@kmx/core';
-import { ContentEnc, CorruptBlockError, FILE_ID_BYTES, HEADER_BYTES, PLAIN_BLOCK, encodeHeader, parseHeader } from '../contentenc/index.js';
+import { ContentEnc, CorruptBlockError, FILE_ID_BYTES, HEADER_BYTES, PLAIN_BLOCK, encodeHeader, parseHeader, type NonceSource } from '../contentenc/index.js';
 import { randomPool } from '../cryptocore/index.js';
 import type { CryptoPool } from '../cryptopool/index.js';
 import type { CorruptionLog } from './corruption-log.js';
 import { readAt, truncateFd, writeAt } from './io.js';
 import type { OpenFile } from './open-files.js';
 
-const randomNonce = (): Buffer => randomPool.take(16);
+const randomNonces: NonceSource = (_first, count) => randomPool.take(count * 16);
 /** From this many blocks on, a job goes to the crypto workers; smaller ones are done inline. */
 const POOL_MIN_BLOCKS = 8;
 /** Write-behind: at most this many writes of one file in flight before a writer waits. */
@@ -240,7 +240,7 @@ export class FileContent {
       if (header) writeAt(file.fd, header, 0);
       return this.pool.encrypt(file.fd, first, fileId, plain);
     }
-    const sealed = this.enc.encryptBlocks(plain, first, fileId, randomNonce);
+    const sealed = this.enc.encryptBlocks(plain, first, fileId, randomNonces);
     if (header) writeAt(file.fd, Buffer.concat([header, sealed]), 0);
     else writeAt(file.fd, sealed, this.enc.layout.cipherOffsetOf(first));
   }

@@ -14,14 +14,18 @@ export function pathIv(cipherPath: string, purpose: IvPurpose): Buffer {
 
 /**
  * Nonces of a file's blocks: block i's nonce is BLOCK0IV with its last 8 bytes, read as a
- * big-endian u64, increased by i (mod 2^64).
+ * big-endian u64, increased by i (mod 2^64). Gives those of `count` blocks from `first`, one
+ * after another.
  */
-export function blockNonces(cipherPath: string): (blockNo: number) => Buffer {
+export function blockNonces(cipherPath: string): (first: number, count: number) => Buffer {
   const base = pathIv(cipherPath, 'BLOCK0IV');
   const low = base.readBigUInt64BE(8);
-  return (blockNo) => {
-    const nonce = Buffer.from(base);
-    nonce.writeBigUInt64BE((low + BigInt(blockNo)) & 0xffffffffffffffffn, 8);
-    return nonce;
+  return (first, count) => {
+    const nonces = Buffer.allocUnsafe(count * 16);
+    for (let i = 0; i < count; i++) {
+      base.copy(nonces, i * 16, 0, 8);
+      nonces.writeBigUInt64BE((low + BigInt(first + i)) & 0xffffffffffffffffn, i * 16 + 8);
+    }
+    return nonces;
   };
 }

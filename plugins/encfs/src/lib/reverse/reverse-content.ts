@@ -1,5 +1,5 @@
 import { fstatSync } from 'node:fs';
-import { ContentEnc, HEADER_BYTES, PLAIN_BLOCK, encodeHeader } from '../contentenc/index.js';
+import { ContentEnc, HEADER_BYTES, PLAIN_BLOCK, encodeHeader, type NonceSource } from '../contentenc/index.js';
 import { blockNonces, pathIv } from '../pathiv/index.js';
 import type { CryptoPool } from '../cryptopool/index.js';
 import { readAt } from '../frontend/io.js';
@@ -13,7 +13,7 @@ export interface ReverseFile {
   cPath: string;
   fileId: Buffer;
   header: Buffer;
-  nonceOf: (blockNo: number) => Buffer;
+  nonces: NonceSource;
 }
 
 /**
@@ -47,7 +47,7 @@ export class ReverseContent {
     const st = fstatSync(fd, { bigint: true });
     const cPath = this.ivPath(st.dev, st.ino, st.nlink, path);
     const fileId = pathIv(cPath, 'FILEID');
-    return { fd, cPath, fileId, header: encodeHeader(fileId), nonceOf: blockNonces(cPath) };
+    return { fd, cPath, fileId, header: encodeHeader(fileId), nonces: blockNonces(cPath) };
   }
 
   async read(file: ReverseFile, buffer: Buffer, position: number): Promise<number> {
@@ -78,7 +78,7 @@ export class ReverseContent {
       return;
     }
     const plain = readAt(file.fd, count * PLAIN_BLOCK, first * PLAIN_BLOCK);
-    if (plain.length > 0) consume(this.enc.encryptBlocks(plain, first, file.fileId, file.nonceOf), 0);
+    if (plain.length > 0) consume(this.enc.encryptBlocks(plain, first, file.fileId, file.nonces), 0);
   }
 
   /** A symlink target as reverse mode stores it, sealed under a nonce from the link's path. */

@@ -32,6 +32,12 @@ export class Volume {
     return { master: new Uint8Array(this.master), aesSiv: this.config.aesSiv, hkdf: this.config.hkdf };
   }
 
+  /** Frees the native cipher contexts: the mount or command that unlocked the volume is over. */
+  dispose(): void {
+    this.core.dispose();
+    this.master.fill(0);
+  }
+
   /** Names are encrypted under per-directory IVs (else under zeros: deterministic names). */
   get dirIv(): boolean {
     return this.config.dirIv && !this.config.plaintextNames;
