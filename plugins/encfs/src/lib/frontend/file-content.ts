@@ -12,6 +12,8 @@ const randomNonces: NonceSource = (_first, count) => randomPool.take(count * 16)
 const POOL_MIN_BLOCKS = 8;
 /** Write-behind: at most this many writes of one file in flight before a writer waits. */
 const MAX_PENDING_WRITES = 8;
+/** Read-ahead buffers kept for reuse: a fresh megabyte per read would be external memory that drives V8 into major GCs. */
+const SPARE_AHEAD_BUFFERS = 4;
 
 /**
  * Reads, writes and truncates the plaintext of one open encrypted file. Only the last block
@@ -26,13 +28,20 @@ const MAX_PENDING_WRITES = 8;
  * next write, fsync or close of the file (with its errno), as the kernel reports failed writeback.
  */
 export class FileContent {
+  private readonly spareAhead: Buffer[] = [];
+
   constructor(private readonly enc: ContentEnc, private readonly corruption: CorruptionLog, private readonly pool?: CryptoPool) {}
 
   read(file: OpenFile, path: string, buffer: Buffer, position: number): Promise<number> {
     return file.entry.lock.shared(async () => {
       if (buffer.length === 0) return 0;
-      await this.landed(file);
       const { entry } = file;
+      // The kernel keeps two reads of a sequential reader in flight: each continues the
+      // furthest one started, and read-ahead goes past both (never decrypting what a read in
+      // flight already asked for).
+      const sequential = position === entry.readEnd;
+      entry.readEnd = position + buffer.length;
+      await this.landed(file);
       const first = Math.floor(position / PLAIN_BLOCK);
       const count = Math.floor((position + buffer.length - 1) / PLAIN_BLOCK) - first + 1;
       const skip = position - first * PLAIN_BLOCK;
@@ -42,7 +51,6 @@ export class FileContent {
         const to = Math.min(skip + buffer.length, offset + piece.length);
         if (to > from) piece.copy(buffer, from - skip, from - offset, to - offset);
       };
-      const sequential = position === entry.readEnd;
       let total = -1;
       const ahead = entry.ahead;
       if (ahead && ahead.first === first && ahead.count >= count) {
@@ -52,12 +60,12 @@ export class FileContent {
         if (plain) {
           copy(plain.subarray(0, count * PLAIN_BLOCK), 0);
           total = Math.min(plain.length, count * PLAIN_BLOCK);
+          if (this.spareAhead.length < SPARE_AHEAD_BUFFERS) this.spareAhead.push(ahead.buffer);
         }
       }
       if (total < 0) total = await this.visitBlocks(file, path, first, count, copy);
       const n = Math.max(0, Math.min(buffer.length, total - skip));
-      entry.readEnd = position + n;
-      if (sequential && n === buffer.length) this.readAhead(file, first + count, count);
+      if (sequential && n === buffer.length && entry.readEnd % PLAIN_BLOCK === 0) this.readAhead(file, entry.readEnd / PLAIN_BLOCK, count);
       return n;
     });
   }
@@ -69,16 +77,19 @@ export class FileContent {
    */
   private readAhead(file: OpenFile, first: number, count: number): void {
     const { entry } = file;
-    if (!this.pool || count < POOL_MIN_BLOCKS || !entry.fileId || entry.ahead) return;
+    if (!this.pool || count < POOL_MIN_BLOCKS || !entry.fileId) return;
+    if (entry.ahead && entry.ahead.first + entry.ahead.count > first) return; // still ahead of the reader
     const pool = this.pool;
     const fileId = entry.fileId;
+    const bytes = count * PLAIN_BLOCK;
+    const spare = this.spareAhead.findIndex((b) => b.length >= bytes);
+    const buffer = spare >= 0 ? this.spareAhead.splice(spare, 1)[0]! : Buffer.allocUnsafeSlow(bytes);
     const plain = (async (): Promise<Buffer> => {
-      const out = Buffer.allocUnsafe(count * PLAIN_BLOCK);
-      const total = await pool.decrypt(file.fd, first, count, fileId, (piece, offset) => piece.copy(out, offset));
-      return out.subarray(0, total);
+      const total = await pool.decrypt(file.fd, first, count, fileId, (piece, offset) => piece.copy(buffer, offset));
+      return buffer.subarray(0, total);
     })();
     plain.catch(() => undefined); // speculative: a failure surfaces when the blocks are really read
-    entry.ahead = { first, count, plain };
+    entry.ahead = { first, count, plain, buffer };
   }
 
   write(file: OpenFile, path: string, data: Buffer, position: number): Promise<number> {

@@ -15,10 +15,10 @@ export class OpenFileEntry {
   logicalSize: number | undefined;
   /** The first failure of a pending write: the next write, fsync or close reports it. */
   failure: unknown;
-  /** Where the last read ended, to tell sequential reading. */
+  /** Where the furthest read started so far ends, to tell sequential reading. */
   readEnd = -1;
   /** Blocks decrypted ahead of a sequential reader (dropped by any write or truncation). */
-  ahead: { first: number; count: number; plain: Promise<Buffer> } | undefined;
+  ahead: { first: number; count: number; plain: Promise<Buffer>; buffer: Buffer } | undefined;
 
   constructor(readonly ino: bigint) {}
 }
