@@ -26,12 +26,13 @@ interface Cached<T> {
 
 /**
  * The map from plaintext paths to the cipher tree: each component is encrypted under its
- * parent's gocryptfs.diriv. Directory IVs and translated directories are cached for a second,
- * and dropped whenever a rename or rmdir could have changed them.
+ * parent's gocryptfs.diriv. Directory IVs and translated paths are cached for a second (a
+ * file's operations come in bursts: create, write, chown, chmod, utimens, each needing its
+ * path), and dropped whenever a rename or rmdir could have changed them.
  */
 export class CipherTree {
   private readonly ivs = new Map<string, Cached<Buffer>>();
-  private readonly dirs = new Map<string, Cached<string>>();
+  private readonly entries = new Map<string, Cached<CipherEntry>>();
 
   constructor(readonly root: string, readonly names: NameTransform, readonly useDirIv: boolean, private readonly corruption: CorruptionLog) {}
 
@@ -41,8 +42,18 @@ export class CipherTree {
     return this.entry(plainPath).path;
   }
 
-  /** The backing directory, IV and on-disk name of a plaintext path (not the root). */
+  /** The backing directory, IV and on-disk name of a plaintext path (not the root), cached. */
   entry(plainPath: string): CipherEntry {
+    const now = Date.now();
+    const hit = this.entries.get(plainPath);
+    if (hit && hit.until > now) return hit.value;
+    const value = this.translate(plainPath);
+    if (this.entries.size >= CACHE_MAX) this.entries.clear();
+    this.entries.set(plainPath, { value, until: now + CACHE_TTL_MS });
+    return value;
+  }
+
+  private translate(plainPath: string): CipherEntry {
     const slash = plainPath.lastIndexOf('/');
     const parent = slash <= 0 ? '/' : plainPath.slice(0, slash);
     const plainName = plainPath.slice(slash + 1);
@@ -55,16 +66,9 @@ export class CipherTree {
     return { dir, iv, name, path: `${dir}/${name.name}` };
   }
 
-  /** The backing path of a plaintext directory, cached. */
+  /** The backing path of a plaintext directory. */
   private directory(plainDir: string): string {
-    if (plainDir === '/') return this.root;
-    const now = Date.now();
-    const hit = this.dirs.get(plainDir);
-    if (hit && hit.until > now) return hit.value;
-    const path = this.entry(plainDir).path;
-    if (this.dirs.size >= CACHE_MAX) this.dirs.clear();
-    this.dirs.set(plainDir, { value: path, until: now + CACHE_TTL_MS });
-    return path;
+    return plainDir === '/' ? this.root : this.entry(plainDir).path;
   }
 
   /** The IV names in a backing directory are encrypted under. */
@@ -91,7 +95,7 @@ export class CipherTree {
   /** Forget everything cached (after a rename or rmdir changed the tree). */
   invalidate(): void {
     this.ivs.clear();
-    this.dirs.clear();
+    this.entries.clear();
   }
 
   /** The full encrypted name behind an on-disk name (reading the sidecar of a long name). */
