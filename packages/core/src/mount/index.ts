@@ -6,3 +6,4 @@ export * from './namespace.js';
 export * from './namespace-run.js';
 export * from './mount-helper.js';
 export { HELPER_FAILED, defaultHelperPath, parseHelperReport, type HelperOptions } from './nshelper.js';
+export * from './pinned.js';
