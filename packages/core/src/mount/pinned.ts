@@ -25,7 +25,6 @@ export interface PinnedMountSpec {
 }
 
 // Option strings are kmxd's own; these characters smuggle options into legacy parsers.
-// eslint-disable-next-line no-control-regex
 const UNSAFE = /[\0,\n\t\\]/;
 const MAX_OPTIONS = 30;
 

@@ -31,6 +31,7 @@ export function run(program: string, args: readonly string[] = [], options: Spaw
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
+    child.stdin?.on('error', () => undefined); // a child that exits without reading its input
     child.stdin?.end(input ?? '');
   });
 }
