@@ -1,0 +1,135 @@
+import { constants as fsConstants } from 'node:fs';
+import type { Attr, DirEntry, FileSystem, OpenReply, StatFs, TimeUpdate, Timespec } from '@kmx/core';
+import { SysError } from '@kmx/core';
+import type { NfsClient, NfsHandle } from './client.js';
+
+// The user-space NFS mount: every FUSE operation becomes one or a few libnfs calls over one
+// event-loop-driven connection. NFS's own rules (permissions checked by the server for the
+// mounting user's AUTH_SYS identity) apply; libnfs 4.0's NFSv4 quirks are worked around here.
+
+const O_ACCMODE = 3;
+const ACCESS_FLAGS = O_ACCMODE | fsConstants.O_APPEND | fsConstants.O_TRUNC;
+
+function now(): Timespec {
+  const ms = Date.now();
+  return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1_000_000 };
+}
+
+export class NfsFileSystem implements FileSystem {
+  private readonly handles = new Map<number, NfsHandle>();
+  private nextFh = 1;
+
+  constructor(private readonly client: NfsClient, private readonly log: (line: string) => void = () => undefined) {}
+
+  private keep(handle: NfsHandle): OpenReply {
+    const fh = this.nextFh++;
+    if (this.nextFh > 0x7fffffff) this.nextFh = 1;
+    this.handles.set(fh, handle);
+    return { fh };
+  }
+
+  private handle(fh: number): NfsHandle {
+    const handle = this.handles.get(fh);
+    if (handle === undefined) throw SysError.of('EBADF', 'nfs', undefined, { detail: `no open file ${fh}` });
+    return handle;
+  }
+
+  destroy(): void {
+    this.client.close();
+  }
+
+  getattr(path: string): Promise<Attr> {
+    return this.client.lstat(path);
+  }
+
+  readlink(path: string): Promise<string> {
+    return this.client.readlink(path);
+  }
+
+  async readdir(path: string): Promise<DirEntry[]> {
+    return this.client.readdir(path);
+  }
+
+  async open(path: string, flags: number): Promise<OpenReply> {
+    return this.keep(await this.client.open(path, flags & ACCESS_FLAGS));
+  }
+
+  async create(path: string, mode: number, flags: number): Promise<OpenReply> {
+    const handle = await this.client.create(path, (flags & ACCESS_FLAGS) | fsConstants.O_CREAT, mode & 0o7777);
+    // libnfs 4.0 creates NFSv4 files EXCLUSIVE4: mode 0600 and a far-future mtime. Set both.
+    if (this.client.protocol === 4) {
+      const t = now();
+      await this.client.chmod(path, mode & 0o7777).catch((err: unknown) => this.log(`chmod after create ${path}: ${String(err)}`));
+      await this.client.utimes(path, t, t).catch((err: unknown) => this.log(`utimes after create ${path}: ${String(err)}`));
+    }
+    return this.keep(handle);
+  }
+
+  read(_path: string, fh: number, buffer: Buffer, position: number): Promise<number> {
+    return this.client.read(this.handle(fh), buffer, position);
+  }
+
+  write(_path: string, fh: number, data: Buffer, position: number): Promise<number> {
+    // The engine owns `data` only until this settles; libnfs reads it during the calls, which end before.
+    return this.client.write(this.handle(fh), data, position);
+  }
+
+  fsync(_path: string, fh: number): Promise<void> {
+    return this.client.fsync(this.handle(fh));
+  }
+
+  async release(_path: string, fh: number): Promise<void> {
+    const handle = this.handles.get(fh);
+    if (handle === undefined) return;
+    this.handles.delete(fh);
+    await this.client.close_(handle);
+  }
+
+  truncate(path: string, size: number, fh: number | undefined): Promise<void> {
+    const handle = fh === undefined ? undefined : this.handles.get(fh);
+    return handle === undefined ? this.client.truncate(path, size) : this.client.ftruncate(handle, size);
+  }
+
+  mkdir(path: string, mode: number): Promise<void> {
+    return this.client.mkdir(path, mode & 0o7777);
+  }
+
+  rmdir(path: string): Promise<void> {
+    return this.client.rmdir(path);
+  }
+
+  unlink(path: string): Promise<void> {
+    return this.client.unlink(path);
+  }
+
+  async rename(from: string, to: string, flags: number): Promise<void> {
+    if (flags !== 0) throw SysError.of('EINVAL', 'rename', to, { detail: 'NFS has no RENAME_NOREPLACE or RENAME_EXCHANGE' });
+    await this.client.rename(from, to);
+  }
+
+  symlink(target: string, path: string): Promise<void> {
+    return this.client.symlink(target, path);
+  }
+
+  link(existing: string, path: string): Promise<void> {
+    return this.client.link(existing, path);
+  }
+
+  chmod(path: string, mode: number): Promise<void> {
+    return this.client.chmod(path, mode & 0o7777);
+  }
+
+  chown(path: string, uid: number, gid: number): Promise<void> {
+    return this.client.chown(path, uid, gid);
+  }
+
+  async utimens(path: string, atime: TimeUpdate, mtime: TimeUpdate): Promise<void> {
+    const current = atime === 'omit' || mtime === 'omit' ? await this.client.lstat(path) : undefined;
+    const pick = (t: TimeUpdate, old: Timespec | undefined): Timespec => (t === 'now' ? now() : t === 'omit' ? old ?? now() : t);
+    await this.client.utimes(path, pick(atime, current?.atime), pick(mtime, current?.mtime));
+  }
+
+  statfs(path: string): Promise<StatFs> {
+    return this.client.statfs(path);
+  }
+}
