@@ -2,7 +2,7 @@ import { lstat, mkdir, readlink, rm, symlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { KmxError, MountCommand, UsageError, canonicalMountpoint, type MountFlags } from '@kmx/core';
-import { DaemonError, DaemonUnavailableError } from '@kmx/core/daemon';
+import { DaemonError, DaemonUnavailableError, checkMountName, requestKmxd } from '@kmx/core/daemon';
 import { kernelHasNfs, mountThroughKmxd, splitNfsOptions } from '../../lib/kernel/kernel-mount.js';
 import { defaultName, NFS_VERSIONS, parseSource, type NfsSource, type NfsVersionFlag } from '../../lib/source.js';
 import { defaultMountpoint, saveMount, forgetMount } from '../../lib/state.js';
@@ -45,7 +45,8 @@ When the kernel has no NFS client or kmxd is not running, kmx says so in one lin
     ro: Flags.boolean({ description: 'Mount read-only.' }),
     port: Flags.integer({ description: 'The server\'s NFS port (default 2049).', min: 1, max: 65535 }),
     'mount-port': Flags.integer({ description: 'The server\'s mountd port for NFSv3 (default: ask the portmapper).', min: 1, max: 65535 }),
-    userspace: Flags.boolean({ description: 'Mount in user space (libnfs over FUSE) without asking kmxd.' }),
+    userspace: Flags.boolean({ description: 'Mount in user space (libnfs over FUSE) without asking kmxd.', exclusive: ['kernel'] }),
+    kernel: Flags.boolean({ description: 'Mount through kmxd only: fail instead of falling back to user space.' }),
     mountpoint: Flags.string({ description: 'User space only: mount here instead of $XDG_RUNTIME_DIR/kmx/nfs/mnt/NAME.' }),
     foreground: Flags.boolean({ description: 'User space only: stay in the foreground until unmounted or interrupted.' }),
     timeout: Flags.integer({ description: 'User space only: seconds an NFS call may take before it fails with EIO (default 10).', min: 1, max: 600 }),
@@ -55,10 +56,16 @@ When the kernel has no NFS client or kmxd is not running, kmx says so in one lin
     const { args, flags } = await this.parse(NfsMount);
     const source = parseSource(args.source);
     const name = args.name ?? defaultName(source);
+    try {
+      checkMountName(name);
+    } catch (err) {
+      throw new UsageError(`bad mount name: ${err instanceof Error ? err.message.replace(/^name: [^:]+: /, '') : String(err)}`, 'a name is one path component without spaces, "," or "\\"');
+    }
     if (!flags.userspace) {
       const version = (flags.vers ?? '4.2') as NfsVersionFlag;
       const why = await this.kernelMount(source, name, version, flags);
       if (why === undefined) return;
+      if (flags.kernel) throw new KmxError(`cannot mount through kmxd: ${why}`, { hint: why.includes('kmxd is not running') ? 'start kmxd as root (kmxd --help), or drop --kernel to mount in user space' : 'drop --kernel to mount in user space' });
       this.log(`kmx nfs: ${why}; mounting in user space instead (libnfs over FUSE)`);
     }
     await this.userspaceMount(source, name, flags);
@@ -66,6 +73,12 @@ When the kernel has no NFS client or kmxd is not running, kmx says so in one lin
 
   /** Undefined when mounted; otherwise why the kernel path is not available (a fallback reason). */
   private async kernelMount(source: NfsSource, name: string, version: NfsVersionFlag, flags: { ro: boolean; port?: number; 'mount-port'?: number; link?: string; option?: string[] }): Promise<string | undefined> {
+    try {
+      await requestKmxd({ ping: {} }, { timeoutMs: 10_000 });
+    } catch (err) {
+      if (err instanceof DaemonUnavailableError) return 'kmxd is not running';
+      throw err;
+    }
     if (!(await kernelHasNfs(version))) return `this kernel has no NFS client (no ${version === '3' ? 'nfs' : 'nfs4'} in /proc/filesystems)`;
     const { options, readOnly } = splitNfsOptions(flags.option ?? []);
     try {

@@ -26,6 +26,9 @@ export class NfsClient {
   readonly readMax: number;
   readonly writeMax: number;
 
+  /** NFSv4.0 OPEN/CLOSE carry the open-owner's sequence id: libnfs 4.0 needs them one at a time. */
+  private sequenced: Promise<unknown> = Promise.resolve();
+
   private constructor(ctx: NfsContext, readonly protocol: NfsProtocol) {
     this.ctx = ctx;
     const lib = ctx.library;
@@ -73,26 +76,34 @@ export class NfsClient {
     };
   }
 
+  /** Runs `op` after every earlier OPEN/CLOSE has finished (v4 only; v3 has no open state). */
+  private inSequence<T>(op: () => Promise<T>): Promise<T> {
+    if (this.protocol !== 4) return op();
+    const run = this.sequenced.then(op, op);
+    this.sequenced = run.catch(() => undefined);
+    return run;
+  }
+
   lstat(path: string): Promise<Attr> {
     return this.ctx.call('lstat', (cb, id) => this.lib.lstat64_async(this.ctx.raw, path, cb, id), (data) => this.attr(data));
   }
 
   open(path: string, flags: number): Promise<NfsHandle> {
-    return this.ctx.call('open', (cb, id) => this.lib.open_async(this.ctx.raw, path, flags, cb, id), (data) => {
+    return this.inSequence(() => this.ctx.call('open', (cb, id) => this.lib.open_async(this.ctx.raw, path, flags, cb, id), (data) => {
       if (!data) throw SysError.of('EIO', 'open', path, { detail: 'no handle' });
       return data;
-    });
+    }));
   }
 
   create(path: string, flags: number, mode: number): Promise<NfsHandle> {
-    return this.ctx.call('create', (cb, id) => this.lib.create_async(this.ctx.raw, path, flags, mode, cb, id), (data) => {
+    return this.inSequence(() => this.ctx.call('create', (cb, id) => this.lib.create_async(this.ctx.raw, path, flags, mode, cb, id), (data) => {
       if (!data) throw SysError.of('EIO', 'create', path, { detail: 'no handle' });
       return data;
-    });
+    }));
   }
 
   close_(fh: NfsHandle): Promise<void> {
-    return this.ctx.call('close', (cb, id) => this.lib.close_async(this.ctx.raw, fh, cb, id), () => undefined);
+    return this.inSequence(() => this.ctx.call('close', (cb, id) => this.lib.close_async(this.ctx.raw, fh, cb, id), () => undefined));
   }
 
   /** Reads into `target` from `position`, in calls of at most readMax; the bytes read (short only at EOF). */

@@ -16,22 +16,31 @@ function now(): Timespec {
 }
 
 export class NfsFileSystem implements FileSystem {
-  private readonly handles = new Map<number, NfsHandle>();
+  private readonly handles = new Map<number, { handle: NfsHandle; path: string }>();
   private nextFh = 1;
+  /**
+   * NFSv4 opens of one file by one client share a stateid, so a CLOSE for one handle breaks
+   * every other open of that file (BAD_STATEID). Handles of a path are closed together, when
+   * its last one is released.
+   */
+  private readonly openPaths = new Map<string, NfsHandle[]>();
 
   constructor(private readonly client: NfsClient, private readonly log: (line: string) => void = () => undefined) {}
 
-  private keep(handle: NfsHandle): OpenReply {
+  private keep(handle: NfsHandle, path: string): OpenReply {
     const fh = this.nextFh++;
     if (this.nextFh > 0x7fffffff) this.nextFh = 1;
-    this.handles.set(fh, handle);
+    this.handles.set(fh, { handle, path });
+    const open = this.openPaths.get(path);
+    if (open) open.push(handle);
+    else this.openPaths.set(path, [handle]);
     return { fh };
   }
 
   private handle(fh: number): NfsHandle {
-    const handle = this.handles.get(fh);
-    if (handle === undefined) throw SysError.of('EBADF', 'nfs', undefined, { detail: `no open file ${fh}` });
-    return handle;
+    const open = this.handles.get(fh);
+    if (open === undefined) throw SysError.of('EBADF', 'nfs', undefined, { detail: `no open file ${fh}` });
+    return open.handle;
   }
 
   destroy(): void {
@@ -51,18 +60,20 @@ export class NfsFileSystem implements FileSystem {
   }
 
   async open(path: string, flags: number): Promise<OpenReply> {
-    return this.keep(await this.client.open(path, flags & ACCESS_FLAGS));
+    return this.keep(await this.client.open(path, flags & ACCESS_FLAGS), path);
   }
 
   async create(path: string, mode: number, flags: number): Promise<OpenReply> {
     const handle = await this.client.create(path, (flags & ACCESS_FLAGS) | fsConstants.O_CREAT, mode & 0o7777);
-    // libnfs 4.0 creates NFSv4 files EXCLUSIVE4: mode 0600 and a far-future mtime. Set both.
-    if (this.client.protocol === 4) {
-      const t = now();
-      await this.client.chmod(path, mode & 0o7777).catch((err: unknown) => this.log(`chmod after create ${path}: ${String(err)}`));
-      await this.client.utimes(path, t, t).catch((err: unknown) => this.log(`utimes after create ${path}: ${String(err)}`));
-    }
-    return this.keep(handle);
+    if (this.client.protocol !== 4) return this.keep(handle, path);
+    // libnfs 4.0 creates NFSv4 files EXCLUSIVE4: mode 0600 and a far-future mtime. A SETATTR on
+    // the open file invalidates its stateid (later WRITEs get BAD_STATEID), so close it, set
+    // both, and open it again.
+    await this.client.close_(handle);
+    const t = now();
+    await this.client.chmod(path, mode & 0o7777);
+    await this.client.utimes(path, t, t);
+    return this.keep(await this.client.open(path, flags & fsConstants.O_APPEND ? flags & ACCESS_FLAGS & ~fsConstants.O_TRUNC : flags & 3), path);
   }
 
   read(_path: string, fh: number, buffer: Buffer, position: number): Promise<number> {
@@ -79,14 +90,21 @@ export class NfsFileSystem implements FileSystem {
   }
 
   async release(_path: string, fh: number): Promise<void> {
-    const handle = this.handles.get(fh);
-    if (handle === undefined) return;
+    const open = this.handles.get(fh);
+    if (open === undefined) return;
     this.handles.delete(fh);
-    await this.client.close_(handle);
+    if (this.client.protocol !== 4) {
+      await this.client.close_(open.handle);
+      return;
+    }
+    const siblings = this.openPaths.get(open.path) ?? [];
+    if ([...this.handles.values()].some((h) => h.path === open.path)) return; // closed with the last one
+    this.openPaths.delete(open.path);
+    for (const handle of siblings) await this.client.close_(handle).catch(() => undefined);
   }
 
   truncate(path: string, size: number, fh: number | undefined): Promise<void> {
-    const handle = fh === undefined ? undefined : this.handles.get(fh);
+    const handle = fh === undefined ? undefined : this.handles.get(fh)?.handle;
     return handle === undefined ? this.client.truncate(path, size) : this.client.ftruncate(handle, size);
   }
 
