@@ -9,7 +9,8 @@
  *   kmx-nshelper run REPORT_FD [--proc DIR] [--bind SRC DST | --bind-ro SRC DST]... -- CMD [ARG]...
  *
  * kmxd's steps, each against a directory it pinned as an fd (fd 4) and re-checked by st_dev/st_ino
- * inside the caller's namespace (fd 3), so no path is resolved twice to different places:
+ * inside the caller's namespace and root (fd 3, a pidfd), so no path is resolved twice to
+ * different places:
  *
  *   kmx-nshelper mount-pinned PATH FSTYPE SOURCE ATTRS [KEY=VALUE | KEY]...
  *                                      fd 4: the pinned mount dir; prints the new mount's id
@@ -271,6 +272,32 @@ static int run(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Enters the caller's view of the filesystem: its mount namespace (fd 3, a pidfd) and its root
+ * directory, which setns() alone resets to the namespace's root (a caller in a chroot would
+ * otherwise have its paths resolved elsewhere). The root is opened through /proc before the
+ * switch; the pidfd still being alive afterwards proves the pid named the same process.
+ */
+static void enter_caller_view(void)
+{
+	char path[64];
+	pid_t pid = pid_of_pidfd(TARGET_FD);
+	int root;
+
+	if (pid <= 0)
+		fail("pidfd", EBADF, NULL);
+	snprintf(path, sizeof path, "/proc/%d/root", (int)pid);
+	root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		fail("open", errno, path);
+	if (pidfd_send_signal(TARGET_FD, 0, NULL, 0) < 0)
+		fail("pidfd_send_signal", errno, NULL);
+	enter_mount_namespace(TARGET_FD);
+	if (fchdir(root) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		fail("chroot", errno, path);
+	close(root);
+}
+
 /* openat2 beneath DIRFD (or from the root for an absolute PATH) following no symlink at all. */
 static int open_strict(int dirfd, const char *path, int flags, unsigned long long resolve)
 {
@@ -342,7 +369,7 @@ static int mount_pinned(int argc, char **argv)
 	unsigned int attrs = (unsigned int)number(argv[3], 1ULL << 32);
 	int fsfd, mnt, target;
 
-	enter_mount_namespace(TARGET_FD);
+	enter_caller_view();
 	target = open_strict(AT_FDCWD, path, O_PATH | O_DIRECTORY, 0);
 	if (target < 0)
 		fail("openat2", errno, path);
@@ -399,7 +426,7 @@ static int unmount_pinned(char *path, const char *id_text, int lazy)
 	char *parent_path, *name = split_last(path, &parent_path);
 	int parent;
 
-	enter_mount_namespace(TARGET_FD);
+	enter_caller_view();
 	parent = open_strict(AT_FDCWD, parent_path, O_PATH | O_DIRECTORY, 0);
 	if (parent < 0)
 		fail("openat2", errno, parent_path);
@@ -427,7 +454,7 @@ static int user_parent(const char *uid_text, const char *gid_text, const char *h
 
 	if (uid == 0 || relpath[0] == '/' || relpath[0] == '\0' || home[0] != '/')
 		fail("usage", EINVAL, relpath);
-	enter_mount_namespace(TARGET_FD);
+	enter_caller_view();
 	if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
 		fail("setresuid", errno, uid_text);
 	if (setuid(0) == 0) /* the drop must be irreversible */
