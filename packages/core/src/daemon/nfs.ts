@@ -71,7 +71,9 @@ export async function nfsMountSpec(request: NfsMountRequest): Promise<KernelMoun
   const user = new Map(request.checked.options);
   const options: Array<[string, string | true]> = [['vers', request.version], ['addr', address]];
   if (request.version !== '3') options.push(['clientaddr', await localAddressFor(address, family, port)]);
-  if (request.port) options.push(['port', String(request.port)]);
+  // v4 defaults to 2049; a v3 mount without port= would ask the server's portmapper, which kmxd
+  // does not (mount.nfs passes the port it found there): name the NFS port either way.
+  if (request.port || request.version === '3') options.push(['port', String(port)]);
   options.push(['proto', family === 6 ? 'tcp6' : 'tcp']);
   if (request.version === '3') {
     options.push(['mountaddr', address]);
