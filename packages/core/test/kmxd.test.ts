@@ -189,6 +189,19 @@ describe('kmxd', () => {
     assert.deepEqual(await mountsUnder(d.media), []);
   }))));
 
+  it('mounts in the caller\'s mount namespace, not kmxd\'s', () => temporaryDirectory((dir) => withTestUsers(1, ([alice]) => withDaemon(dir, async (d) => {
+    assert.ok(alice);
+    const path = join(d.media, alice.name, 'private');
+    const fixture = new URL('./fixtures/kmxd-client.js', import.meta.url).pathname;
+    // alice's client runs in a mount namespace of its own; the shell around it outlives it there.
+    const r = await run('unshare', ['--mount', '--propagation', 'private', '--', 'setpriv', `--reuid=${alice.uid}`, `--regid=${alice.gid}`, '--clear-groups', '--',
+      '/bin/sh', '-c', `'${process.execPath}' '${fixture}' requests '${d.socket}' '${JSON.stringify([tmpfs('private')])}' && grep -c ' ${path} ' /proc/self/mountinfo`]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /"kind":"mounted"/);
+    assert.match(r.stdout, /\n1\n$/, 'the mount is in the client\'s namespace');
+    assert.deepEqual(await mountsUnder(d.media), [], 'and not in kmxd\'s');
+  }))));
+
   it('serves 100 concurrent clients, and caps connections per user', () => temporaryDirectory((dir) => withTestUsers(2, async ([alice, bob]) => {
     assert.ok(alice && bob);
     await withDaemon(dir, async (d) => {
