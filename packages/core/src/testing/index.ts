@@ -3,3 +3,4 @@ export { withTestMount, type TestMount, type TestMountOptions } from './test-mou
 export { run, sh, runKmx, kmxBin, type RunResult } from './processes.js';
 export { temporaryDirectory, mountsUnder } from './temp.js';
 export { withTestUsers, type TestUser } from './users.js';
+export { throwsSysError, rejectsSysError, type ExpectedSysError } from './assertions.js';
