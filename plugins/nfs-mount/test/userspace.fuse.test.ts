@@ -35,7 +35,12 @@ for (const version of ['3', '4'] as const) {
       writeFileSync(join(g.exportDir, 'big'), randomBytes(16 * 1024 * 1024));
       const first = await sh(`dd if='${m.mnt}/big' of=/dev/null bs=1M count=1 status=none && echo ok`);
       assert.equal(first.stdout, 'ok\n', first.stderr);
-      process.kill(g.pid, 'SIGSTOP');
+      // a file opened while the server answered, written after it stopped: the deferred
+      // (write-behind) failure comes back from fsync
+      const written = await sh(`exec 3>'${m.mnt}/late' && kill -STOP ${g.pid} && dd if=/dev/zero bs=1M count=4 conv=fsync status=none >&3`, { timeoutMs: 60_000 });
+      assert.notEqual(written.code, 0, 'a write to a stopped server succeeded');
+      assert.equal(written.signal, null, 'the write hung');
+      assert.match(written.stderr, /Input\/output error/);
       const started = Date.now();
       const rest = await sh(`dd if='${m.mnt}/big' of=/dev/null bs=1M skip=8 status=none`, { timeoutMs: 60_000 });
       assert.notEqual(rest.code, 0);

@@ -2,12 +2,15 @@ import { constants as fsConstants } from 'node:fs';
 import type { Attr, DirEntry, FileSystem, OpenReply, StatFs, TimeUpdate, Timespec } from '@kmx/core';
 import { SysError } from '@kmx/core';
 import type { NfsClient, NfsHandle } from './client.js';
+import { WriteBehind } from './write-behind.js';
 
 // The user-space NFS mount: every FUSE operation becomes one or a few libnfs calls over one
 // event-loop-driven connection. NFS's own rules (permissions checked by the server for the
 // mounting user's AUTH_SYS identity) apply; libnfs 4.0's NFSv4 quirks are worked around here.
 
 const O_ACCMODE = 3;
+/** Bytes of writes one open file may have in flight (write-behind). */
+const WRITE_BEHIND_BYTES = 16 * 1024 * 1024;
 const ACCESS_FLAGS = O_ACCMODE | fsConstants.O_APPEND | fsConstants.O_TRUNC;
 
 function now(): Timespec {
@@ -16,7 +19,7 @@ function now(): Timespec {
 }
 
 export class NfsFileSystem implements FileSystem {
-  private readonly handles = new Map<number, { handle: NfsHandle; path: string }>();
+  private readonly handles = new Map<number, { handle: NfsHandle; path: string; writes: WriteBehind }>();
   private nextFh = 1;
   /**
    * NFSv4 opens of one file by one client share a stateid, so a CLOSE for one handle breaks
@@ -30,7 +33,7 @@ export class NfsFileSystem implements FileSystem {
   private keep(handle: NfsHandle, path: string): OpenReply {
     const fh = this.nextFh++;
     if (this.nextFh > 0x7fffffff) this.nextFh = 1;
-    this.handles.set(fh, { handle, path });
+    this.handles.set(fh, { handle, path, writes: new WriteBehind(WRITE_BEHIND_BYTES) });
     const open = this.openPaths.get(path);
     if (open) open.push(handle);
     else this.openPaths.set(path, [handle]);
@@ -38,16 +41,16 @@ export class NfsFileSystem implements FileSystem {
   }
 
   private handle(fh: number): NfsHandle {
-    const open = this.handles.get(fh);
-    if (open === undefined) throw SysError.of('EBADF', 'nfs', undefined, { detail: `no open file ${fh}` });
-    return open.handle;
+    return this.open_(fh).handle;
   }
 
   destroy(): void {
     this.client.close();
   }
 
-  getattr(path: string): Promise<Attr> {
+  async getattr(path: string): Promise<Attr> {
+    // Sizes and times must include writes still behind.
+    for (const open of this.handles.values()) if (open.path === path) await open.writes.settled();
     return this.client.lstat(path);
   }
 
@@ -76,22 +79,40 @@ export class NfsFileSystem implements FileSystem {
     return this.keep(await this.client.open(path, flags & fsConstants.O_APPEND ? flags & ACCESS_FLAGS & ~fsConstants.O_TRUNC : flags & 3), path);
   }
 
-  read(_path: string, fh: number, buffer: Buffer, position: number): Promise<number> {
-    return this.client.read(this.handle(fh), buffer, position);
+  async read(_path: string, fh: number, buffer: Buffer, position: number): Promise<number> {
+    const open = this.open_(fh);
+    await open.writes.drain(); // read what this handle wrote
+    return this.client.read(open.handle, buffer, position);
   }
 
-  write(_path: string, fh: number, data: Buffer, position: number): Promise<number> {
-    // The engine owns `data` only until this settles; libnfs reads it during the calls, which end before.
-    return this.client.write(this.handle(fh), data, position);
+  private open_(fh: number): { handle: NfsHandle; path: string; writes: WriteBehind } {
+    const open = this.handles.get(fh);
+    if (open === undefined) throw SysError.of('EBADF', 'nfs', undefined, { detail: `no open file ${fh}` });
+    return open;
   }
 
-  fsync(_path: string, fh: number): Promise<void> {
-    return this.client.fsync(this.handle(fh));
+  async write(_path: string, fh: number, data: Buffer, position: number): Promise<number> {
+    const open = this.open_(fh);
+    // The engine owns `data` only until this settles, and the WRITE outlives it: send a copy.
+    const copy = Buffer.from(data);
+    await open.writes.add(copy.length, () => this.client.write(open.handle, copy, position));
+    return data.length;
+  }
+
+  async flush(_path: string, fh: number): Promise<void> {
+    await this.handles.get(fh)?.writes.drain();
+  }
+
+  async fsync(_path: string, fh: number): Promise<void> {
+    const open = this.open_(fh);
+    await open.writes.drain();
+    await this.client.fsync(open.handle);
   }
 
   async release(_path: string, fh: number): Promise<void> {
     const open = this.handles.get(fh);
     if (open === undefined) return;
+    await open.writes.drain().catch((err: unknown) => this.log(`write to ${open.path} failed after close: ${String(err)}`));
     this.handles.delete(fh);
     if (this.client.protocol !== 4) {
       await this.client.close_(open.handle);
@@ -103,9 +124,11 @@ export class NfsFileSystem implements FileSystem {
     for (const handle of siblings) await this.client.close_(handle).catch(() => undefined);
   }
 
-  truncate(path: string, size: number, fh: number | undefined): Promise<void> {
-    const handle = fh === undefined ? undefined : this.handles.get(fh)?.handle;
-    return handle === undefined ? this.client.truncate(path, size) : this.client.ftruncate(handle, size);
+  async truncate(path: string, size: number, fh: number | undefined): Promise<void> {
+    const open = fh === undefined ? undefined : this.handles.get(fh);
+    if (open === undefined) return this.client.truncate(path, size);
+    await open.writes.drain();
+    return this.client.ftruncate(open.handle, size);
   }
 
   mkdir(path: string, mode: number): Promise<void> {
