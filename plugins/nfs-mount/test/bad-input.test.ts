@@ -27,6 +27,10 @@ describe('kmx nfs bad input', () => {
     mkdirSync(join(dir, 'm'));
     const r = await runKmx(['nfs', 'mount', '127.0.0.1:/export', 'x', '--userspace', '--vers', '3', '--port', String(port), '--mount-port', String(port), '--mountpoint', join(dir, 'm')], noDaemon);
     oneLine(r, /cannot reach NFS server 127\.0\.0\.1:\/export/);
+    // without --userspace: the fallback is announced in one line first
+    const fallback = await runKmx(['nfs', 'mount', '127.0.0.1:/export', 'x', '--vers', '3', '--port', String(port), '--mount-port', String(port), '--mountpoint', join(dir, 'm')], noDaemon);
+    assert.equal(fallback.stdout, 'kmx nfs: kmxd is not running; mounting in user space instead (libnfs over FUSE)\n');
+    oneLine(fallback, /cannot reach NFS server/);
   }));
 
   it('a bad export, a mountpoint in use', () => withGanesha(async (g, dir) => {
