@@ -17,8 +17,8 @@ export default class KmxHelp extends Help {
 
   protected override async showTopicHelp(topic: Interfaces.Topic): Promise<void> {
     await super.showTopicHelp(topic);
-    // At run time oclif spells ids with the topic separator ('nfs mount'), in manifests with ':'.
-    const commands = this.sortedCommands.filter((c) => c.id.startsWith(`${topic.name}:`) || c.id.startsWith(`${topic.name} `));
+    // At run time oclif hands help the ids with the topic separator (`ns tree`), not `ns:tree`.
+    const commands = this.sortedCommands.filter((c) => c.id.replaceAll(' ', ':').startsWith(`${topic.name}:`));
     if (commands.length === 0) {
       this.log('No commands yet: they arrive with this plugin\'s issue.\n');
       return;
