@@ -68,18 +68,24 @@ export class LocalProc {
     }
   }
 
-  /** Up to `length` bytes from `offset`, and whether the file ended there. */
+  /** Up to `length` bytes from `offset`, and whether the file ended there (read in growing chunks). */
   readRange(path: string, offset: number, length: number): { data: Buffer; eof: boolean } {
     const fd = fs.openSync(this.real(path), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     try {
-      const buffer = Buffer.allocUnsafe(length + 1);
+      const chunks: Buffer[] = [];
       let done = 0;
-      while (done < buffer.length) {
-        const n = fs.readSync(fd, buffer, done, buffer.length - done, offset + done);
+      let size = Math.min(length + 1, 16384);
+      while (done <= length) {
+        const chunk = Buffer.allocUnsafe(size);
+        const n = fs.readSync(fd, chunk, 0, chunk.length, offset + done);
         if (n === 0) break;
+        chunks.push(chunk.subarray(0, n));
         done += n;
+        size = Math.min(length + 1 - done, size * 2, 1 << 20);
+        if (size <= 0) break;
       }
-      return { data: buffer.subarray(0, Math.min(done, length)), eof: done <= length };
+      const data = Buffer.concat(chunks, done);
+      return { data: data.subarray(0, Math.min(done, length)), eof: done <= length };
     } finally {
       fs.closeSync(fd);
     }

@@ -5,7 +5,7 @@ import { SysError } from '@kmx/core';
 export type OpenFile =
   | { kind: 'fd'; fd: number; blocking: boolean }
   | { kind: 'snapshot'; data: Buffer }
-  | { kind: 'ranged'; readRange: (offset: number, length: number) => Promise<Buffer> };
+  | { kind: 'remote-write'; write: (offset: number, data: Buffer) => Promise<number> };
 
 /**
  * The open-file table. A snapshot answers every read of one open from the same text, as
@@ -45,13 +45,15 @@ export class Handles {
         // kmsg and the like wait for data: those go to the thread pool, never the event loop.
         if (file.blocking) return readAsync(file.fd, buffer, position);
         return fs.readSync(file.fd, buffer, 0, buffer.length, position);
-      case 'ranged':
-        return file.readRange(position, buffer.length).then((data) => data.copy(buffer));
+      case 'remote-write':
+        throw SysError.of('EBADF', 'read', undefined, { detail: 'opened for writing' });
     }
   }
 
-  write(fh: number, data: Buffer, position: number): number {
+  write(fh: number, data: Buffer, position: number): number | Promise<number> {
     const file = this.get(fh);
+    // The engine's buffer is valid only until the write settles: the RPC gets a copy.
+    if (file.kind === 'remote-write') return file.write(position, Buffer.from(data));
     if (file.kind !== 'fd') throw SysError.of('EBADF', 'write', undefined, { detail: 'opened for reading' });
     return fs.writeSync(file.fd, data, 0, data.length, position);
   }

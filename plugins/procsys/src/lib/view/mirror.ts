@@ -20,16 +20,19 @@ export interface MirrorOptions {
  * `net`) resolved for the calling process, not for this server.
  */
 export class ProcMirror implements FileSystem {
-  private readonly handles = new Handles();
-
   constructor(
     readonly proc: LocalProc = new LocalProc(),
     private readonly callers: Callers = new Callers(proc.root),
     private readonly options: MirrorOptions = {},
+    readonly handles: Handles = new Handles(),
   ) {}
+
+  /** Called once the mount has ended: the view's other resources (channels, an agent) go with it. */
+  readonly onDestroy: Array<() => unknown> = [];
 
   destroy(): void {
     this.handles.closeAll();
+    for (const cleanup of this.onDestroy.splice(0)) cleanup();
   }
 
   getattr(path: string): Attr {
@@ -64,7 +67,7 @@ export class ProcMirror implements FileSystem {
     return this.handles.read(fh, buffer, position);
   }
 
-  write(path: string, fh: number, data: Buffer, position: number): number {
+  write(path: string, fh: number, data: Buffer, position: number): number | Promise<number> {
     if (!this.options.writable) throw SysError.of('EROFS', 'write', path);
     return this.handles.write(fh, data, position);
   }
