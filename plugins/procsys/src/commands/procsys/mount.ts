@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { MountCommand, canonicalMountpoint } from '@kmx/core';
 import { serveAgent } from '../../lib/rpc/serve-agent.js';
 import { buildView } from '../../lib/view/build-view.js';
-import { viewFlags, viewFuseOptions } from '../../lib/view/options.js';
+import { planView, viewFlags, viewFuseOptions } from '../../lib/view/options.js';
 
 export default class Mount extends MountCommand {
   static override summary = 'Mount a mirror of /proc: this host\'s, or several hosts\' merged.';
@@ -40,7 +40,7 @@ With --peer or --cluster, it merges hosts that run "kmx procsys serve": /hosts/N
       mountpoint,
       fuseOptions: this.fuseOptions(viewFuseOptions(flags.writable, merged), flags.option),
       filesystem: async () => {
-        const agent = flags.serve ? await serveAgent(flags.serve, flags, log) : undefined;
+        const agent = flags.serve ? await serveAgent(flags.serve, flags, log, planView(flags).certsFromCluster) : undefined;
         try {
           const view = await buildView(flags, log);
           if (agent) view.mirror.onDestroy.push(() => agent.stop());

@@ -30,6 +30,15 @@ const PROBE_MAX_MS = 5000;
 /** gRPC codes that mean "the host did not answer", not "the file is missing". */
 const TRANSPORT_CODES = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.CANCELLED, grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.RESOURCE_EXHAUSTED, grpc.status.UNIMPLEMENTED]);
 
+/** Linux's EHOSTDOWN: Node's errno table has no name for it. */
+const EHOSTDOWN = 112;
+const ETIMEDOUT = 110;
+
+/** A read that failed because the host did not answer (as opposed to a missing file). */
+export function hostUnreachable(err: unknown): boolean {
+  return err instanceof SysError && (err.errno === EHOSTDOWN || err.errno === ETIMEDOUT);
+}
+
 const isServiceError = (err: unknown): err is grpc.ServiceError => typeof (err as { code?: unknown })?.code === 'number' && 'metadata' in (err as object);
 
 /** The first line of a gRPC error, without the library's prefixes. */
@@ -135,14 +144,14 @@ export class RemoteHost implements Host {
 
   /** One call: fails at once while the host is down; a transport failure marks it down. */
   private async call<T>(run: (deadline: number) => Promise<T>): Promise<T> {
-    if (this.currentState === 'down') throw SysError.of('EHOSTDOWN', 'read', this.name, { detail: this.lastError });
+    if (this.currentState === 'down') throw new SysError(EHOSTDOWN, 'read', this.name, { detail: this.lastError });
     const deadline = Date.now() + this.options.timeoutMs;
     try {
       return await this.options.limiter.run(deadline, () => run(deadline));
     } catch (err) {
       if (isServiceError(err) && TRANSPORT_CODES.has(err.code)) {
         this.markDown(err);
-        throw SysError.of(err.code === grpc.status.DEADLINE_EXCEEDED ? 'ETIMEDOUT' : 'EHOSTDOWN', 'read', this.name, { detail: describeRpcError(err) });
+        throw new SysError(err.code === grpc.status.DEADLINE_EXCEEDED ? ETIMEDOUT : EHOSTDOWN, 'read', this.name, { detail: describeRpcError(err) });
       }
       throw err;
     }
@@ -150,7 +159,7 @@ export class RemoteHost implements Host {
 
   private cached<T>(key: string, run: (deadline: number) => Promise<T>): Promise<T> {
     // Answers about files are cached; a host that did not answer is not.
-    return this.cache.get(key, () => this.call(run), (err) => err instanceof SysError && err.code !== 'EHOSTDOWN' && err.code !== 'ETIMEDOUT');
+    return this.cache.get(key, () => this.call(run), (err) => err instanceof SysError && !hostUnreachable(err));
   }
 
   /**
@@ -163,7 +172,7 @@ export class RemoteHost implements Host {
     if (!follow && slash >= 0 && path !== '/' && this.cache.ttlMs > 0) {
       const parent = slash === 0 ? '/' : path.slice(0, slash);
       const listing = await this.list(parent).catch((err: unknown) => {
-        if (err instanceof SysError && (err.code === 'EHOSTDOWN' || err.code === 'ETIMEDOUT')) throw err;
+        if (hostUnreachable(err)) throw err;
         return undefined;
       });
       const name = path.slice(slash + 1);
