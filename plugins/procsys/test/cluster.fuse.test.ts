@@ -132,7 +132,7 @@ describe('kmx procsys: several hosts (network namespaces with their own UTS and 
 
   it('peer-to-peer: every node serves and mounts the same cluster file, and sees the same view', () => temporaryDirectory(async (dir) => {
     const names = ['p1', 'p2', 'p3'];
-    const certs = await makeCerts(dir, names);
+    await makeCerts(dir, names);
     await withTestNet(names, async (net) => {
       const clusterFile = join(dir, 'cluster.json');
       await sh(`cat > '${clusterFile}' <<'EOF'\n${JSON.stringify({ hosts: net.hosts.map((h) => ({ name: h.name, address: h.address })), certs: 'certs' })}\nEOF`);

@@ -44,7 +44,7 @@ const isServiceError = (err: unknown): err is grpc.ServiceError => typeof (err a
 /** The first line of a gRPC error, without the library's prefixes. */
 export function describeRpcError(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  return message.replace(/^\d+ [A-Z_]+: /, '').replace(/^No connection established\. Last error: (Error: )?/, '').split('\n')[0]!.trim();
+  return message.replace(/^\d+ [A-Z_]+: /, '').replace(/^No connection established\. Last error: (Error: )?/, '').replace(/\.? ?Resolution note:.*$/s, '').split('\n')[0]!.trim();
 }
 
 /**
@@ -111,10 +111,11 @@ export class RemoteHost implements Host {
     this.hello = reply;
     this.rttMs = Math.round((performance.now() - started) * 100) / 100;
     if (this.currentState !== 'up') {
+      // The first contact is reported by the command; later changes go to the log.
+      if (this.currentState === 'down') this.options.log?.(`peer ${this.name} (${this.address}) is up again`);
       this.currentState = 'up';
       this.since = new Date();
       this.lastError = undefined;
-      this.options.log?.(`peer ${this.name} (${this.address}) is up`);
     }
     this.probeDelay = PROBE_FIRST_MS;
   }
@@ -122,10 +123,10 @@ export class RemoteHost implements Host {
   private markDown(err: unknown): void {
     this.lastError = describeRpcError(err);
     if (this.currentState !== 'down') {
+      if (this.currentState === 'up') this.options.log?.(`peer ${this.name} (${this.address}) is down: ${this.lastError}`);
       this.currentState = 'down';
       this.since = new Date();
       this.cache.clear();
-      this.options.log?.(`peer ${this.name} (${this.address}) is down: ${this.lastError}`);
     }
     this.scheduleProbe();
   }

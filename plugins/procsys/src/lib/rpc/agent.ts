@@ -9,6 +9,9 @@ import { KEEPALIVE_OPTIONS } from './channel-options.js';
 import { errorName, toWireAttr } from './wire.js';
 
 export const PROTOCOL_VERSION = 'kmx-procsys/1';
+
+// grpc-js would print its own lines to stderr; kmx reports every failure once, itself.
+grpc.setLogVerbosity(grpc.logVerbosity.NONE);
 /** Upper bounds on one request, so that a client cannot make an agent buffer without end. */
 const MAX_READ = 4 * 1024 * 1024;
 const MAX_MANY = 8192;
@@ -112,7 +115,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   }).catch((err: unknown) => {
     server.forceShutdown();
     const message = err instanceof Error ? err.message : String(err);
-    throw new KmxError(`cannot listen on ${options.listen}: ${message.replace(/^No address added out of total \d+ resolved\s*/, '').trim() || message}`, {
+    const reason = /(EADDRINUSE|EADDRNOTAVAIL|EACCES|ENOTFOUND)[^\]]*/.exec(message)?.[0] ?? message;
+    throw new KmxError(`cannot listen on ${options.listen}: ${reason.replace(/^(\w+): /, '$1, ').trim()}`, {
       hint: /in use/i.test(message) ? 'choose another port, or 0 for a free one' : 'check the address: HOST:PORT of an interface of this host',
     });
   });
