@@ -63,6 +63,8 @@ export class RemoteHost implements Host {
   private hello: HelloReply | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private probeDelay = PROBE_FIRST_MS;
+  /** The latest listing of /proc, kept past the cache's TTL: prefetches batch by it (a scan outlasts the TTL). */
+  private processNames: string[] = [];
   private closed = false;
 
   constructor(readonly name: string, readonly address: string, readonly slot: number, private readonly options: RemoteOptions) {
@@ -194,7 +196,9 @@ export class RemoteHost implements Host {
     return this.cached(`l${path}`, async (deadline) => {
       const reply = await unary(this.client.list.bind(this.client), { path: path.slice(1), follow: false }, deadline);
       throwIfError(reply.error, 'opendir', path);
-      return reply.entries.map((e) => ({ name: e.name, attr: fromWireAttr(e.attr) }));
+      const entries = reply.entries.map((e) => ({ name: e.name, attr: fromWireAttr(e.attr) }));
+      if (path === '/') this.processNames = entries.filter((e) => /^\d+$/.test(e.name)).map((e) => e.name);
+      return entries;
     });
   }
 
@@ -250,15 +254,10 @@ export class RemoteHost implements Host {
     }), () => false);
   }
 
-  /** `/PID<suffix>` of every process in the cached listing of /proc, or undefined without one. */
+  /** `/PID<suffix>` of every process in the latest listing of /proc, or undefined before one. */
   private processPaths(suffix: string): string[] | undefined {
-    let listing: DirEntry[] | undefined;
-    try {
-      listing = this.cache.peek<DirEntry[]>('l/')?.value;
-    } catch {
-      listing = undefined;
-    }
-    return listing?.filter((e) => /^\d+$/.test(e.name)).slice(0, PREFETCH_BATCH).map((e) => `/${e.name}${suffix}`);
+    if (this.processNames.length === 0) return undefined;
+    return this.processNames.slice(0, PREFETCH_BATCH).map((name) => `/${name}${suffix}`);
   }
 
   async write(path: string, offset: number, data: Buffer): Promise<number> {
