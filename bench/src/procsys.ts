@@ -95,7 +95,12 @@ export async function run(work: string): Promise<BenchResult[]> {
   } finally {
     lxcfs.stop();
   }
-  results.push(...(await mergedReads(work, env)));
+  try {
+    results.push(...(await mergedReads(work, env)));
+  } catch (err) {
+    // The single-host figures above stand on their own.
+    process.stderr.write(`bench: merged reads failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}\n`);
+  }
   return results;
 }
 
@@ -104,16 +109,19 @@ async function mergedReads(work: string, env: NodeJS.ProcessEnv): Promise<BenchR
   const children: ChildProcess[] = [];
   const outputs: string[] = [];
   try {
+    // Started ten at a time: fifty Node processes starting at once swamp two cores.
     for (let i = 0; i < AGENTS; i++) {
       const child = spawn(process.execPath, [kmxBin(), 'procsys', 'serve', '--insecure', '--listen', '127.0.0.1:0', '--name', `h${i}`], { stdio: ['ignore', 'pipe', 'ignore'] });
       outputs.push('');
       child.stdout?.on('data', (d: Buffer) => (outputs[i] += d.toString()));
       children.push(child);
-    }
-    const deadline = Date.now() + 180_000;
-    while (outputs.some((o) => !/on 127\.0\.0\.1:\d+/.test(o))) {
-      if (Date.now() > deadline) throw new Error('the agents did not start');
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      if (i % 10 === 9 || i === AGENTS - 1) {
+        const deadline = Date.now() + 120_000;
+        while (outputs.some((o) => !/on 127\.0\.0\.1:\d+/.test(o))) {
+          if (Date.now() > deadline) throw new Error('the agents did not start');
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
     }
     process.stderr.write(`bench: ${AGENTS} agents up\n`);
     const peers = outputs.flatMap((o, i) => ['--peer', `h${i}=${/on (127\.0\.0\.1:\d+)/.exec(o)![1]}`]);
@@ -121,7 +129,7 @@ async function mergedReads(work: string, env: NodeJS.ProcessEnv): Promise<BenchR
     for (const ttl of [0, 1000]) {
       const mnt = join(work, `merged-${ttl}`);
       mkdirSync(mnt, { recursive: true });
-      withKmxMount(['procsys', 'mount', '--insecure', '--name', 'bench', '--cache-ttl', String(ttl), ...peers, mnt], mnt, () => {
+      withKmxMount(['procsys', 'mount', '--insecure', '--name', 'bench', '--timeout', '5000', '--cache-ttl', String(ttl), ...peers, mnt], mnt, () => {
         process.stderr.write(`bench: merged view, cache ${ttl} ms\n`);
         const single = median(latencies('/proc/meminfo', 50));
         const times = latencies(join(mnt, 'meminfo'), MERGED_READS);

@@ -79,6 +79,15 @@ describe('kmx procsys: several hosts (network namespaces with their own UTS and 
         assert.equal(ps.code, 0, ps.stderr);
         for (const slot of [1, 2, 3]) assert.match(ps.stdout, new RegExp(`^\\s*${slot * PID_SPACE + 1} node$`, 'm'));
         assert.match(ps.stdout, new RegExp(`^\\s*${process.pid} node$`, 'm'));
+
+        // ifconfig and netstat -i ask the kernel by ioctl, which knows only this host's interfaces.
+        const netstat = await runKmx(['procsys', 'run', '--mount', mnt, '--', 'netstat', '-i']);
+        assert.equal(netstat.code, 0, netstat.stderr);
+        assert.doesNotMatch(netstat.stdout, /@/);
+        assert.match(netstat.stdout, /^lo\s/m);
+        const ifconfig = await runKmx(['procsys', 'run', '--mount', mnt, '--', 'ifconfig']);
+        assert.match(ifconfig.stdout, /^lo: flags=/m);
+        assert.match(ifconfig.stderr, /^eth0@a: error fetching interface information: Device not found$/m);
       });
     });
   }));
@@ -138,7 +147,7 @@ describe('kmx procsys: several hosts (network namespaces with their own UTS and 
       await sh(`cat > '${clusterFile}' <<'EOF'\n${JSON.stringify({ hosts: net.hosts.map((h) => ({ name: h.name, address: h.address })), certs: 'certs' })}\nEOF`);
       const mnt = join(dir, 'mnt');
       await sh(`mkdir -p '${mnt}'`);
-      const nodes = await Promise.all(net.hosts.map((h) => net.start(h, ['procsys', 'mount', '--cluster', clusterFile, '--name', h.name, '--serve', h.address, '--allow-down', mnt], /serving .* on /)));
+      const nodes = await Promise.all(net.hosts.map((h) => net.start(h, ['procsys', 'mount', '--cluster', clusterFile, '--name', h.name, '--serve', h.address, '--allow-down', '--writable', mnt], /serving .* on /)));
       const view = (node: RunningNode, path: string): string => node.inside(join(mnt, path));
       for (const node of nodes) {
         await eventually(async () => {
@@ -158,6 +167,14 @@ describe('kmx procsys: several hosts (network namespaces with their own UTS and 
       for (const [slot, node] of nodes.entries()) {
         assert.equal((await readFile(view(nodes[(slot + 1) % 3]!, `hosts/${node.host.name}/sys/kernel/hostname`), 'utf8')).trim(), node.host.name);
       }
+      // --writable on both sides: p1 sets a per-network-namespace setting of p2 through its view.
+      const setting = 'sys/net/ipv4/ip_default_ttl';
+      const write = await sh(`echo 77 > '${view(nodes[0]!, `hosts/p2/${setting}`)}'`);
+      assert.equal(write.code, 0, write.stderr);
+      assert.equal((await sh(`ip netns exec ${net.hosts[1]!.netns} cat /proc/${setting}`)).stdout.trim(), '77');
+      assert.notEqual((await readFile(`/proc/${setting}`, 'utf8')).trim(), '77', 'only p2 changed');
+      const outside = await sh(`echo 1 > '${view(nodes[0]!, 'hosts/p2/1/oom_score_adj')}'`);
+      assert.notEqual(outside.code, 0, 'remote writes go only below sys/');
     });
   }));
 });
