@@ -145,19 +145,34 @@ export class RemoteHost implements Host {
     this.probeTimer.unref();
   }
 
-  /** One call: fails at once while the host is down; a transport failure marks it down. */
-  private async call<T>(run: (deadline: number) => Promise<T>): Promise<T> {
+  /**
+   * One call: fails at once while the host is down; a transport failure marks it down. A
+   * background batch (a prefetch) gets five times the deadline, and missing it does not
+   * mark the host down: it was big, not the host slow.
+   */
+  private async call<T>(run: (deadline: number) => Promise<T>, background = false): Promise<T> {
     if (this.currentState === 'down') throw new SysError(EHOSTDOWN, 'read', this.name, { detail: this.lastError });
-    const deadline = Date.now() + this.options.timeoutMs;
+    const deadline = Date.now() + this.options.timeoutMs * (background ? 5 : 1);
     try {
       return await this.options.limiter.run(deadline, () => run(deadline));
     } catch (err) {
       if (isServiceError(err) && TRANSPORT_CODES.has(err.code)) {
-        this.markDown(err);
+        if (!(background && err.code === grpc.status.DEADLINE_EXCEEDED)) this.markDown(err);
         throw new SysError(err.code === grpc.status.DEADLINE_EXCEEDED ? ETIMEDOUT : EHOSTDOWN, 'read', this.name, { detail: describeRpcError(err) });
       }
       throw err;
     }
+  }
+
+  /** Waits for a prefetch, but never longer than one read may take: the read then goes on its own. */
+  private within(prefetch: Promise<void>): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, this.options.timeoutMs);
+      prefetch.catch(() => undefined).finally(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   private cached<T>(key: string, run: (deadline: number) => Promise<T>): Promise<T> {
@@ -192,7 +207,7 @@ export class RemoteHost implements Host {
   }
 
   async list(path: string): Promise<DirEntry[]> {
-    if (PROCESS_DIR.test(path) && this.cache.ttlMs > 0) await this.prefetchListings().catch(() => undefined);
+    if (PROCESS_DIR.test(path) && this.cache.ttlMs > 0) await this.within(this.prefetchListings());
     return this.cached(`l${path}`, async (deadline) => {
       const reply = await unary(this.client.list.bind(this.client), { path: path.slice(1), follow: false }, deadline);
       throwIfError(reply.error, 'opendir', path);
@@ -213,7 +228,7 @@ export class RemoteHost implements Host {
   async readFile(path: string): Promise<Buffer> {
     if (!remotelyReadable(path)) throw SysError.of('EACCES', 'open', path, { detail: 'not served to remote clients' });
     const prefetch = PREFETCHED.exec(path);
-    if (prefetch && this.cache.ttlMs > 0) await this.prefetch(prefetch[2]!).catch(() => undefined);
+    if (prefetch && this.cache.ttlMs > 0) await this.within(this.prefetch(prefetch[2]!));
     return this.cached(`r${path}`, async (deadline) => {
       const reply = await unary(this.client.read.bind(this.client), { path: path.slice(1), offset: 0, length: READ_LIMIT }, deadline);
       return fileData(reply, path);
@@ -237,7 +252,19 @@ export class RemoteHost implements Host {
           this.cache.putError(`r${path}`, err);
         }
       });
-    }), () => false);
+    }, true), () => false);
+  }
+
+  /**
+   * After a listing of /proc (what `ps` and `top` start with), fetches in the background what
+   * they read next for every process: the directories and stat, status and cmdline. Every
+   * host's batch then travels at once instead of one host after another as the scan reaches it.
+   */
+  warmProcessTable(): void {
+    if (this.cache.ttlMs <= 0 || this.currentState !== 'up') return;
+    for (const warm of [() => this.prefetchListings(), () => this.prefetch('stat'), () => this.prefetch('status'), () => this.prefetch('cmdline')]) {
+      warm().catch(() => undefined);
+    }
   }
 
   /** Every process directory's listing in one call (after a listing of /proc, as `ps` makes). */
@@ -251,7 +278,7 @@ export class RemoteHost implements Host {
         if (l.error) this.cache.putError(`l${path}`, new SysError(errnoNumber(l.error) ?? 5, 'opendir', path));
         else this.cache.put(`l${path}`, l.entries.map((e) => ({ name: e.name, attr: fromWireAttr(e.attr) })));
       });
-    }), () => false);
+    }, true), () => false);
   }
 
   /** `/PID<suffix>` of every process in the latest listing of /proc, or undefined before one. */
