@@ -2,20 +2,11 @@ import assert from 'node:assert/strict';
 import { lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { temporaryDirectory } from '@kmx/core/testing';
-import { SysError } from '../src/errors/index.js';
+import { temporaryDirectory, throwsSysError } from '@kmx/core/testing';
 import * as libc from '../src/libc/index.js';
 
 /** The *at file calls and extended attributes against the real kernel, in temporary directories. */
 
-function throwsSys(fn: () => unknown, expected: { code: string; errno: number; syscall: string; path?: string }): SysError {
-  let caught: unknown;
-  assert.throws(fn, (err: unknown) => ((caught = err), true));
-  assert.ok(caught instanceof SysError, `not a SysError: ${String(caught)}`);
-  assert.deepEqual({ code: caught.code, errno: caught.errno, syscall: caught.syscall, path: caught.path },
-    { path: undefined, ...expected });
-  return caught;
-}
 
 /** Runs `body` with an O_PATH fd of `dir`, closed afterwards. */
 function withDirFd<T>(dir: string, body: (dirfd: number) => T): T {
@@ -43,10 +34,10 @@ describe('libc: openat2', () => {
         libc.close(fd);
       }
       const beneath = { flags: libc.O_PATH | libc.O_CLOEXEC, resolve: libc.RESOLVE_BENEATH };
-      throwsSys(() => libc.openat2(dirfd, '../sub/f', beneath), { code: 'EXDEV', errno: 18, syscall: 'openat2', path: '../sub/f' });
-      throwsSys(() => libc.openat2(dirfd, 'up', beneath), { code: 'EXDEV', errno: 18, syscall: 'openat2', path: 'up' });
-      throwsSys(() => libc.openat2(dirfd, 'absolute/passwd', beneath), { code: 'EXDEV', errno: 18, syscall: 'openat2', path: 'absolute/passwd' });
-      throwsSys(() => libc.openat2(dirfd, 'missing', beneath), { code: 'ENOENT', errno: 2, syscall: 'openat2', path: 'missing' });
+      throwsSysError(() => libc.openat2(dirfd, '../sub/f', beneath), { code: 'EXDEV', errno: 18, syscall: 'openat2', path: '../sub/f' });
+      throwsSysError(() => libc.openat2(dirfd, 'up', beneath), { code: 'EXDEV', errno: 18, syscall: 'openat2', path: 'up' });
+      throwsSysError(() => libc.openat2(dirfd, 'absolute/passwd', beneath), { code: 'EXDEV', errno: 18, syscall: 'openat2', path: 'absolute/passwd' });
+      throwsSysError(() => libc.openat2(dirfd, 'missing', beneath), { code: 'ENOENT', errno: 2, syscall: 'openat2', path: 'missing' });
     });
   }));
 
@@ -56,14 +47,14 @@ describe('libc: openat2', () => {
     symlinkSync('real', join(dir, 'link'));
     withDirFd(dir, (dirfd) => {
       const noSymlinks = { flags: libc.O_PATH | libc.O_CLOEXEC, resolve: libc.RESOLVE_NO_SYMLINKS };
-      throwsSys(() => libc.openat2(dirfd, 'link/f', noSymlinks), { code: 'ELOOP', errno: 40, syscall: 'openat2', path: 'link/f' });
+      throwsSysError(() => libc.openat2(dirfd, 'link/f', noSymlinks), { code: 'ELOOP', errno: 40, syscall: 'openat2', path: 'link/f' });
       libc.close(libc.openat2(dirfd, 'real/f', noSymlinks));
       const noFollow = { flags: libc.O_RDONLY | libc.O_NOFOLLOW | libc.O_CLOEXEC, resolve: 0 };
-      throwsSys(() => libc.openat2(dirfd, 'link', noFollow), { code: 'ELOOP', errno: 40, syscall: 'openat2', path: 'link' });
+      throwsSysError(() => libc.openat2(dirfd, 'link', noFollow), { code: 'ELOOP', errno: 40, syscall: 'openat2', path: 'link' });
       // With O_DIRECTORY the kernel names the other problem first.
-      throwsSys(() => libc.openat2(dirfd, 'link', { ...noFollow, flags: noFollow.flags | libc.O_DIRECTORY }), { code: 'ENOTDIR', errno: 20, syscall: 'openat2', path: 'link' });
+      throwsSysError(() => libc.openat2(dirfd, 'link', { ...noFollow, flags: noFollow.flags | libc.O_DIRECTORY }), { code: 'ENOTDIR', errno: 20, syscall: 'openat2', path: 'link' });
       // Unknown resolve bits are refused, not ignored.
-      throwsSys(() => libc.openat2(dirfd, 'real', { flags: libc.O_PATH, resolve: 0x4000 }), { code: 'EINVAL', errno: 22, syscall: 'openat2', path: 'real' });
+      throwsSysError(() => libc.openat2(dirfd, 'real', { flags: libc.O_PATH, resolve: 0x4000 }), { code: 'EINVAL', errno: 22, syscall: 'openat2', path: 'real' });
     });
   }));
 });
@@ -78,8 +69,8 @@ describe('libc: mkdirat, symlinkat, mknodat, renameat2, fchdir', () => {
         process.umask(previous);
       }
       assert.equal(statSync(join(dir, 'd')).mode & 0o7777, 0o711);
-      throwsSys(() => libc.mkdirat(dirfd, 'd', 0o700), { code: 'EEXIST', errno: 17, syscall: 'mkdirat', path: 'd' });
-      throwsSys(() => libc.mkdirat(dirfd, 'no/such', 0o700), { code: 'ENOENT', errno: 2, syscall: 'mkdirat', path: 'no/such' });
+      throwsSysError(() => libc.mkdirat(dirfd, 'd', 0o700), { code: 'EEXIST', errno: 17, syscall: 'mkdirat', path: 'd' });
+      throwsSysError(() => libc.mkdirat(dirfd, 'no/such', 0o700), { code: 'ENOENT', errno: 2, syscall: 'mkdirat', path: 'no/such' });
     });
   }));
 
@@ -87,12 +78,12 @@ describe('libc: mkdirat, symlinkat, mknodat, renameat2, fchdir', () => {
     withDirFd(dir, (dirfd) => {
       libc.symlinkat('../some/where', dirfd, 'link');
       assert.equal(readlinkSync(join(dir, 'link')), '../some/where');
-      throwsSys(() => libc.symlinkat('x', dirfd, 'link'), { code: 'EEXIST', errno: 17, syscall: 'symlinkat', path: 'link' });
+      throwsSysError(() => libc.symlinkat('x', dirfd, 'link'), { code: 'EEXIST', errno: 17, syscall: 'symlinkat', path: 'link' });
 
       libc.mknodat(dirfd, 'fifo', S_IFIFO | 0o640, 0);
       const fifo = lstatSync(join(dir, 'fifo'));
       assert.ok(fifo.isFIFO());
-      throwsSys(() => libc.mknodat(dirfd, 'fifo', S_IFIFO | 0o640, 0), { code: 'EEXIST', errno: 17, syscall: 'mknodat', path: 'fifo' });
+      throwsSysError(() => libc.mknodat(dirfd, 'fifo', S_IFIFO | 0o640, 0), { code: 'EEXIST', errno: 17, syscall: 'mknodat', path: 'fifo' });
     });
   }));
 
@@ -100,7 +91,7 @@ describe('libc: mkdirat, symlinkat, mknodat, renameat2, fchdir', () => {
     writeFileSync(join(dir, 'a'), 'A');
     writeFileSync(join(dir, 'b'), 'B');
     withDirFd(dir, (dirfd) => {
-      throwsSys(() => libc.renameat2(dirfd, 'a', dirfd, 'b', 1), { code: 'EEXIST', errno: 17, syscall: 'renameat2', path: 'b' });
+      throwsSysError(() => libc.renameat2(dirfd, 'a', dirfd, 'b', 1), { code: 'EEXIST', errno: 17, syscall: 'renameat2', path: 'b' });
       libc.renameat2(dirfd, 'a', dirfd, 'b', 2);
     });
     assert.equal(readFileSync(join(dir, 'a'), 'utf8'), 'B');
@@ -117,11 +108,11 @@ describe('libc: mkdirat, symlinkat, mknodat, renameat2, fchdir', () => {
     }
     const file = libc.openat2(libc.AT_FDCWD, '/etc/hostname', { flags: libc.O_PATH | libc.O_CLOEXEC, resolve: 0 });
     try {
-      throwsSys(() => libc.fchdir(file), { code: 'ENOTDIR', errno: 20, syscall: 'fchdir' });
+      throwsSysError(() => libc.fchdir(file), { code: 'ENOTDIR', errno: 20, syscall: 'fchdir' });
     } finally {
       libc.close(file);
     }
-    throwsSys(() => libc.close(file), { code: 'EBADF', errno: 9, syscall: 'close' });
+    throwsSysError(() => libc.close(file), { code: 'EBADF', errno: 9, syscall: 'close' });
   }));
 });
 
@@ -146,9 +137,9 @@ describe('libc: utimensat', () => {
     assert.equal(lstatSync(join(dir, 'link'), { bigint: true }).mtimeNs, -86_400_000_000_000n + 5n);
     assert.equal(statSync(file, { bigint: true }).atimeNs, 1_000_000_000_123_456_789n, 'the target was not touched');
 
-    throwsSys(() => libc.utimensat(libc.AT_FDCWD, join(dir, 'missing'), { sec: 0, nsec: 0 }, { sec: 0, nsec: 0 }),
+    throwsSysError(() => libc.utimensat(libc.AT_FDCWD, join(dir, 'missing'), { sec: 0, nsec: 0 }, { sec: 0, nsec: 0 }),
       { code: 'ENOENT', errno: 2, syscall: 'utimensat', path: join(dir, 'missing') });
-    throwsSys(() => libc.utimensat(libc.AT_FDCWD, file, { sec: 0, nsec: 1_000_000_000 }, { sec: 0, nsec: 0 }),
+    throwsSysError(() => libc.utimensat(libc.AT_FDCWD, file, { sec: 0, nsec: 1_000_000_000 }, { sec: 0, nsec: 0 }),
       { code: 'EINVAL', errno: 22, syscall: 'utimensat', path: file });
   }));
 
@@ -158,7 +149,7 @@ describe('libc: utimensat', () => {
     const fd = libc.openat2(libc.AT_FDCWD, file, { flags: libc.O_RDONLY | libc.O_CLOEXEC, resolve: 0 });
     try {
       libc.utimensat(fd, null, { sec: 5, nsec: 6 }, { sec: 7, nsec: 8 });
-      throwsSys(() => libc.utimensat(fd, null, { sec: 0, nsec: -1 }, { sec: 0, nsec: 0 }), { code: 'EINVAL', errno: 22, syscall: 'futimens' });
+      throwsSysError(() => libc.utimensat(fd, null, { sec: 0, nsec: -1 }, { sec: 0, nsec: 0 }), { code: 'EINVAL', errno: 22, syscall: 'futimens' });
     } finally {
       libc.close(fd);
     }
@@ -180,13 +171,13 @@ describe('libc: extended attributes (l* variants)', () => {
     assert.equal(libc.lgetxattr(file, 'user.empty').length, 0);
     assert.deepEqual(libc.lgetxattr(file, 'user.big'), Buffer.alloc(3000, 'x'));
 
-    throwsSys(() => libc.lsetxattr(file, 'user.color', Buffer.from('red'), XATTR_CREATE), { code: 'EEXIST', errno: 17, syscall: 'lsetxattr', path: file });
-    throwsSys(() => libc.lsetxattr(file, 'user.none', Buffer.from('x'), XATTR_REPLACE), { code: 'ENODATA', errno: 61, syscall: 'lsetxattr', path: file });
-    throwsSys(() => libc.lgetxattr(file, 'user.none'), { code: 'ENODATA', errno: 61, syscall: 'lgetxattr', path: file });
+    throwsSysError(() => libc.lsetxattr(file, 'user.color', Buffer.from('red'), XATTR_CREATE), { code: 'EEXIST', errno: 17, syscall: 'lsetxattr', path: file });
+    throwsSysError(() => libc.lsetxattr(file, 'user.none', Buffer.from('x'), XATTR_REPLACE), { code: 'ENODATA', errno: 61, syscall: 'lsetxattr', path: file });
+    throwsSysError(() => libc.lgetxattr(file, 'user.none'), { code: 'ENODATA', errno: 61, syscall: 'lgetxattr', path: file });
     libc.lremovexattr(file, 'user.color');
-    throwsSys(() => libc.lremovexattr(file, 'user.color'), { code: 'ENODATA', errno: 61, syscall: 'lremovexattr', path: file });
+    throwsSysError(() => libc.lremovexattr(file, 'user.color'), { code: 'ENODATA', errno: 61, syscall: 'lremovexattr', path: file });
     assert.deepEqual(libc.llistxattr(file).sort(), ['user.big', 'user.empty']);
-    throwsSys(() => libc.llistxattr(join(dir, 'missing')), { code: 'ENOENT', errno: 2, syscall: 'llistxattr', path: join(dir, 'missing') });
+    throwsSysError(() => libc.llistxattr(join(dir, 'missing')), { code: 'ENOENT', errno: 2, syscall: 'llistxattr', path: join(dir, 'missing') });
   }));
 
   it('acts on a symlink itself, never its target', () => temporaryDirectory(async (dir) => {
@@ -194,8 +185,8 @@ describe('libc: extended attributes (l* variants)', () => {
     libc.lsetxattr(join(dir, 'target'), 'user.mark', Buffer.from('t'), 0);
     symlinkSync('target', join(dir, 'link'));
     assert.deepEqual(libc.llistxattr(join(dir, 'link')), []);
-    throwsSys(() => libc.lgetxattr(join(dir, 'link'), 'user.mark'), { code: 'ENODATA', errno: 61, syscall: 'lgetxattr', path: join(dir, 'link') });
+    throwsSysError(() => libc.lgetxattr(join(dir, 'link'), 'user.mark'), { code: 'ENODATA', errno: 61, syscall: 'lgetxattr', path: join(dir, 'link') });
     // user.* attributes are not allowed on symlinks at all.
-    throwsSys(() => libc.lsetxattr(join(dir, 'link'), 'user.mark', Buffer.from('l'), 0), { code: 'EPERM', errno: 1, syscall: 'lsetxattr', path: join(dir, 'link') });
+    throwsSysError(() => libc.lsetxattr(join(dir, 'link'), 'user.mark', Buffer.from('l'), 0), { code: 'EPERM', errno: 1, syscall: 'lsetxattr', path: join(dir, 'link') });
   }));
 });

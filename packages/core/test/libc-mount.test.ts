@@ -2,21 +2,12 @@ import assert from 'node:assert/strict';
 import { closeSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { temporaryDirectory } from '@kmx/core/testing';
-import { SysError } from '../src/errors/index.js';
+import { temporaryDirectory, throwsSysError } from '@kmx/core/testing';
 import * as libc from '../src/libc/index.js';
 import { mountAt, parseMountinfo, type MountInfo } from '../src/mount/mountinfo.js';
 
 /** The mount system calls against the real kernel: tmpfs in temporary directories, typed errors. */
 
-function throwsSys(fn: () => unknown, expected: { code: string; errno: number; syscall: string; path?: string }): SysError {
-  let caught: unknown;
-  assert.throws(fn, (err: unknown) => ((caught = err), true));
-  assert.ok(caught instanceof SysError, `not a SysError: ${String(caught)}`);
-  assert.deepEqual({ code: caught.code, errno: caught.errno, syscall: caught.syscall, path: caught.path },
-    { path: undefined, ...expected });
-  return caught;
-}
 
 // Synchronous on purpose: the async readMountinfo would hop onto a libuv pool thread.
 function mountinfoAt(path: string): MountInfo | undefined {
@@ -66,9 +57,9 @@ describe('libc: mount and umount2', () => {
   }));
 
   it('reports EINVAL for a path that is not a mount point, ENODEV for an unknown fs type', () => temporaryDirectory(async (dir) => {
-    throwsSys(() => libc.umount2(dir), { code: 'EINVAL', errno: 22, syscall: 'umount2', path: dir });
-    throwsSys(() => libc.umount2(join(dir, 'missing')), { code: 'ENOENT', errno: 2, syscall: 'umount2', path: join(dir, 'missing') });
-    throwsSys(() => libc.mount('none', dir, 'kmx-no-such-fs', 0), { code: 'ENODEV', errno: 19, syscall: 'mount', path: dir });
+    throwsSysError(() => libc.umount2(dir), { code: 'EINVAL', errno: 22, syscall: 'umount2', path: dir });
+    throwsSysError(() => libc.umount2(join(dir, 'missing')), { code: 'ENOENT', errno: 2, syscall: 'umount2', path: join(dir, 'missing') });
+    throwsSysError(() => libc.mount('none', dir, 'kmx-no-such-fs', 0), { code: 'ENODEV', errno: 19, syscall: 'mount', path: dir });
   }));
 
   it('detaches a busy mount with MNT_DETACH and refuses a symlink with UMOUNT_NOFOLLOW', () => temporaryDirectory(async (dir) => {
@@ -76,10 +67,10 @@ describe('libc: mount and umount2', () => {
     mkdirSync(mnt);
     libc.mount('kmx-libc-test', mnt, 'tmpfs', 0, 'size=1m');
     libc.symlinkat(mnt, libc.AT_FDCWD, join(dir, 'link'));
-    throwsSys(() => libc.umount2(join(dir, 'link'), libc.UMOUNT_NOFOLLOW), { code: 'EINVAL', errno: 22, syscall: 'umount2', path: join(dir, 'link') });
+    throwsSysError(() => libc.umount2(join(dir, 'link'), libc.UMOUNT_NOFOLLOW), { code: 'EINVAL', errno: 22, syscall: 'umount2', path: join(dir, 'link') });
     const busy = libc.openat2(libc.AT_FDCWD, mnt, { flags: libc.O_RDONLY | libc.O_DIRECTORY | libc.O_CLOEXEC, resolve: 0 });
     try {
-      throwsSys(() => libc.umount2(mnt), { code: 'EBUSY', errno: 16, syscall: 'umount2', path: mnt });
+      throwsSysError(() => libc.umount2(mnt), { code: 'EBUSY', errno: 16, syscall: 'umount2', path: mnt });
       libc.umount2(mnt, libc.MNT_DETACH);
       assert.equal(mountinfoAt(mnt), undefined);
     } finally {
@@ -122,14 +113,14 @@ describe('libc: the fd mount API', () => {
     const fsfd = libc.fsopen('tmpfs', libc.FSOPEN_CLOEXEC);
     try {
       assert.equal(libc.readFsLog(fsfd), '');
-      const err = throwsSys(() => libc.fsconfigString(fsfd, 'kmxbogus', '1'), { code: 'EINVAL', errno: 22, syscall: 'fsconfig', path: 'kmxbogus=1' });
+      const err = throwsSysError(() => libc.fsconfigString(fsfd, 'kmxbogus', '1'), { code: 'EINVAL', errno: 22, syscall: 'fsconfig', path: 'kmxbogus=1' });
       assert.match(err.message, /Unknown parameter 'kmxbogus'/);
-      throwsSys(() => libc.fsconfigFlag(fsfd, 'kmxflag'), { code: 'EINVAL', errno: 22, syscall: 'fsconfig', path: 'kmxflag' });
+      throwsSysError(() => libc.fsconfigFlag(fsfd, 'kmxflag'), { code: 'EINVAL', errno: 22, syscall: 'fsconfig', path: 'kmxflag' });
       assert.equal(libc.readFsLog(fsfd), '', 'the log was drained into the errors');
     } finally {
       libc.close(fsfd);
     }
-    throwsSys(() => libc.fsopen('kmx-no-such-fs', libc.FSOPEN_CLOEXEC), { code: 'ENODEV', errno: 19, syscall: 'fsopen', path: 'kmx-no-such-fs' });
+    throwsSysError(() => libc.fsopen('kmx-no-such-fs', libc.FSOPEN_CLOEXEC), { code: 'ENODEV', errno: 19, syscall: 'fsopen', path: 'kmx-no-such-fs' });
   });
 
   it('makes a mount read-only with mount_setattr, keeping nosuid,nodev', () => temporaryDirectory(async (dir) => {
@@ -141,7 +132,7 @@ describe('libc: the fd mount API', () => {
     assert.throws(() => writeFileSync(join(dir, 'after'), 'x'), { code: 'EROFS' });
     libc.mountSetattr(libc.AT_FDCWD, dir, 0, { attrSet: 0, attrClr: libc.MOUNT_ATTR_RDONLY });
     writeFileSync(join(dir, 'after'), 'x');
-    throwsSys(() => libc.mountSetattr(libc.AT_FDCWD, join(dir, 'missing'), 0, { attrSet: libc.MOUNT_ATTR_RDONLY }),
+    throwsSysError(() => libc.mountSetattr(libc.AT_FDCWD, join(dir, 'missing'), 0, { attrSet: libc.MOUNT_ATTR_RDONLY }),
       { code: 'ENOENT', errno: 2, syscall: 'mount_setattr', path: join(dir, 'missing') });
     libc.umount2(dir);
   }));
@@ -158,14 +149,14 @@ describe('libc: the fd mount API', () => {
     assert.equal(readFileSync(join(target, 'hello'), 'utf8'), 'from the source');
     assert.equal(mountinfoAt(target)?.root.endsWith('/source'), true);
     libc.umount2(target);
-    throwsSys(() => libc.openTree(libc.AT_FDCWD, join(dir, 'missing'), libc.OPEN_TREE_CLONE),
+    throwsSysError(() => libc.openTree(libc.AT_FDCWD, join(dir, 'missing'), libc.OPEN_TREE_CLONE),
       { code: 'ENOENT', errno: 2, syscall: 'open_tree', path: join(dir, 'missing') });
   }));
 
   it('reports ENOENT for a move_mount target that does not exist', () => temporaryDirectory(async (dir) => {
     const mountFd = detachedTmpfs('kmx-move-test', libc.MOUNT_ATTR_NOSUID | libc.MOUNT_ATTR_NODEV);
     try {
-      throwsSys(() => libc.moveMount(mountFd, '', libc.AT_FDCWD, join(dir, 'missing'), libc.MOVE_MOUNT_F_EMPTY_PATH),
+      throwsSysError(() => libc.moveMount(mountFd, '', libc.AT_FDCWD, join(dir, 'missing'), libc.MOVE_MOUNT_F_EMPTY_PATH),
         { code: 'ENOENT', errno: 2, syscall: 'move_mount', path: join(dir, 'missing') });
     } finally {
       closeSync(mountFd);

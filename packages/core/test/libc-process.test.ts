@@ -5,20 +5,11 @@ import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, statSync, writ
 import { createConnection, createServer, Socket, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { temporaryDirectory } from '@kmx/core/testing';
-import { SysError } from '../src/errors/index.js';
+import { temporaryDirectory, throwsSysError } from '@kmx/core/testing';
 import * as libc from '../src/libc/index.js';
 
 /** Namespaces, pidfds, socket credentials, users and per-thread identity against the real kernel. */
 
-function throwsSys(fn: () => unknown, expected: { code: string; errno: number; syscall: string; path?: string }): SysError {
-  let caught: unknown;
-  assert.throws(fn, (err: unknown) => ((caught = err), true));
-  assert.ok(caught instanceof SysError, `not a SysError: ${String(caught)}`);
-  assert.deepEqual({ code: caught.code, errno: caught.errno, syscall: caught.syscall, path: caught.path },
-    { path: undefined, ...expected });
-  return caught;
-}
 
 function withFd<T>(path: string, body: (fd: number) => T): T {
   const fd = openSync(path, 'r');
@@ -41,7 +32,7 @@ describe('libc: nsfs ioctls, setns, unshare', () => {
     assert.equal(withFd('/proc/self/ns/net', (fd) => libc.ioctl(fd, libc.NS_GET_NSTYPE)), libc.CLONE_NEWNET);
     assert.equal(withFd('/proc/self/ns/mnt', (fd) => libc.ioctl(fd, libc.NS_GET_NSTYPE)), libc.CLONE_NEWNS);
     assert.equal(withFd('/proc/self/ns/user', (fd) => libc.ioctl(fd, libc.NS_GET_NSTYPE)), libc.CLONE_NEWUSER);
-    withFd('/etc/hostname', (fd) => throwsSys(() => libc.ioctl(fd, libc.NS_GET_NSTYPE, 'NS_GET_NSTYPE'), { code: 'ENOTTY', errno: 25, syscall: 'NS_GET_NSTYPE' }));
+    withFd('/etc/hostname', (fd) => throwsSysError(() => libc.ioctl(fd, libc.NS_GET_NSTYPE, 'NS_GET_NSTYPE'), { code: 'ENOTTY', errno: 25, syscall: 'NS_GET_NSTYPE' }));
   });
 
   it('NS_GET_ID gives a 64-bit id, stable per namespace', () => {
@@ -54,8 +45,8 @@ describe('libc: nsfs ioctls, setns, unshare', () => {
 
   it('NS_GET_OWNER_UID reads a u32; NS_GET_USERNS on the initial user namespace is EPERM', () => {
     assert.equal(withFd('/proc/self/ns/user', (fd) => libc.ioctlOutU32(fd, libc.NS_GET_OWNER_UID, 'NS_GET_OWNER_UID')), 0);
-    withFd('/proc/self/ns/net', (fd) => throwsSys(() => libc.ioctlOutU32(fd, libc.NS_GET_OWNER_UID, 'NS_GET_OWNER_UID'), { code: 'EINVAL', errno: 22, syscall: 'NS_GET_OWNER_UID' }));
-    withFd('/proc/self/ns/user', (fd) => throwsSys(() => libc.ioctl(fd, libc.NS_GET_USERNS, 'NS_GET_USERNS'), { code: 'EPERM', errno: 1, syscall: 'NS_GET_USERNS' }));
+    withFd('/proc/self/ns/net', (fd) => throwsSysError(() => libc.ioctlOutU32(fd, libc.NS_GET_OWNER_UID, 'NS_GET_OWNER_UID'), { code: 'EINVAL', errno: 22, syscall: 'NS_GET_OWNER_UID' }));
+    withFd('/proc/self/ns/user', (fd) => throwsSysError(() => libc.ioctl(fd, libc.NS_GET_USERNS, 'NS_GET_USERNS'), { code: 'EPERM', errno: 1, syscall: 'NS_GET_USERNS' }));
     // The net namespace's owner is the initial user namespace: a new fd of the same namespace.
     const owner = withFd('/proc/self/ns/net', (fd) => libc.ioctl(fd, libc.NS_GET_USERNS, 'NS_GET_USERNS'));
     try {
@@ -73,12 +64,12 @@ describe('libc: nsfs ioctls, setns, unshare', () => {
     withFd('/proc/self/ns/net', (fd) => {
       libc.setns(fd, libc.CLONE_NEWNET);
       libc.setns(fd, 0); // 0: any type
-      throwsSys(() => libc.setns(fd, libc.CLONE_NEWUTS), { code: 'EINVAL', errno: 22, syscall: 'setns' });
+      throwsSysError(() => libc.setns(fd, libc.CLONE_NEWUTS), { code: 'EINVAL', errno: 22, syscall: 'setns' });
     });
   });
 
   it('unshare(CLONE_NEWUSER) fails with EINVAL: Node is multithreaded', () => {
-    throwsSys(() => libc.unshare(libc.CLONE_NEWUSER), { code: 'EINVAL', errno: 22, syscall: 'unshare' });
+    throwsSysError(() => libc.unshare(libc.CLONE_NEWUSER), { code: 'EINVAL', errno: 22, syscall: 'unshare' });
   });
 });
 
@@ -96,8 +87,8 @@ describe('libc: pidfd_open', () => {
     const child = spawn('true');
     await once(child, 'exit'); // reaped: the pid is free
     const pid = child.pid ?? -1;
-    throwsSys(() => libc.pidfdOpen(pid), { code: 'ESRCH', errno: 3, syscall: 'pidfd_open', path: String(pid) });
-    throwsSys(() => libc.pidfdOpen(process.pid, 0x1234), { code: 'EINVAL', errno: 22, syscall: 'pidfd_open', path: String(process.pid) });
+    throwsSysError(() => libc.pidfdOpen(pid), { code: 'ESRCH', errno: 3, syscall: 'pidfd_open', path: String(pid) });
+    throwsSysError(() => libc.pidfdOpen(process.pid, 0x1234), { code: 'EINVAL', errno: 22, syscall: 'pidfd_open', path: String(process.pid) });
   });
 });
 
@@ -157,8 +148,8 @@ describe('libc: peer credentials of a UNIX socket', () => {
   }));
 
   it('reports ENOTSOCK on a plain file, EBADF for an unconnected socket', () => {
-    withFd('/etc/hostname', (fd) => throwsSys(() => libc.peerCredentials(fd), { code: 'ENOTSOCK', errno: 88, syscall: 'getsockopt', path: 'SO_PEERCRED' }));
-    throwsSys(() => libc.socketFd(new Socket()), { code: 'EBADF', errno: 9, syscall: 'socket' });
+    withFd('/etc/hostname', (fd) => throwsSysError(() => libc.peerCredentials(fd), { code: 'ENOTSOCK', errno: 88, syscall: 'getsockopt', path: 'SO_PEERCRED' }));
+    throwsSysError(() => libc.socketFd(new Socket()), { code: 'EBADF', errno: 9, syscall: 'socket' });
   });
 });
 

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFi
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run, temporaryDirectory } from '@kmx/core/testing';
+import { run, temporaryDirectory, rejectsSysError } from '@kmx/core/testing';
 import { container, Tokens } from '../src/di/index.js';
 import { KmxError, SysError } from '../src/errors/index.js';
 import * as libc from '../src/libc/index.js';
@@ -16,14 +16,6 @@ import {
 
 /** Mounting into another process's mount namespace through kmx-nshelper, and reading one that has no process. */
 
-async function rejectsSys(promise: Promise<unknown>, expected: { code: string; errno: number; syscall: string; path?: string }): Promise<SysError> {
-  let caught: unknown;
-  await assert.rejects(promise, (err: unknown) => ((caught = err), true));
-  assert.ok(caught instanceof SysError, `not a SysError: ${String(caught)}`);
-  assert.deepEqual({ code: caught.code, errno: caught.errno, syscall: caught.syscall, path: caught.path },
-    { path: undefined, ...expected });
-  return caught;
-}
 
 const options = (m: MountInfo | undefined): string[] => (m?.mountOptions ?? '').split(',');
 
@@ -71,7 +63,7 @@ describe('mounting in another mount namespace', () => {
 
       await unmountInNamespace(pid, target);
       assert.equal(mountAt(await readMountinfo(pid), target), undefined);
-      await rejectsSys(unmountInNamespace(pid, target), { code: 'EINVAL', errno: 22, syscall: 'umount2', path: target });
+      await rejectsSysError(unmountInNamespace(pid, target), { code: 'EINVAL', errno: 22, syscall: 'umount2', path: target });
     });
   }));
 
@@ -105,7 +97,7 @@ describe('mounting in another mount namespace', () => {
       const theirs = mountAt(await readMountinfo(pid), target);
       assert.deepEqual(options(theirs).slice(0, 3), ['ro', 'nosuid', 'nodev'], theirs?.mountOptions);
       assert.equal(mountAt(await readMountinfo(), target), undefined);
-      await rejectsSys(bindInNamespace(pid, join(dir, 'missing'), target), { code: 'ENOENT', errno: 2, syscall: 'open_tree', path: join(dir, 'missing') });
+      await rejectsSysError(bindInNamespace(pid, join(dir, 'missing'), target), { code: 'ENOENT', errno: 2, syscall: 'open_tree', path: join(dir, 'missing') });
     });
   }));
 
@@ -115,25 +107,25 @@ describe('mounting in another mount namespace', () => {
     symlinkSync(target, join(dir, 'link'));
     await withNamespaceProcess(async (pid) => {
       const tmpfs = { fstype: 'tmpfs', options: { size: '1m' } };
-      await rejectsSys(mountInNamespace(pid, { ...tmpfs, path: join(dir, 'link') }), { code: 'ELOOP', errno: 40, syscall: 'openat2', path: join(dir, 'link') });
-      await rejectsSys(mountInNamespace(pid, { ...tmpfs, path: join(dir, 'missing') }), { code: 'ENOENT', errno: 2, syscall: 'openat2', path: join(dir, 'missing') });
-      await rejectsSys(mountInNamespace(pid, { ...tmpfs, path: 'relative' }), { code: 'EINVAL', errno: 22, syscall: 'move_mount', path: 'relative' });
+      await rejectsSysError(mountInNamespace(pid, { ...tmpfs, path: join(dir, 'link') }), { code: 'ELOOP', errno: 40, syscall: 'openat2', path: join(dir, 'link') });
+      await rejectsSysError(mountInNamespace(pid, { ...tmpfs, path: join(dir, 'missing') }), { code: 'ENOENT', errno: 2, syscall: 'openat2', path: join(dir, 'missing') });
+      await rejectsSysError(mountInNamespace(pid, { ...tmpfs, path: 'relative' }), { code: 'EINVAL', errno: 22, syscall: 'move_mount', path: 'relative' });
       assert.deepEqual((await readMountinfo(pid)).filter((m) => m.mountpoint.startsWith(dir)), []);
 
       // Unmounting through a symlink is refused too (UMOUNT_NOFOLLOW from inside the parent).
       await mountInNamespace(pid, { ...tmpfs, path: target });
-      await rejectsSys(unmountInNamespace(pid, join(dir, 'link')), { code: 'EINVAL', errno: 22, syscall: 'umount2', path: join(dir, 'link') });
-      await rejectsSys(unmountInNamespace(pid, join(dir, 'missing', 'x')), { code: 'ENOENT', errno: 2, syscall: 'openat2', path: join(dir, 'missing', 'x') });
+      await rejectsSysError(unmountInNamespace(pid, join(dir, 'link')), { code: 'EINVAL', errno: 22, syscall: 'umount2', path: join(dir, 'link') });
+      await rejectsSysError(unmountInNamespace(pid, join(dir, 'missing', 'x')), { code: 'ENOENT', errno: 2, syscall: 'openat2', path: join(dir, 'missing', 'x') });
       assert.ok(mountAt(await readMountinfo(pid), target));
     });
   }));
 
   it('refuses bad options before the kernel sees them, and reports the kernel\'s refusals', () => temporaryDirectory(async (dir) => {
     await withNamespaceProcess(async (pid) => {
-      await rejectsSys(mountInNamespace(pid, { fstype: 'tmpfs', options: { mode: '0755,uid=0' }, path: dir }), { code: 'EINVAL', errno: 22, syscall: 'fsconfig', path: 'mode' });
-      const err = await rejectsSys(mountInNamespace(pid, { fstype: 'tmpfs', options: { kmxbogus: '1' }, path: dir }), { code: 'EINVAL', errno: 22, syscall: 'fsconfig', path: 'kmxbogus=1' });
+      await rejectsSysError(mountInNamespace(pid, { fstype: 'tmpfs', options: { mode: '0755,uid=0' }, path: dir }), { code: 'EINVAL', errno: 22, syscall: 'fsconfig', path: 'mode' });
+      const err = await rejectsSysError(mountInNamespace(pid, { fstype: 'tmpfs', options: { kmxbogus: '1' }, path: dir }), { code: 'EINVAL', errno: 22, syscall: 'fsconfig', path: 'kmxbogus=1' });
       assert.match(err.message, /Unknown parameter/);
-      await rejectsSys(mountInNamespace(pid, { fstype: 'kmx-no-such-fs', path: dir }), { code: 'ENODEV', errno: 19, syscall: 'fsopen', path: 'kmx-no-such-fs' });
+      await rejectsSysError(mountInNamespace(pid, { fstype: 'kmx-no-such-fs', path: dir }), { code: 'ENODEV', errno: 19, syscall: 'fsopen', path: 'kmx-no-such-fs' });
     });
   }));
 
@@ -141,8 +133,8 @@ describe('mounting in another mount namespace', () => {
     const child = spawn('true');
     await once(child, 'exit');
     const pid = child.pid ?? -1;
-    await rejectsSys(mountInNamespace(pid, { fstype: 'tmpfs', path: '/mnt' }), { code: 'ESRCH', errno: 3, syscall: 'pidfd_open', path: String(pid) });
-    await rejectsSys(unmountInNamespace(pid, '/mnt'), { code: 'ESRCH', errno: 3, syscall: 'pidfd_open', path: String(pid) });
+    await rejectsSysError(mountInNamespace(pid, { fstype: 'tmpfs', path: '/mnt' }), { code: 'ESRCH', errno: 3, syscall: 'pidfd_open', path: String(pid) });
+    await rejectsSysError(unmountInNamespace(pid, '/mnt'), { code: 'ESRCH', errno: 3, syscall: 'pidfd_open', path: String(pid) });
   });
 });
 
@@ -176,9 +168,9 @@ describe('reading the mount table of a namespace', () => {
       assert.deepEqual(viaHelper.map((m) => m.mountId), (await readMountinfo(pid)).map((m) => m.mountId));
     });
     writeFileSync(join(dir, 'plain'), '');
-    await rejectsSys(readMountinfoOfNamespace(join(dir, 'plain')), { code: 'EINVAL', errno: 22, syscall: 'setns' });
-    await rejectsSys(readMountinfoOfNamespace('/proc/self/ns/net'), { code: 'EINVAL', errno: 22, syscall: 'setns' });
-    await rejectsSys(readMountinfoOfNamespace(join(dir, 'missing')), { code: 'ENOENT', errno: 2, syscall: 'open', path: join(dir, 'missing') });
+    await rejectsSysError(readMountinfoOfNamespace(join(dir, 'plain')), { code: 'EINVAL', errno: 22, syscall: 'setns' });
+    await rejectsSysError(readMountinfoOfNamespace('/proc/self/ns/net'), { code: 'EINVAL', errno: 22, syscall: 'setns' });
+    await rejectsSysError(readMountinfoOfNamespace(join(dir, 'missing')), { code: 'ENOENT', errno: 2, syscall: 'open', path: join(dir, 'missing') });
   }));
 });
 
@@ -197,7 +189,7 @@ describe('the MountHelper service', () => {
     const fake = join(dir, 'fake-helper');
     writeFileSync(fake, '#!/bin/sh\n[ "$1" = mountinfo ] && exec sleep 30\necho "something odd" >&2; exit 3\n', { mode: 0o755 });
     const helper = new MountHelper({ helperPath: fake, timeoutMs: 200 });
-    await rejectsSys(helper.readMountinfoOfNamespace('/proc/self/ns/mnt'), { code: 'ETIMEDOUT', errno: 110, syscall: 'kmx-nshelper mountinfo' });
+    await rejectsSysError(helper.readMountinfoOfNamespace('/proc/self/ns/mnt'), { code: 'ETIMEDOUT', errno: 110, syscall: 'kmx-nshelper mountinfo' });
     await assert.rejects(helper.unmountInNamespace(process.pid, '/nonexistent'), (err: unknown) =>
       err instanceof KmxError && !(err instanceof SysError) && /failed \(3\): something odd/.test(err.message));
   }));

@@ -4,20 +4,12 @@ import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { temporaryDirectory } from '@kmx/core/testing';
+import { temporaryDirectory, rejectsSysError } from '@kmx/core/testing';
 import { SysError } from '../src/errors/index.js';
 import { HELPER_FAILED, mountAt, parseMountinfo, runWithBinds, spawnWithBinds, type BindSetup } from '../src/mount/index.js';
 
 /** Commands in a private mount namespace with bind mounts that only they see. */
 
-async function rejectsSys(promise: Promise<unknown>, expected: { code: string; errno: number; syscall: string; path?: string }): Promise<SysError> {
-  let caught: unknown;
-  await assert.rejects(promise, (err: unknown) => ((caught = err), true));
-  assert.ok(caught instanceof SysError, `not a SysError: ${String(caught)}`);
-  assert.deepEqual({ code: caught.code, errno: caught.errno, syscall: caught.syscall, path: caught.path },
-    { path: undefined, ...expected });
-  return caught;
-}
 
 function collect(stream: Readable | null | undefined): () => string {
   let text = '';
@@ -104,13 +96,13 @@ describe('runWithBinds and spawnWithBinds', () => {
     mkdirSync(target);
     symlinkSync(target, join(dir, 'link'));
     const quiet = { stdio: 'ignore' } as const;
-    await rejectsSys(runWithBinds({ binds: [{ source: join(dir, 'missing'), target }] }, 'true', [], quiet),
+    await rejectsSysError(runWithBinds({ binds: [{ source: join(dir, 'missing'), target }] }, 'true', [], quiet),
       { code: 'ENOENT', errno: 2, syscall: 'open_tree', path: join(dir, 'missing') });
-    await rejectsSys(runWithBinds({ binds: [{ source: dir, target: join(dir, 'link') }] }, 'true', [], quiet),
+    await rejectsSysError(runWithBinds({ binds: [{ source: dir, target: join(dir, 'link') }] }, 'true', [], quiet),
       { code: 'ELOOP', errno: 40, syscall: 'openat2', path: join(dir, 'link') });
-    await rejectsSys(runWithBinds({ binds: [] }, 'kmx-no-such-command', [], quiet),
+    await rejectsSysError(runWithBinds({ binds: [] }, 'kmx-no-such-command', [], quiet),
       { code: 'ENOENT', errno: 2, syscall: 'execvp', path: 'kmx-no-such-command' });
-    await rejectsSys(runWithBinds({ binds: [], procAt: 'relative' }, 'true', [], quiet),
+    await rejectsSysError(runWithBinds({ binds: [], procAt: 'relative' }, 'true', [], quiet),
       { code: 'EINVAL', errno: 22, syscall: 'mount', path: 'relative' });
 
     // spawnWithBinds: the same failure as an 'error' event, and the helper's exit status.

@@ -18,7 +18,14 @@ export interface FuseOptions {
   congestionThreshold?: number;
   /** The filesystem's inode numbers are stable and unique: report them as st_ino. */
   useIno?: boolean;
-  /** Let the kernel cache writes and send them in large batches (libfuse3 only). */
+  /**
+   * Let the kernel cache writes and send them later in large batches (libfuse3 only). Safe
+   * only when this mount is the sole writer of its data: the kernel trusts its own cached size
+   * and mtime, so a change behind kmx's back is not seen. Writes then reach the filesystem from
+   * the kernel's flusher, not from the writer, so they carry no useful caller, and files opened
+   * write-only are opened read-write (the kernel reads partial pages) without O_APPEND (the
+   * kernel positions appends).
+   */
   writebackCache?: boolean;
   /** A fusermount watchdog removes the mount if the serving process dies. */
   autoUnmount?: boolean;

@@ -1,9 +1,11 @@
 import * as fs from 'node:fs';
+import { errnoOf } from '../errors/index.js';
 import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, UTIME_NOW, UTIME_OMIT } from '../libc/constants.js';
 import { mknodat, renameat2, utimensat, type Timespec } from '../libc/files.js';
 import { lgetxattr, llistxattr, lremovexattr, lsetxattr } from '../libc/xattr.js';
 import type { Attr, Caller, DirEntry, FileSystem, OpenReply, StatFs, TimeUpdate } from '../fuse/types.js';
 import { AsCaller } from './as-caller.js';
+import { withUsablePath } from './long-paths.js';
 
 const NS_PER_SEC = 1_000_000_000n;
 
@@ -38,6 +40,9 @@ function utimeValue(t: TimeUpdate): Timespec {
   if (t === 'omit') return { sec: 0, nsec: UTIME_OMIT };
   return t;
 }
+
+const EPERM = 1;
+const SETID_BITS = 0o6000;
 
 // Flags the kernel handles itself, or that would change the meaning of a plain open here.
 const OPEN_FLAGS_DROPPED = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOCTTY;
@@ -97,90 +102,119 @@ export class PassthroughFileSystem implements FileSystem {
     return path === '/' ? this.root || '/' : this.root + path;
   }
 
+  /** Calls `use` with a backing path the kernel accepts, even when it is longer than PATH_MAX. */
+  protected at<T>(path: string, use: (real: string) => T): T {
+    return withUsablePath(this.real(path), use);
+  }
+
   getattr(path: string, fh?: number): Attr {
-    return attrFromStats(fh === undefined ? fs.lstatSync(this.real(path), { bigint: true }) : fs.fstatSync(fh, { bigint: true }));
+    return attrFromStats(fh === undefined ? this.at(path, (p) => fs.lstatSync(p, { bigint: true })) : fs.fstatSync(fh, { bigint: true }));
   }
 
   access(path: string, mask: number, caller: Caller): void {
-    this.asCaller.run(caller, () => fs.accessSync(this.real(path), mask));
+    this.asCaller.run(caller, () => this.at(path, (p) => fs.accessSync(p, mask)));
   }
 
   readlink(path: string): string {
-    return fs.readlinkSync(this.real(path));
+    return this.at(path, (p) => fs.readlinkSync(p));
   }
 
   readdir(path: string): DirEntry[] {
-    const dir = this.real(path);
-    const prefix = dir.endsWith('/') ? dir : `${dir}/`;
-    return fs.readdirSync(dir).map((name) => {
-      // An entry that vanished meanwhile is listed without attributes, as readdir(3) would.
-      try {
-        return { name, attr: attrFromStats(fs.lstatSync(prefix + name, { bigint: true })) };
-      } catch {
-        return { name };
-      }
+    return this.at(path, (dir) => {
+      const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+      return fs.readdirSync(dir).map((name) => {
+        // An entry that vanished meanwhile is listed without attributes, as readdir(3) would.
+        try {
+          return { name, attr: attrFromStats(fs.lstatSync(prefix + name, { bigint: true })) };
+        } catch {
+          return { name };
+        }
+      });
     });
   }
 
   mknod(path: string, mode: number, rdev: number, caller: Caller): void {
-    this.asCaller.run(caller, () => mknodat(AT_FDCWD, this.real(path), mode, rdev));
+    this.asCaller.run(caller, () => this.at(path, (p) => mknodat(AT_FDCWD, p, mode, rdev)));
   }
 
   mkdir(path: string, mode: number, caller: Caller): void {
-    this.asCaller.run(caller, () => fs.mkdirSync(this.real(path), mode));
+    this.asCaller.run(caller, () => this.at(path, (p) => fs.mkdirSync(p, mode)));
   }
 
   unlink(path: string, caller: Caller): void {
-    this.asCaller.run(caller, () => fs.unlinkSync(this.real(path)));
+    this.asCaller.run(caller, () => this.at(path, (p) => fs.unlinkSync(p)));
   }
 
   rmdir(path: string, caller: Caller): void {
-    this.asCaller.run(caller, () => fs.rmdirSync(this.real(path)));
+    this.asCaller.run(caller, () => this.at(path, (p) => fs.rmdirSync(p)));
   }
 
   symlink(target: string, path: string, caller: Caller): void {
-    this.asCaller.run(caller, () => fs.symlinkSync(target, this.real(path)));
+    this.asCaller.run(caller, () => this.at(path, (p) => fs.symlinkSync(target, p)));
   }
 
   rename(from: string, to: string, flags: number, caller: Caller): void {
-    this.asCaller.run(caller, () => {
-      if (flags === 0) fs.renameSync(this.real(from), this.real(to));
-      else renameat2(AT_FDCWD, this.real(from), AT_FDCWD, this.real(to), flags);
-    });
+    this.asCaller.run(caller, () => this.at(from, (a) => this.at(to, (b) => {
+      if (flags === 0) fs.renameSync(a, b);
+      else renameat2(AT_FDCWD, a, AT_FDCWD, b, flags);
+    })));
   }
 
   link(existing: string, path: string, caller: Caller): void {
-    this.asCaller.run(caller, () => fs.linkSync(this.real(existing), this.real(path)));
+    this.asCaller.run(caller, () => this.at(existing, (a) => this.at(path, (b) => fs.linkSync(a, b))));
   }
 
   chmod(path: string, mode: number, fh: number | undefined, caller: Caller): void {
-    this.asCaller.run(caller, () => (fh === undefined ? fs.chmodSync(this.real(path), mode) : fs.fchmodSync(fh, mode)));
+    const change = (): void => (fh === undefined ? this.at(path, (p) => fs.chmodSync(p, mode)) : fs.fchmodSync(fh, mode));
+    try {
+      this.asCaller.run(caller, change);
+    } catch (err) {
+      // A write or truncate by someone who is not the owner clears setuid/setgid: the kernel
+      // asks for it as a chmod from the writer, which the writer may not do. A local
+      // filesystem clears them for anyone with write access, so do it for them as root.
+      if (errnoOf(err) !== EPERM || !this.dropsPrivilegesOnly(path, fh, mode, caller)) throw err;
+      change();
+    }
+  }
+
+  /** Whether `mode` is the current mode less setuid and/or setgid, and the caller may write the file. */
+  private dropsPrivilegesOnly(path: string, fh: number | undefined, mode: number, caller: Caller): boolean {
+    const current = (fh === undefined ? this.at(path, (p) => fs.lstatSync(p)) : fs.fstatSync(fh)).mode & 0o7777;
+    mode &= 0o7777; // libfuse 2 passes the file type bits too
+    const removesOnlySetid = mode !== current && (mode & ~SETID_BITS) === (current & ~SETID_BITS) && (mode & ~current) === 0;
+    if (!removesOnlySetid) return false;
+    try {
+      this.asCaller.run(caller, () => this.at(path, (p) => fs.accessSync(p, fs.constants.W_OK)));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   chown(path: string, uid: number, gid: number, fh: number | undefined, caller: Caller): void {
-    this.asCaller.run(caller, () => (fh === undefined ? fs.lchownSync(this.real(path), uid, gid) : fs.fchownSync(fh, uid, gid)));
+    this.asCaller.run(caller, () => (fh === undefined ? this.at(path, (p) => fs.lchownSync(p, uid, gid)) : fs.fchownSync(fh, uid, gid)));
   }
 
   truncate(path: string, size: number, fh: number | undefined, caller: Caller): void {
-    if (fh === undefined) this.asCaller.run(caller, () => fs.truncateSync(this.real(path), size));
+    if (fh === undefined) this.asCaller.run(caller, () => this.at(path, (p) => fs.truncateSync(p, size)));
     else fs.ftruncateSync(fh, size);
   }
 
   utimens(path: string, atime: TimeUpdate, mtime: TimeUpdate, fh: number | undefined, caller: Caller): void {
     // As the caller: "now" is allowed to anyone with write access, explicit times only to the owner.
     this.asCaller.run(caller, () => {
-      if (fh === undefined) utimensat(AT_FDCWD, this.real(path), utimeValue(atime), utimeValue(mtime), AT_SYMLINK_NOFOLLOW);
+      if (fh === undefined) this.at(path, (p) => utimensat(AT_FDCWD, p, utimeValue(atime), utimeValue(mtime), AT_SYMLINK_NOFOLLOW));
       else utimensat(fh, null, utimeValue(atime), utimeValue(mtime));
     });
   }
 
   open(path: string, flags: number, caller: Caller): OpenReply {
-    return { fh: this.asCaller.run(caller, () => fs.openSync(this.real(path), flags & ~OPEN_FLAGS_DROPPED)) };
+    return { fh: this.asCaller.run(caller, () => this.at(path, (p) => fs.openSync(p, flags & ~OPEN_FLAGS_DROPPED))) };
   }
 
   create(path: string, mode: number, flags: number, caller: Caller): OpenReply {
     const createFlags = (flags & ~fs.constants.O_NOCTTY) | fs.constants.O_CREAT;
-    return { fh: this.asCaller.run(caller, () => fs.openSync(this.real(path), createFlags, mode)) };
+    return { fh: this.asCaller.run(caller, () => this.at(path, (p) => fs.openSync(p, createFlags, mode))) };
   }
 
   read(_path: string, fh: number, buffer: Buffer, position: number): Promise<number> {
@@ -204,23 +238,23 @@ export class PassthroughFileSystem implements FileSystem {
   }
 
   statfs(path: string): StatFs {
-    const s = fs.statfsSync(this.real(path));
+    const s = this.at(path, (p) => fs.statfsSync(p));
     return { bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, namemax: 255 };
   }
 
   setxattr(path: string, name: string, value: Buffer, flags: number, caller: Caller): void {
-    this.asCaller.run(caller, () => lsetxattr(this.real(path), name, value, flags));
+    this.asCaller.run(caller, () => this.at(path, (p) => lsetxattr(p, name, value, flags)));
   }
 
   getxattr(path: string, name: string): Buffer {
-    return lgetxattr(this.real(path), name);
+    return this.at(path, (p) => lgetxattr(p, name));
   }
 
   listxattr(path: string): string[] {
-    return llistxattr(this.real(path));
+    return this.at(path, (p) => llistxattr(p));
   }
 
   removexattr(path: string, name: string, caller: Caller): void {
-    this.asCaller.run(caller, () => lremovexattr(this.real(path), name));
+    this.asCaller.run(caller, () => this.at(path, (p) => lremovexattr(p, name)));
   }
 }

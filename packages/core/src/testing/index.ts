@@ -2,3 +2,4 @@
 export { withTestMount, type TestMount, type TestMountOptions } from './test-mount.js';
 export { run, sh, runKmx, kmxBin, type RunResult } from './processes.js';
 export { temporaryDirectory, mountsUnder } from './temp.js';
+export { throwsSysError, rejectsSysError, type ExpectedSysError } from './assertions.js';

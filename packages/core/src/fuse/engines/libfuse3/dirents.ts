@@ -32,17 +32,23 @@ export interface PlusEntry {
   /** st_ino as reported to users. */
   ino: number;
   attr: Attr;
-  entryTimeout: number;
-  attrTimeout: number;
 }
 
 /** Fills one reply buffer, entry by entry, until the next one would not fit. */
 export class DirentWriter {
+  private readonly entryValid: [number, number];
+  private readonly attrValid: [number, number];
   private ab = new ArrayBuffer(4096);
   private buffer = Buffer.from(this.ab);
   private u32 = new Uint32Array(this.ab);
   private used = 0;
   private limit = 0;
+
+  /** The cache timeouts READDIRPLUS entries carry, in seconds. */
+  constructor(timeouts: { entry: number; attr: number } = { entry: 0, attr: 0 }) {
+    this.entryValid = splitTimeout(timeouts.entry);
+    this.attrValid = splitTimeout(timeouts.attr);
+  }
 
   /** Starts a reply of at most `size` bytes. */
   reset(size: number): void {
@@ -82,16 +88,16 @@ export class DirentWriter {
     if (this.used + ENTRY_OUT_SIZE + direntSize > this.limit) return false;
     const u32 = this.u32;
     const base = this.used >>> 2;
-    u32.fill(0, base, base + ENTRY_OUT_SIZE / 4);
     if (plus) {
+      // struct fuse_entry_out, every field written (the buffer is reused).
       const a = plus.attr;
       put64(u32, base, plus.nodeid);
-      const [entrySec, entryNsec] = splitTimeout(plus.entryTimeout);
-      const [attrSec, attrNsec] = splitTimeout(plus.attrTimeout);
-      put64(u32, base + 4, entrySec);
-      put64(u32, base + 6, attrSec);
-      u32[base + 8] = entryNsec;
-      u32[base + 9] = attrNsec;
+      u32[base + 2] = 0; // generation: node ids are never reused
+      u32[base + 3] = 0;
+      put64(u32, base + 4, this.entryValid[0]);
+      put64(u32, base + 6, this.attrValid[0]);
+      u32[base + 8] = this.entryValid[1];
+      u32[base + 9] = this.attrValid[1];
       put64(u32, base + 10, plus.ino);
       put64(u32, base + 12, a.size);
       put64(u32, base + 14, a.blocks ?? Math.ceil(a.size / 512));
@@ -107,6 +113,9 @@ export class DirentWriter {
       u32[base + 28] = a.gid;
       u32[base + 29] = a.rdev ?? 0;
       u32[base + 30] = a.blksize ?? 4096;
+      u32[base + 31] = 0;
+    } else {
+      u32.fill(0, base, base + ENTRY_OUT_SIZE / 4); // node id 0: no attributes, the kernel looks it up
     }
     this.writeDirent(this.used + ENTRY_OUT_SIZE, name, nameLength, direntSize, ino, type, off);
     this.used += ENTRY_OUT_SIZE + direntSize;
@@ -120,6 +129,6 @@ export class DirentWriter {
     this.u32[base + 4] = nameLength;
     this.u32[base + 5] = type;
     this.buffer.write(name, at + DIRENT_HEADER, nameLength, 'utf8');
-    this.buffer.fill(0, at + DIRENT_HEADER + nameLength, at + size); // padding
+    for (let i = at + DIRENT_HEADER + nameLength; i < at + size; i++) this.buffer[i] = 0; // padding
   }
 }

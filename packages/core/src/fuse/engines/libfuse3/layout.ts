@@ -125,6 +125,7 @@ export const CONN = { maxWrite: 8, maxRead: 12, maxReadahead: 16, capable: 20, w
 
 export const CAP_ASYNC_READ = 1 << 0;
 export const CAP_ATOMIC_O_TRUNC = 1 << 3;
+export const CAP_AUTO_INVAL_DATA = 1 << 12;
 export const CAP_READDIRPLUS = 1 << 13;
 export const CAP_READDIRPLUS_AUTO = 1 << 14;
 export const CAP_WRITEBACK_CACHE = 1 << 16;

@@ -16,13 +16,13 @@ interface OpenDirectory {
  * OPENDIR, READDIR, READDIRPLUS, RELEASEDIR, FSYNCDIR. The listing is read once per pass
  * (at offset 0) and kept with the open directory for the following pages; '.' and '..'
  * come first. READDIRPLUS hands out a node (one lookup) for every entry with attributes, so
- * that `ls -l` or `find` needs no LOOKUP per entry.
+ * that `ls -l` or `find` needs no LOOKUP per entry while the timeouts last.
  */
 export function directoryOps(r: Requests): OpHandlers {
   const { fs, nodes } = r;
   const open = new Map<number, OpenDirectory>();
   let nextHandle = 1;
-  const writer = new DirentWriter();
+  const writer = new DirentWriter(r.timeouts);
 
   /** The open directory of a request (its handle is in fi), or undefined once answered EBADF. */
   const directory = (req: Pointer, fi: Pointer): OpenDirectory | undefined => {
@@ -60,7 +60,7 @@ export function directoryOps(r: Requests): OpHandlers {
       if (!writer.fitsPlus(entry.name)) break;
       const node = nodes.remember(dir.node, entry.name, entry.attr);
       const ino = r.stIno(node, entry.attr);
-      writer.addPlus(entry.name, ino, type, cookie, { nodeid: node.id, ino, attr: entry.attr, entryTimeout: r.timeouts.entry, attrTimeout: r.timeouts.attr });
+      writer.addPlus(entry.name, ino, type, cookie, { nodeid: node.id, ino, attr: entry.attr });
     }
     return writer.bytes();
   };
@@ -94,7 +94,8 @@ export function directoryOps(r: Requests): OpHandlers {
     }),
 
     readdir: fs.readdir && r.guard('readdir', readdir(false)),
-    readdirplus: fs.readdir && r.guard('readdirplus', readdir(true)),
+    // Entries that expire at once (both timeouts 0) would only cost the kernel work: plain READDIR then.
+    readdirplus: fs.readdir && (r.timeouts.entry > 0 || r.timeouts.attr > 0) ? r.guard('readdirplus', readdir(true)) : undefined,
 
     releasedir: r.guard('releasedir', (req, _id: number, fi: Pointer) => {
       const dir = directory(req, fi);

@@ -2,13 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { KmxError } from '../../../errors/index.js';
 import { koffi } from '../../../libc/library.js';
 import { runOperation, type EngineMountRequest, type EngineSession } from '../../engine.js';
-import type { FuseOptions } from '../../options.js';
 import { libfuse3, type Libfuse3, type Pointer } from './bindings.js';
 import { ReceiveBuffer } from './buffers.js';
-import {
-  CAP_HANDLE_KILLPRIV, CAP_READDIRPLUS_AUTO, CAP_WRITEBACK_CACHE, CONN, FUSE_ARGS_ARGV, FUSE_ARGS_SIZE, OPS_SIZE,
-} from './layout.js';
+import { MAX_READ, configureConnection, newSession, sessionArguments } from './connection.js';
 import { OpsTable, allOps } from './ops.js';
+import { widenReadahead } from './readahead.js';
 import { Requests } from './requests.js';
 
 const EINTR = 4;
@@ -16,7 +14,6 @@ const EAGAIN = 11;
 const F_GETFL = 3;
 const F_SETFL = 4;
 const O_NONBLOCK = 0o4000;
-export const MAX_WRITE = 1024 * 1024;
 /** Requests handled per wakeup before the event loop gets a turn (async replies, timers). */
 const REQUESTS_PER_WAKEUP = 64;
 const INIT_TIMEOUT_MS = 30_000;
@@ -30,18 +27,6 @@ interface PollHandle {
   close(): void;
 }
 type Poll = (fd: number, options: { readable: boolean }, callback: (status: number) => void) => PollHandle;
-
-/** libfuse's command line: mount options it applies itself (the rest kmx does in its replies). */
-export function sessionArguments(request: EngineMountRequest): string[] {
-  const o: FuseOptions = request.options;
-  const list = [`fsname=${request.fsname}`, `subtype=${request.subtype}`];
-  if (o.allowOther) list.push('allow_other');
-  if (o.defaultPermissions) list.push('default_permissions');
-  if (o.readOnly) list.push('ro');
-  if (o.autoUnmount) list.push('auto_unmount');
-  if (o.maxRead !== undefined) list.push(`max_read=${o.maxRead}`);
-  return ['kmx', '-o', list.join(','), ...(o.debug ? ['-d'] : [])];
-}
 
 /**
  * One mount served by libfuse3's low-level API from the Node event loop: the session's
@@ -75,7 +60,7 @@ export class Libfuse3Session implements EngineSession {
     const { lib, request } = this;
     const ready = new Promise<void>((resolve, reject) => (this.initialized = { resolve, reject }));
     try {
-      this.se = this.newSession();
+      this.se = newSession(lib, sessionArguments(request), this.table.pointer);
       if (Number(lib.session_mount(this.se, request.mountpoint)) !== 0) {
         throw new KmxError(`libfuse3 could not mount ${request.mountpoint} (its message is above)`);
       }
@@ -92,53 +77,15 @@ export class Libfuse3Session implements EngineSession {
     } finally {
       clearTimeout(timer);
     }
+    await widenReadahead(request.mountpoint, request.options.maxRead ?? MAX_READ);
     return this;
   }
 
-  private newSession(): Pointer {
-    const { lib } = this;
-    const k = koffi();
-    const argv = sessionArguments(this.request);
-    // struct fuse_args in C memory: libfuse replaces its argv with a copy of its own.
-    const strings = argv.map((arg) => lib.strdup(arg) as Pointer);
-    const array = lib.calloc(argv.length + 1, 8) as Pointer;
-    const args = lib.calloc(1, FUSE_ARGS_SIZE) as Pointer;
-    try {
-      strings.forEach((pointer, i) => k.encode(array, i * 8, 'void *', pointer));
-      k.encode(args, 0, 'int', argv.length);
-      k.encode(args, FUSE_ARGS_ARGV, 'void *', array);
-      const se = lib.session_new(args, this.table.pointer, OPS_SIZE, null) as Pointer | null;
-      lib.opt_free_args(args);
-      if (!se) throw new KmxError(`libfuse3 refused the mount options ${argv.slice(1).join(' ')} (its message is above)`);
-      return se;
-    } finally {
-      for (const pointer of strings) lib.free(pointer);
-      lib.free(array);
-      lib.free(args);
-    }
-  }
-
-  /** The kernel's INIT, inside process_buf: sets what kmx wants of the connection; libfuse answers after it. */
+  /** The kernel's INIT, inside process_buf: libfuse answers it once this returns. */
   private readonly onInit = (_userdata: Pointer, conn: Pointer): void => {
     try {
       this.initReceived = true;
-      const k = koffi();
-      const o = this.request.options;
-      const get = (offset: number): number => k.decode(conn, offset, 'uint32_t') as number;
-      const set = (offset: number, value: number): void => k.encode(conn, offset, 'uint32_t', value >>> 0);
-      const capable = get(CONN.capable);
-      // READDIRPLUS on every page, not only the first (AUTO): one request lists and stats.
-      // HANDLE_KILLPRIV off: the kernel clears setuid/setgid bits on write and chown itself,
-      // as it would on a local filesystem (a server running as root would keep them).
-      let want = get(CONN.want) & ~CAP_READDIRPLUS_AUTO & ~CAP_HANDLE_KILLPRIV;
-      if (o.writebackCache && capable & CAP_WRITEBACK_CACHE) want |= CAP_WRITEBACK_CACHE;
-      set(CONN.want, want);
-      set(CONN.maxWrite, Math.min(o.maxWrite ?? MAX_WRITE, MAX_WRITE));
-      // libfuse refuses INIT (EPROTO) unless max_read here matches the -o max_read mount option.
-      if (o.maxRead !== undefined) set(CONN.maxRead, o.maxRead);
-      if (o.maxBackground !== undefined) set(CONN.maxBackground, o.maxBackground);
-      if (o.congestionThreshold !== undefined) set(CONN.congestionThreshold, o.congestionThreshold);
-      set(CONN.timeGran, 1); // nanosecond timestamps
+      configureConnection(conn, this.request.options);
     } catch (err) {
       this.request.log(`init: ${err instanceof Error ? err.message : String(err)}`);
     }
