@@ -31,7 +31,8 @@ const hook: Hook<'kmx-tour'> = async function (options) {
   await tour.shell(`head -3 '${view}/meminfo'`);
   tour.say('`self` is whoever reads it, not the server:');
   await tour.shell(`sh -c 'echo "my pid is $$"; exec readlink ${view}/self'`);
-  await tour.kmx(['procsys', 'run', '--mount', view, '--', 'sh', '-c', 'findmnt -o TARGET,FSTYPE /proc; free -m; ps -o pid,comm']);
+  tour.say('Commands run with the mirror over /proc (a private mount namespace; nothing else changes):');
+  await tour.kmx(['procsys', 'run', '--mount', view, '--', 'sh', '-c', 'findmnt -o TARGET,FSTYPE /proc; free -m; ps -o pid,comm -p 1,$$']);
   await tour.kmx(['umount', view]);
 
   tour.section('kmx procsys: hosts merged (an agent on loopback stands for a second host)');
@@ -45,7 +46,8 @@ const hook: Hook<'kmx-tour'> = async function (options) {
     const address = await addressOf(() => output, () => agent.exitCode !== null);
     tour.say(output.trim());
     await tour.kmx(['procsys', 'run', '--certs', certs, '--name', 'tour-me', '--peer', `tour-agent=${address}`, '--', 'sh', '-c',
-      'cat /proc/status; ls /proc/hosts; grep -c ^processor /proc/cpuinfo; head -1 /proc/meminfo; ps -e -o pid=,comm= | grep -c .']);
+      'cat /proc/status; ls /proc/hosts; grep -c ^processor /proc/cpuinfo; head -1 /proc/meminfo; ps -e -o pid=,comm= | tail -3']);
+    tour.say('Both hosts\' processors and memory added up; the agent\'s processes appear as 4194304 + their pid.');
   } finally {
     agent.kill('SIGTERM');
     if (agent.exitCode === null) await new Promise((resolve) => agent.once('exit', resolve));
