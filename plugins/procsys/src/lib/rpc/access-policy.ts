@@ -9,7 +9,11 @@ import { SysError } from '@kmx/core';
  * agent started with --writable.
  */
 
-const PTRACE_GUARDED = new Set(['maps', 'smaps', 'smaps_rollup', 'numa_maps', 'wchan', 'stack', 'syscall', 'pagemap', 'mem', 'environ', 'auxv', 'personality', 'io', 'map_files', 'fd', 'fdinfo', 'ns']);
+const PTRACE_GUARDED = new Set(['maps', 'smaps', 'smaps_rollup', 'numa_maps', 'wchan', 'stack', 'syscall', 'pagemap', 'mem', 'environ', 'auxv', 'personality', 'io', 'map_files', 'fd', 'fdinfo', 'ns', 'root', 'cwd', 'exe']);
+/** World-readable, but printing kernel addresses to privileged readers (kptr_restrict), as the agent often is. */
+const KERNEL_ADDRESSES = new Set(['kallsyms', 'modules']);
+/** A process directory: a pid, or the agent's own through self and thread-self. */
+const PROCESS_DIR = /^(\d+|self|thread-self)$/;
 const OTHER_READ = 0o004;
 const OTHER_WRITE = 0o002;
 const OTHER_SEARCH = 0o001;
@@ -17,7 +21,8 @@ const OTHER_SEARCH = 0o001;
 /** Whether a view path ('/1/environ') may be served at all; clients skip the round trip when not. */
 export function remotelyReadable(path: string): boolean {
   const parts = path.split('/');
-  return !/^\d+$/.test(parts[1] ?? '') || !parts.slice(2).some((p) => PTRACE_GUARDED.has(p));
+  if (parts.length === 2 && KERNEL_ADDRESSES.has(parts[1]!)) return false;
+  return !PROCESS_DIR.test(parts[1] ?? '') || !parts.slice(2).some((p) => PTRACE_GUARDED.has(p));
 }
 
 /** Splits and checks an agent path ('1/stat'; '' is /proc itself). */
@@ -35,15 +40,22 @@ export class AccessPolicy {
     return parts.length === 0 ? this.root : `${this.root}/${parts.join('/')}`;
   }
 
-  /** Every directory on the way must be searchable by others, and no name ptrace-guarded. */
+  /**
+   * Every directory on the way must be searchable by others, no name ptrace-guarded, and the
+   * path must stay inside /proc once links are followed (a process's root or cwd would lead
+   * anywhere on the host).
+   */
   private reach(parts: readonly string[], what: string): void {
-    const processDir = /^\d+$/.test(parts[0] ?? '');
+    const processDir = PROCESS_DIR.test(parts[0] ?? '');
+    if (parts.length === 1 && KERNEL_ADDRESSES.has(parts[0]!)) throw SysError.of('EACCES', what, parts[0], { detail: 'not served to remote clients' });
     for (let i = 0; i < parts.length; i++) {
       if (processDir && i > 0 && PTRACE_GUARDED.has(parts[i]!)) throw SysError.of('EACCES', what, parts.join('/'), { detail: 'not served to remote clients' });
       if (i === parts.length - 1) break;
       const st = fs.statSync(this.real(parts.slice(0, i + 1)));
       if (!(st.mode & OTHER_SEARCH)) throw SysError.of('EACCES', what, parts.join('/'));
     }
+    const target = fs.realpathSync(this.real(parts));
+    if (target !== this.root && !target.startsWith(`${this.root}/`)) throw SysError.of('EACCES', what, parts.join('/'), { detail: 'leads outside /proc' });
   }
 
   forStat(parts: readonly string[]): void {
