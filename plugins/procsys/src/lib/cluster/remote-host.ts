@@ -7,6 +7,7 @@ import { fromWireAttr, throwIfError } from '../rpc/wire.js';
 import { remotelyReadable } from '../rpc/access-policy.js';
 import type { Host, HostState, HostStatus } from './host.js';
 import type { Limiter } from './limiter.js';
+import { ScanSnapshot } from './scan-snapshot.js';
 import { TtlCache } from './ttl-cache.js';
 
 export interface RemoteOptions {
@@ -63,8 +64,9 @@ export class RemoteHost implements Host {
   private hello: HelloReply | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private probeDelay = PROBE_FIRST_MS;
-  /** The latest listing of /proc, kept past the cache's TTL: prefetches batch by it (a scan outlasts the TTL). */
+  /** The latest listing of /proc: prefetches batch by it. */
   private processNames: string[] = [];
+  private readonly scan = new ScanSnapshot();
   private closed = false;
 
   constructor(readonly name: string, readonly address: string, readonly slot: number, private readonly options: RemoteOptions) {
@@ -129,6 +131,7 @@ export class RemoteHost implements Host {
       this.currentState = 'down';
       this.since = new Date();
       this.cache.clear();
+      this.scan.stop();
     }
     this.scheduleProbe();
   }
@@ -176,8 +179,25 @@ export class RemoteHost implements Host {
   }
 
   private cached<T>(key: string, run: (deadline: number) => Promise<T>): Promise<T> {
+    try {
+      const hit = this.scan.peek<T>(key);
+      if (hit) return Promise.resolve(hit.value);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     // Answers about files are cached; a host that did not answer is not.
     return this.cache.get(key, () => this.call(run), (err) => err instanceof SysError && !hostUnreachable(err));
+  }
+
+  /** Keeps a batch's answer for the scan, and in the cache for ordinary reads. */
+  private keep(key: string, value: unknown): void {
+    this.scan.put(key, value);
+    this.cache.put(key, value);
+  }
+
+  private keepError(key: string, err: unknown): void {
+    this.scan.putError(key, err);
+    this.cache.putError(key, err);
   }
 
   /**
@@ -207,7 +227,7 @@ export class RemoteHost implements Host {
   }
 
   async list(path: string): Promise<DirEntry[]> {
-    if (PROCESS_DIR.test(path) && this.cache.ttlMs > 0) await this.within(this.prefetchListings());
+    if (PROCESS_DIR.test(path) && this.scan.active) await this.within(this.prefetchListings());
     return this.cached(`l${path}`, async (deadline) => {
       const reply = await unary(this.client.list.bind(this.client), { path: path.slice(1), follow: false }, deadline);
       throwIfError(reply.error, 'opendir', path);
@@ -228,7 +248,7 @@ export class RemoteHost implements Host {
   async readFile(path: string): Promise<Buffer> {
     if (!remotelyReadable(path)) throw SysError.of('EACCES', 'open', path, { detail: 'not served to remote clients' });
     const prefetch = PREFETCHED.exec(path);
-    if (prefetch && this.cache.ttlMs > 0) await this.within(this.prefetch(prefetch[2]!));
+    if (prefetch && this.scan.active) await this.within(this.prefetch(prefetch[2]!));
     return this.cached(`r${path}`, async (deadline) => {
       const reply = await unary(this.client.read.bind(this.client), { path: path.slice(1), offset: 0, length: READ_LIMIT }, deadline);
       return fileData(reply, path);
@@ -242,17 +262,17 @@ export class RemoteHost implements Host {
   private prefetch(file: string): Promise<void> {
     const paths = this.processPaths(`/${file}`);
     if (!paths) return Promise.resolve();
-    return this.cache.get(`p${file}`, () => this.call(async (deadline) => {
+    return this.scan.batch(`p${file}`, () => this.call(async (deadline) => {
       const reply = await unary(this.client.readMany.bind(this.client), { paths: paths.map((p) => p.slice(1)), maxBytesEach: 65536 }, deadline);
       reply.files.forEach((f, i) => {
         const path = paths[i]!;
         try {
-          this.cache.put(`r${path}`, fileData(f, path));
+          this.keep(`r${path}`, fileData(f, path));
         } catch (err) {
-          this.cache.putError(`r${path}`, err);
+          this.keepError(`r${path}`, err);
         }
       });
-    }, true), () => false);
+    }, true));
   }
 
   /**
@@ -262,6 +282,7 @@ export class RemoteHost implements Host {
    */
   warmProcessTable(): void {
     if (this.cache.ttlMs <= 0 || this.currentState !== 'up') return;
+    this.scan.start();
     for (const warm of [() => this.prefetchListings(), () => this.prefetch('stat'), () => this.prefetch('status'), () => this.prefetch('cmdline')]) {
       warm().catch(() => undefined);
     }
@@ -271,14 +292,14 @@ export class RemoteHost implements Host {
   private prefetchListings(): Promise<void> {
     const paths = this.processPaths('');
     if (!paths) return Promise.resolve();
-    return this.cache.get('pl', () => this.call(async (deadline) => {
+    return this.scan.batch('pl', () => this.call(async (deadline) => {
       const reply = await unary(this.client.listMany.bind(this.client), { paths: paths.map((p) => p.slice(1)) }, deadline);
       reply.lists.forEach((l, i) => {
         const path = paths[i]!;
-        if (l.error) this.cache.putError(`l${path}`, new SysError(errnoNumber(l.error) ?? 5, 'opendir', path));
-        else this.cache.put(`l${path}`, l.entries.map((e) => ({ name: e.name, attr: fromWireAttr(e.attr) })));
+        if (l.error) this.keepError(`l${path}`, new SysError(errnoNumber(l.error) ?? 5, 'opendir', path));
+        else this.keep(`l${path}`, l.entries.map((e) => ({ name: e.name, attr: fromWireAttr(e.attr) })));
       });
-    }, true), () => false);
+    }, true));
   }
 
   /** `/PID<suffix>` of every process in the latest listing of /proc, or undefined before one. */
@@ -289,6 +310,7 @@ export class RemoteHost implements Host {
 
   async write(path: string, offset: number, data: Buffer): Promise<number> {
     this.cache.clear();
+    this.scan.stop();
     return this.call(async (deadline) => {
       const reply = await unary(this.client.write.bind(this.client), { path: path.slice(1), offset, data }, deadline);
       throwIfError(reply.error, 'write', path);
