@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { mountFilesystem, type Attr, type FileSystem } from '@kmx/core';
-import { kmxBin } from '@kmx/core/testing';
+import { mountFilesystem, unmountPath, type Attr, type FileSystem } from '@kmx/core';
+import { kmxBin, mountsUnder } from '@kmx/core/testing';
 
 /** One workload for kmx (the libfuse3 engine) and its peer, in the same run. ratio = kmx / peer. */
 export interface BenchResult {
@@ -103,7 +103,12 @@ async function nullRoundTrip(work: string): Promise<Record<Target, number>> {
 // ---- kmx passthrough ----
 
 function kmx(args: readonly string[]): void {
-  execFileSync(process.execPath, [kmxBin(), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    execFileSync(process.execPath, [kmxBin(), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
+    throw new Error(`kmx ${args.join(' ')} failed: ${stderr || String(err)}`);
+  }
 }
 
 /** Runs `body` with `dir` served by `kmx passthrough` on `mnt` (a daemon: separate process), or on `dir` itself for native. */
@@ -113,8 +118,17 @@ function onTarget<T>(t: Target, dir: string, mnt: string, body: (path: string) =
   try {
     return body(mnt);
   } finally {
-    kmx(['umount', mnt]);
+    try {
+      kmx(['umount', mnt]);
+    } catch {
+      kmx(['umount', '--lazy', mnt]);
+    }
   }
+}
+
+/** Whatever happened, nothing stays mounted below `dir` (removing it would reach through a mount). */
+async function unmountUnder(dir: string): Promise<void> {
+  for (const mountpoint of await mountsUnder(dir)) await unmountPath(mountpoint, { lazy: true }).catch(() => undefined);
 }
 
 interface Fixtures {
@@ -205,8 +219,9 @@ export async function run(work?: string): Promise<BenchResult[]> {
     const note = `load ${loadBefore} → ${loadAverage()}`;
     return rows.map((r) => ({ ...r, note: r.note ? `${r.note}; ${note}` : note }));
   } finally {
+    await unmountUnder(dir);
     rmSync(shm, { recursive: true, force: true });
-    if (!work) rmSync(dir, { recursive: true, force: true });
+    if (!work && (await mountsUnder(dir)).length === 0) rmSync(dir, { recursive: true, force: true });
   }
 }
 

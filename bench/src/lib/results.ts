@@ -6,6 +6,8 @@ export interface BenchResult {
   unit: string;
   ratio: number;
   note?: string;
+  /** Overrides what the unit implies (a count, say, where more is better). */
+  better?: 'higher' | 'lower';
 }
 
 /** Throughputs are better high, durations better low. */
@@ -13,8 +15,8 @@ export function higherIsBetter(unit: string): boolean {
   return /\/s$/.test(unit);
 }
 
-export function result(workload: string, kmx: number, peer: number, unit: string, note?: string): BenchResult {
-  return { workload, kmx: round(kmx), peer: round(peer), unit, ratio: round(kmx / peer), ...(note ? { note } : {}) };
+export function result(workload: string, kmx: number, peer: number, unit: string, note?: string, better?: 'higher' | 'lower'): BenchResult {
+  return { workload, kmx: round(kmx), peer: round(peer), unit, ratio: round(kmx / peer), ...(note ? { note } : {}), ...(better ? { better } : {}) };
 }
 
 function round(n: number): number {
@@ -26,7 +28,7 @@ export function formatResults(groups: ReadonlyArray<{ name: string; peer: string
   const lines: string[] = [];
   for (const group of groups) {
     lines.push(`\n${group.name} (peer: ${group.peer})`);
-    const rows = group.results.map((r) => [r.workload, `${r.kmx} ${r.unit}`, `${r.peer} ${r.unit}`, `${r.ratio}x`, higherIsBetter(r.unit) ? 'higher is better' : 'lower is better', r.note ?? '']);
+    const rows = group.results.map((r) => [r.workload, `${r.kmx} ${r.unit}`, `${r.peer} ${r.unit}`, `${r.ratio}x`, (r.better ?? (higherIsBetter(r.unit) ? 'higher' : 'lower')) === 'higher' ? 'higher is better' : 'lower is better', r.note ?? '']);
     const header = ['workload', 'kmx', group.peer, 'kmx/peer', '', 'note'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
     for (const row of [header, ...rows]) lines.push(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd());

@@ -17,7 +17,8 @@ export default class KmxHelp extends Help {
 
   protected override async showTopicHelp(topic: Interfaces.Topic): Promise<void> {
     await super.showTopicHelp(topic);
-    const commands = this.sortedCommands.filter((c) => c.id.startsWith(`${topic.name}:`));
+    // At run time oclif hands help the ids with the topic separator (`ns tree`), not `ns:tree`.
+    const commands = this.sortedCommands.filter((c) => c.id.replaceAll(' ', ':').startsWith(`${topic.name}:`));
     if (commands.length === 0) {
       this.log('No commands yet: they arrive with this plugin\'s issue.\n');
       return;

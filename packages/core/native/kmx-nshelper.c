@@ -6,6 +6,7 @@
  *   kmx-nshelper attach PATH           fd 3: pidfd or nsfs fd of a mount ns, fd 4: a detached mount
  *   kmx-nshelper unmount PATH [--lazy] fd 3: as above
  *   kmx-nshelper mountinfo             fd 3: as above; prints that namespace's mountinfo
+ *   kmx-nshelper hold                  fd 3: as above; stays in that namespace until stdin closes
  *   kmx-nshelper run REPORT_FD [--proc DIR] [--bind SRC DST | --bind-ro SRC DST]... -- CMD [ARG]...
  *
  * A failure is one line, "kmx-nshelper: STEP: ERRNO[: PATH]", on stderr (for run: on
@@ -178,6 +179,25 @@ static int print_mountinfo(void)
 	return 0;
 }
 
+/*
+ * Enters the namespace, says "ready" and waits for stdin to close: meanwhile the caller reaches
+ * paths in that namespace through /proc/PID/root (an nsfs bind mount in a namespace that has no
+ * process, say), without ever entering it itself.
+ */
+static int hold(void)
+{
+	char byte;
+	ssize_t n;
+
+	enter_mount_namespace(TARGET_FD); /* setns also moved our root and cwd to the namespace's root */
+	close(TARGET_FD);
+	write_all(STDOUT_FILENO, "ready\n", 6);
+	while ((n = read(STDIN_FILENO, &byte, 1)) != 0)
+		if (n < 0 && errno != EINTR)
+			break;
+	return 0;
+}
+
 /* mkdir -p, mode 0755: the directories land on the real filesystem; only the mounts are private. */
 static void make_directories(char *path)
 {
@@ -263,6 +283,8 @@ int main(int argc, char **argv)
 		return unmount(argv[2], argc == 4);
 	if (strcmp(mode, "mountinfo") == 0 && argc == 2)
 		return print_mountinfo();
+	if (strcmp(mode, "hold") == 0 && argc == 2)
+		return hold();
 	if (strcmp(mode, "run") == 0 && argc > 2)
 		return run(argc - 2, argv + 2);
 	fail("usage", EINVAL, mode);

@@ -6,6 +6,7 @@ import {
   type BindOptions, type NamespaceMountSpec, type TargetProcess,
 } from './namespace.js';
 import { runWithBinds, spawnWithBinds, type BindSetup, type BindSpawnOptions, type ExitStatus } from './namespace-run.js';
+import { holdMountNamespace, type MountNamespaceHold } from './namespace-hold.js';
 import type { HelperOptions } from './nshelper.js';
 
 /**
@@ -34,6 +35,10 @@ export class MountHelper {
 
   readMountinfoOfNamespace(nsPath: string): Promise<MountInfo[]> {
     return readMountinfoOfNamespace(nsPath, this.options);
+  }
+
+  holdMountNamespace(nsPath: string): Promise<MountNamespaceHold> {
+    return holdMountNamespace(nsPath, this.options);
   }
 
   spawnWithBinds(setup: BindSetup, command: string, args: readonly string[] = [], options: BindSpawnOptions = {}): ChildProcess {

@@ -1,0 +1,53 @@
+import { writeFile } from 'node:fs/promises';
+import { Flags } from '@oclif/core';
+import { toSysError } from '@kmx/core';
+import { NamespaceCommand } from '../../lib/cli/namespace-command.js';
+import { buildGraph, toDot, type GraphEdge, type GraphNode } from '../../lib/render/graph.js';
+import { renderSvg } from '../../lib/render/graphviz.js';
+import { inaccessibleJson, SCHEMA_VERSION, type InaccessibleJson } from '../../lib/render/json.js';
+import { NAMESPACE_TYPES } from '../../lib/nsfs/types.js';
+
+export interface GraphJson {
+  schemaVersion: number;
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+  /** Where the drawing went (with -o), else null. */
+  output: string | null;
+  inaccessible: InaccessibleJson;
+}
+
+export default class Graph extends NamespaceCommand {
+  static override summary = 'Draw the namespace relation graph (parents, owners, optionally processes) as DOT or SVG.';
+  static override description = `Edges point from a namespace to its parent (solid) and to its owning user namespace (dashed); with --processes, the topmost processes of each namespace are added (dotted).
+DOT needs nothing; SVG is drawn by Graphviz's dot (apt-get install graphviz). Without -o the drawing goes to standard output; with --json the graph is printed as nodes and edges (and still written to -o).`;
+
+  static override examples = [
+    { description: 'Render the whole graph', command: '<%= config.bin %> ns graph --format svg -o namespaces.svg' },
+    { description: 'Pipe DOT to Graphviz yourself', command: '<%= config.bin %> ns graph | dot -Tpng > ns.png' },
+    { description: 'Network namespaces, their owners and processes', command: '<%= config.bin %> ns graph --type net --processes' },
+  ];
+
+  static override flags = {
+    format: Flags.option({ options: ['dot', 'svg'] as const, default: 'dot' as const, description: 'Output format.' })(),
+    output: Flags.string({ char: 'o', description: 'Write the drawing to this file instead of standard output.' }),
+    type: Flags.option({ char: 't', options: NAMESPACE_TYPES, multiple: true, description: 'Only this type and the namespaces that connect it (repeatable).' })(),
+    processes: Flags.boolean({ description: 'Add the topmost processes of each namespace.' }),
+  };
+
+  async run(): Promise<GraphJson> {
+    const { flags } = await this.parse(Graph);
+    const snapshot = await this.discovery().discover();
+    const graph = buildGraph(snapshot, { types: flags.type ?? [], processes: flags.processes });
+    const dot = toDot(graph);
+    const drawing = flags.format === 'svg' ? await renderSvg(dot) : dot;
+    if (flags.output !== undefined) {
+      await writeFile(flags.output, drawing).catch((err: unknown) => {
+        throw toSysError(err);
+      });
+    } else if (!this.jsonEnabled()) {
+      process.stdout.write(drawing);
+    }
+    this.reportInaccessible(snapshot, flags.verbose);
+    return { schemaVersion: SCHEMA_VERSION, ...graph, output: flags.output ?? null, inaccessible: inaccessibleJson(snapshot) };
+  }
+}

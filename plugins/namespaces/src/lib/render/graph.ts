@@ -1,0 +1,94 @@
+import type { NamespaceType } from '../nsfs/types.js';
+import type { NamespaceRecord, NamespaceSnapshot } from '../discovery/model.js';
+import { labelOf, occupancy, userText } from './describe.js';
+
+// The relation graph: namespaces as nodes, parent and owner edges, optionally the topmost
+// processes of each namespace; as data (--json) and as Graphviz DOT.
+
+export interface GraphNode {
+  id: string;
+  kind: 'namespace' | 'process';
+  label: string;
+  type?: NamespaceType;
+  ns?: number;
+  pid?: number;
+}
+
+export interface GraphEdge {
+  from: string;
+  to: string;
+  /** parent: child → parent; owner: namespace → owning user namespace; member: process → namespace. */
+  kind: 'parent' | 'owner' | 'member';
+}
+
+export interface RelationGraph {
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+}
+
+const nsId = (inode: number): string => `ns${inode}`;
+
+/**
+ * The namespaces of `types` (all when empty) plus the parents and owners that connect them,
+ * and with `processes` the topmost processes of each.
+ */
+export function buildGraph(snapshot: NamespaceSnapshot, options: { types: readonly NamespaceType[]; processes: boolean }): RelationGraph {
+  const chosen = new Map<number, NamespaceRecord>();
+  const add = (record: NamespaceRecord | undefined): void => {
+    if (!record || chosen.has(record.inode)) return;
+    chosen.set(record.inode, record);
+    if (record.parent !== undefined) add(snapshot.namespaces.get(record.parent));
+    if (record.owner !== undefined) add(snapshot.namespaces.get(record.owner));
+  };
+  for (const record of snapshot.namespaces.values()) if (options.types.length === 0 || options.types.includes(record.type)) add(record);
+
+  const nodes: GraphNode[] = [];
+  const edges: GraphEdge[] = [];
+  const records = [...chosen.values()].sort((a, b) => a.inode - b.inode);
+  for (const r of records) {
+    const who = r.type === 'user' ? `\nowner ${userText(r.ownerUid, r.ownerName)}` : '';
+    nodes.push({ id: nsId(r.inode), kind: 'namespace', label: `${labelOf(r)}${who}\n${occupancy(r, snapshot)}`, type: r.type, ns: r.inode });
+    if (r.parent !== undefined && chosen.has(r.parent)) edges.push({ from: nsId(r.inode), to: nsId(r.parent), kind: 'parent' });
+    // A user namespace's owner is its parent: one edge says it.
+    if (r.type !== 'user' && r.owner !== undefined && chosen.has(r.owner)) edges.push({ from: nsId(r.inode), to: nsId(r.owner), kind: 'owner' });
+  }
+  if (options.processes) {
+    const seen = new Set<number>();
+    for (const r of records) {
+      for (const pid of r.topmost) {
+        if (!seen.has(pid)) {
+          seen.add(pid);
+          nodes.push({ id: `p${pid}`, kind: 'process', label: `${pid} ${snapshot.processes.get(pid)?.command ?? '?'}`, pid });
+        }
+        edges.push({ from: `p${pid}`, to: nsId(r.inode), kind: 'member' });
+      }
+    }
+  }
+  return { nodes, edges };
+}
+
+function quote(text: string): string {
+  return `"${text.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')}"`;
+}
+
+const NODE_STYLE: Partial<Record<NamespaceType, string>> = {
+  user: 'shape=box, style="rounded,filled", fillcolor="#dbe8fb"',
+  pid: 'shape=box, style="rounded,filled", fillcolor="#dcf5dc"',
+};
+const EDGE_STYLE: Record<GraphEdge['kind'], string> = {
+  parent: 'label="parent"',
+  owner: 'style=dashed, color="#555555", label="owner"',
+  member: 'style=dotted, arrowhead=none',
+};
+
+/** Graphviz DOT, edges pointing up (child to parent). */
+export function toDot(graph: RelationGraph): string {
+  const lines = ['digraph namespaces {', '  rankdir=BT;', '  node [fontname="monospace", fontsize=10, shape=box];', '  edge [fontname="monospace", fontsize=8];'];
+  for (const n of graph.nodes) {
+    const style = n.kind === 'process' ? 'shape=note' : NODE_STYLE[n.type ?? 'net'] ?? 'shape=box';
+    lines.push(`  ${n.id} [label=${quote(n.label)}, ${style}];`);
+  }
+  for (const e of graph.edges) lines.push(`  ${e.from} -> ${e.to} [${EDGE_STYLE[e.kind]}];`);
+  lines.push('}');
+  return `${lines.join('\n')}\n`;
+}
