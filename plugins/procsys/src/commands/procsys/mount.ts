@@ -15,7 +15,7 @@ With --peer or --cluster, it merges hosts that run "kmx procsys serve": /hosts/N
   static override examples = [
     { description: 'Mirror this host\'s /proc on /tmp/proc until Ctrl-C', command: '<%= config.bin %> procsys mount /tmp/proc' },
     { description: 'Merge two agents into this host\'s view, detached', command: '<%= config.bin %> procsys mount --daemon --certs ~/kmx-certs --peer web=10.0.0.2:7447 --peer db=10.0.0.3:7447 /tmp/proc' },
-    { description: 'Peer-to-peer: each node serves and mounts the same cluster file', command: '<%= config.bin %> procsys mount --cluster cluster.json --name web --serve 0.0.0.0:7447 /tmp/proc' },
+    { description: 'Peer-to-peer: each node serves and mounts the same cluster file', command: '<%= config.bin %> procsys mount --cluster cluster.json --name web --serve 0.0.0.0:7447 --allow-down /tmp/proc' },
   ];
 
   static override args = {
