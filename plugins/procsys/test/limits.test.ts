@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { Limiter } from '../src/lib/cluster/limiter.js';
+import { ScanSnapshot } from '../src/lib/cluster/scan-snapshot.js';
 import { TtlCache } from '../src/lib/cluster/ttl-cache.js';
 
 describe('in-flight bound and cache', () => {
@@ -49,4 +50,27 @@ describe('in-flight bound and cache', () => {
     await off.get('k', load, () => true);
     assert.equal(loads, 5, 'TTL 0 caches nothing');
   });
+
+  it('a scan answers from its batches while its reads go on, runs each batch once, and ends on a pause', async () => {
+    const scan = new ScanSnapshot(50);
+    assert.equal(scan.active, false, 'no scan before a listing');
+    scan.start();
+    let loads = 0;
+    await Promise.all([scan.batch('p', async () => void loads++), scan.batch('p', async () => void loads++)]);
+    assert.equal(loads, 1);
+    scan.put('r/1/stat', 'text');
+    scan.putError('r/2/stat', Object.assign(new Error('gone'), { code: 'ENOENT' }));
+    assert.deepEqual(scan.peek('r/1/stat'), { value: 'text' });
+    assert.throws(() => scan.peek('r/2/stat'), /gone/);
+    for (let i = 0; i < 4; i++) {
+      await sleep(30);
+      assert.deepEqual(scan.peek('r/1/stat'), { value: 'text' }, 'kept past its window while read');
+    }
+    await sleep(1100);
+    assert.equal(scan.peek('r/1/stat'), undefined, 'a pause ended it');
+    scan.start();
+    scan.stop();
+    assert.equal(scan.active, false);
+  });
 });
+
