@@ -280,11 +280,17 @@ export class RemoteHost implements Host {
    * they read next for every process: the directories and stat, status and cmdline. Every
    * host's batch then travels at once instead of one host after another as the scan reaches it.
    */
-  warmProcessTable(): void {
+  warmProcessTable(listing: DirEntry[]): void {
     if (this.cache.ttlMs <= 0 || this.currentState !== 'up') return;
     this.scan.start();
+    // The listing itself too: the kernel revalidates each /PID as the scan reaches it.
+    this.scan.put('l/', listing);
+    let reported = false;
     for (const warm of [() => this.prefetchListings(), () => this.prefetch('stat'), () => this.prefetch('status'), () => this.prefetch('cmdline')]) {
-      warm().catch(() => undefined);
+      warm().catch((err: unknown) => {
+        if (!reported) this.options.log?.(`peer ${this.name}: a batch read failed (${err instanceof Error ? err.message : String(err)}); reading file by file`);
+        reported = true;
+      });
     }
   }
 

@@ -149,7 +149,7 @@ export class ClusterView implements FileSystem {
         return { host, entries: [] };
       }
     }));
-    for (const host of this.cluster.remotes) host.warmProcessTable();
+    for (const { host, entries: hostEntries } of listings) if (host instanceof RemoteHost) host.warmProcessTable(hostEntries);
     for (const { host, entries: hostEntries } of listings) {
       for (const e of hostEntries) {
         if (/^\d+$/.test(e.name)) entries.push({ name: String(encodePid(host.slot, Number(e.name))), ...(e.attr ? { attr: { ...e.attr, ino: undefined } } : {}) });
