@@ -10,7 +10,12 @@ export function kmxBin(): string {
 
 /** `kmx ARGS`, synchronously; kmx mounts are served by their own (daemon) process, so this is safe. */
 export function kmx(args: readonly string[], env: NodeJS.ProcessEnv = {}): string {
-  return execFileSync(process.execPath, [kmxBin(), ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  try {
+    return execFileSync(process.execPath, [kmxBin(), ...args], { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
+    throw new Error(`kmx ${args.join(' ')} failed: ${stderr || String(err)}`);
+  }
 }
 
 /** Mounts with `kmx <command> --daemon …`, runs `body`, and always unmounts. */

@@ -33,6 +33,13 @@ export function alternate<T extends string>(targets: readonly T[], rounds: numbe
   return Object.fromEntries(targets.map((t) => [t, median(samples[t])])) as Record<T, number>;
 }
 
+/** The same as `alternate`, for workloads measured asynchronously. */
+export async function alternateAsync<T extends string>(targets: readonly T[], rounds: number, once: (target: T) => number | Promise<number>): Promise<Record<T, number>> {
+  const samples = Object.fromEntries(targets.map((t) => [t, [] as number[]])) as Record<T, number[]>;
+  for (let i = 0; i < rounds; i++) for (const t of targets) samples[t].push(await once(t));
+  return Object.fromEntries(targets.map((t) => [t, median(samples[t])])) as Record<T, number>;
+}
+
 export function loadAverage(): string {
   return execFileSync('cat', ['/proc/loadavg']).toString().split(' ').slice(0, 3).join(' ');
 }

@@ -1,5 +1,5 @@
-import { KmxCommand, TOUR_HOOK, Tour } from '@kmx/core';
-import { passthroughTour } from '../lib/tour.js';
+import { KmxCommand, Tour } from '@kmx/core';
+import { passthroughTour, runPluginTours } from '../lib/tour.js';
 
 export default class TourCommand extends KmxCommand {
   static override summary = 'A guided tour on built-in sample data: mounts, shows each plugin working, cleans up.';
@@ -11,10 +11,8 @@ export default class TourCommand extends KmxCommand {
     const tour = new Tour({ kmx: this.config.root + '/bin/run.js', write: (text) => process.stdout.write(text) });
     try {
       await passthroughTour(tour);
-      // Each plugin adds its own part through the kmx-tour hook.
-      const result = await this.config.runHook(TOUR_HOOK, { tour });
-      const failure = result.failures[0];
-      if (failure) throw failure.error;
+      // Each plugin adds its own part through the kmx-tour hook, one after another.
+      await runPluginTours(this.config, tour);
       tour.section('Done');
       tour.say('Everything the tour mounted has been unmounted, and its files removed.');
     } finally {

@@ -37,9 +37,11 @@ async function devFuse(): Promise<Check> {
   try {
     const info = await stat(name);
     if (!info.isCharacterDevice()) return { name, ok: false, detail: 'exists but is not a character device', fix: 'mknod /dev/fuse c 10 229', required: true };
-    const root = process.getuid?.() === 0;
-    if (root) await access(name, fsConstants.R_OK | fsConstants.W_OK);
-    return { name, ok: true, detail: root ? 'read/write' : 'present (users mount through fusermount3)', required: true };
+    if ((info.mode & 0o006) !== 0o006) {
+      return { name, ok: false, detail: `mode ${(info.mode & 0o777).toString(8)}: only root can mount (libfuse opens it as the user)`, fix: 'chmod 0666 /dev/fuse', required: process.getuid?.() !== 0 };
+    }
+    await access(name, fsConstants.R_OK | fsConstants.W_OK);
+    return { name, ok: true, detail: 'read/write for everyone', required: true };
   } catch (err) {
     const missing = (err as { code?: string }).code === 'ENOENT';
     return { name, ok: false, detail: missing ? 'missing' : 'not accessible', fix: missing ? 'modprobe fuse (in a container: --device /dev/fuse)' : 'run as root', required: true };
@@ -125,14 +127,15 @@ function kmxd(): Promise<Check> {
     socket.on('error', () => done({
       name, ok: false, required: false,
       detail: `not running (no ${KMXD_SOCKET}): kernel NFS mounts for users need it; kmx nfs falls back to user space`,
-      fix: 'start kmxd as root (it ships with kmx nfs)',
+      fix: 'as root: systemctl enable --now kmxd.socket (packages/core/systemd), or run packages/core/bin/kmxd.js (see kmxd --help)',
     }));
   });
 }
 
 const PROGRAMS: ReadonlyArray<{ program: string; pkg: string; usedBy: string; dirs?: string[] }> = [
-  { program: 'sftp-server', pkg: 'openssh-sftp-server', usedBy: 'kmx sftp', dirs: ['/usr/lib/openssh', '/usr/libexec/openssh', '/usr/libexec'] },
-  { program: 'ssh', pkg: 'openssh-client', usedBy: 'kmx sftp' },
+  { program: 'sftp-server', pkg: 'openssh-sftp-server', usedBy: 'kmx sftp mount --via, its tests', dirs: ['/usr/lib/openssh', '/usr/libexec/openssh', '/usr/libexec'] },
+  { program: 'ssh', pkg: 'openssh-client', usedBy: 'kmx sftp tests (ssh-keygen, ssh-agent, sftp -D); kmx sftp itself speaks SSH through ssh2' },
+  { program: 'sshfs', pkg: 'sshfs', usedBy: 'kmx sftp benchmark and tests (the peer)' },
   { program: 'gocryptfs', pkg: 'gocryptfs', usedBy: 'kmx enc (interop and restore)' },
   { program: 'rsync', pkg: 'rsync', usedBy: 'kmx nfs backup' },
   { program: 'dot', pkg: 'graphviz', usedBy: 'kmx ns graph --format svg' },

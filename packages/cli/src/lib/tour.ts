@@ -1,6 +1,27 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Tour } from '@kmx/core';
+import { isAbsolute } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Config } from '@oclif/core';
+import { TOUR_HOOK, type Tour } from '@kmx/core';
+
+type TourHook = (options: { tour: Tour }) => Promise<void>;
+
+/**
+ * Runs every plugin's kmx-tour hook, one plugin after another in name order. oclif's runHook
+ * would start them all at once and interleave their output.
+ */
+export async function runPluginTours(config: Config, tour: Tour): Promise<void> {
+  const plugins = [...config.getPluginsList()].sort((a, b) => a.name.localeCompare(b.name));
+  for (const plugin of plugins) {
+    for (const hook of plugin.hooks[TOUR_HOOK] ?? []) {
+      const file = isAbsolute(hook.target) ? hook.target : join(plugin.root, hook.target);
+      const module = (await import(pathToFileURL(file).href)) as Record<string, TourHook | undefined>;
+      const run = module[hook.identifier ?? 'default'];
+      if (run) await run({ tour });
+    }
+  }
+}
 
 /** The host's part of the tour: what this host supports, then a passthrough mount end to end. */
 export async function passthroughTour(tour: Tour): Promise<void> {

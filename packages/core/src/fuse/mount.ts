@@ -1,6 +1,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { KmxError, SysError, errnoOf } from '../errors/index.js';
+import { userById } from '../libc/users.js';
 import { deviceString, mountAt, readMountinfo } from '../mount/mountinfo.js';
 import { removeMountRecord, writeMountRecord } from '../mount/registry.js';
 import { canonicalMountpoint, kmxPluginOf, unmountPath } from '../mount/unmount.js';
@@ -65,21 +66,24 @@ async function checkMountpoint(mountpoint: string): Promise<void> {
     const what = kmxPluginOf(existing) ? `kmx ${kmxPluginOf(existing)}` : existing.fstype;
     throw new KmxError(`${mountpoint} is already a mount point (${what} from ${existing.source})`, { hint: `unmount it first: ${kmxPluginOf(existing) ? 'kmx umount' : 'umount'} ${mountpoint}` });
   }
-  const root = process.getuid?.() === 0;
-  try {
-    await access('/dev/fuse', root ? fsConstants.R_OK | fsConstants.W_OK : fsConstants.F_OK);
-  } catch (err) {
-    const missing = errnoOf(err) === 2;
-    throw new KmxError(missing ? 'this host has no /dev/fuse' : 'no permission to open /dev/fuse', {
-      hint: missing ? 'load the fuse module (modprobe fuse), or give the container --device /dev/fuse' : 'run as root, or install fuse3 (its fusermount3 lets users mount)',
-    });
-  }
-  if (!root) {
+  const uid = process.getuid?.() ?? 0;
+  if (uid !== 0) {
     try {
       await access(mountpoint, fsConstants.W_OK);
     } catch {
       throw new KmxError(`no permission to mount on ${mountpoint}`, { hint: 'mount on a directory you own' });
     }
+    // fusermount3 records the user by name and refuses, silently for libfuse, without one.
+    if (!userById(uid)) throw new KmxError(`uid ${uid} has no user name, and fusermount3 needs one`, { hint: 'add the user to /etc/passwd (or NSS)' });
+  }
+  try {
+    // libfuse opens /dev/fuse in the calling process before it falls back to fusermount3.
+    await access('/dev/fuse', fsConstants.R_OK | fsConstants.W_OK);
+  } catch (err) {
+    const missing = errnoOf(err) === 2;
+    throw new KmxError(missing ? 'this host has no /dev/fuse' : 'no permission to open /dev/fuse', {
+      hint: missing ? 'load the fuse module (modprobe fuse), or give the container --device /dev/fuse' : 'as root, give it its usual mode: chmod 0666 /dev/fuse',
+    });
   }
 }
 

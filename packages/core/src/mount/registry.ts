@@ -12,6 +12,8 @@ export interface MountRecord {
   engine: string;
   startedAt: string;
   log?: string;
+  /** The serving plugin's own word on the mount ("connected", "reconnecting: …"), if it keeps one. */
+  status?: string;
 }
 
 const uid = (): number => process.getuid?.() ?? 0;
@@ -42,6 +44,32 @@ export async function writeMountRecord(record: MountRecord): Promise<void> {
   const tmp = join(dir, `.${fileName(record.device)}.${process.pid}`);
   await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644 });
   await rename(tmp, join(dir, fileName(record.device)));
+}
+
+/**
+ * Sets the status of the mounts this process serves on `mountpoint` (a plugin calls it when
+ * its state changes: a network filesystem reconnecting, say). Resolves to whether a record was
+ * found (it is written only once the mount answers).
+ */
+export async function setMountStatus(mountpoint: string, status: string): Promise<boolean> {
+  let found = false;
+  const dir = join(runtimeDir(), 'mounts');
+  for (const name of await readdir(dir).catch(() => [])) {
+    if (!name.endsWith('.json') || name.startsWith('.')) continue;
+    const text = await readFile(join(dir, name), 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    let record: MountRecord;
+    try {
+      record = JSON.parse(text) as MountRecord;
+    } catch {
+      continue;
+    }
+    if (record.pid === process.pid && record.mountpoint === mountpoint) {
+      await writeMountRecord({ ...record, status });
+      found = true;
+    }
+  }
+  return found;
 }
 
 export async function removeMountRecord(device: string): Promise<void> {

@@ -18,6 +18,8 @@ export interface KmxMount {
   engine: string | null;
   state: MountState;
   log: string | null;
+  /** What the serving plugin says about the mount (e.g. kmx sftp's connection state), when it says anything. */
+  status: string | null;
 }
 
 const PROBE_TIMEOUT_MS = 2000;
@@ -69,6 +71,7 @@ export async function listKmxMounts(): Promise<KmxMount[]> {
       engine: matches ? record.engine : null,
       state,
       log: matches ? record.log ?? null : null,
+      status: matches ? record.status ?? null : null,
     }))];
   }));
   // Records whose mount is gone belong to servers that died; forget the ones we can.

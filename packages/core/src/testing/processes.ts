@@ -31,7 +31,8 @@ export function run(program: string, args: readonly string[] = [], options: Spaw
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
-    // A child that exits before reading its input closes the pipe: that EPIPE is no test failure.
+    // A child that exits without reading its stdin makes this write fail with EPIPE: that is
+    // the child's business (its exit status tells), not an unhandled error in the test.
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(input ?? '');
   });

@@ -1,0 +1,126 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { startSshd } from '@kmx/plugin-sftp-fuse/testing';
+import { randomFile, sampleTree } from './lib/data.js';
+import { kmx } from './lib/kmx.js';
+import { dropCaches, timeShell } from './lib/measure.js';
+import { result, type BenchResult } from './lib/results.js';
+
+export const name = 'kmx sftp';
+export const peer = 'sshfs';
+
+const MIB = 256;
+const ROUNDS = 3;
+type Target = 'kmx' | 'sshfs';
+
+/** sshfs in the foreground as our child (a daemonised one is reaped late), with the cipher kmx prefers too. */
+function mountSshfs(port: number, key: string, remote: string, mnt: string): ChildProcess {
+  const child = spawn('sshfs', ['-f', '-p', String(port), '-o',
+    `IdentityFile=${key},StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,LogLevel=ERROR,Ciphers=aes128-gcm@openssh.com`,
+    `root@127.0.0.1:${remote}`, mnt], { stdio: 'ignore' });
+  const deadline = Date.now() + 15_000;
+  while (spawnSync('mountpoint', ['-q', mnt]).status !== 0) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error('sshfs did not mount');
+    spawnSync('sleep', ['0.05']);
+  }
+  return child;
+}
+
+async function unmountSshfs(child: ChildProcess, mnt: string): Promise<void> {
+  const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+  spawnSync('fusermount3', ['-u', mnt]);
+  await exited;
+}
+
+/**
+ * kmx sftp against sshfs, both over the same throwaway sshd on loopback, in one run: seq write
+ * and read of 256 MiB of random data, find+stat over 2,000 files on a freshly mounted
+ * (cold) mount, and untar of /usr/include/linux into an empty directory of a fresh mount.
+ */
+export async function run(work: string): Promise<BenchResult[]> {
+  const shm = '/dev/shm/kmx-bench';
+  mkdirSync(shm, { recursive: true });
+  const data = randomFile(shm, MIB);
+  const tree = sampleTree(shm);
+  const linuxTar = join(shm, 'linux-headers.tar');
+  spawnSync('tar', ['-C', '/usr/include', '-cf', linuxTar, 'linux']);
+  const sshd = await startSshd(join(work, 'sshd'));
+  const env = { ...process.env, HOME: join(work, 'home') };
+  const srv = (t: Target): string => join(work, 'srv', t);
+  const mnt = (t: Target): string => join(work, 'mnt', t);
+  for (const t of ['kmx', 'sshfs'] as const) {
+    mkdirSync(srv(t), { recursive: true });
+    mkdirSync(mnt(t), { recursive: true });
+  }
+  let sshfs: ChildProcess | undefined;
+  const mount = (t: Target): void => {
+    if (t === 'sshfs') sshfs = mountSshfs(sshd.port, sshd.clientKey, srv(t), mnt(t));
+    else kmx(['sftp', 'mount', '--daemon', '-o', 'StrictHostKeyChecking=no', '-i', sshd.clientKey, `root@127.0.0.1:${sshd.port}:${srv(t)}`, mnt(t)], env);
+  };
+  const unmount = async (t: Target): Promise<void> => {
+    if (t === 'sshfs' && sshfs) await unmountSshfs(sshfs, mnt(t));
+    else if (t === 'kmx') kmx(['umount', mnt(t)]);
+  };
+  /** Each sample on a fresh mount: nothing cached in the kernel or in the client. */
+  const fresh = async (targets: readonly Target[], body: (t: Target) => number): Promise<Record<Target, number>> => {
+    const samples: Record<Target, number[]> = { kmx: [], sshfs: [] };
+    for (let i = 0; i < ROUNDS; i++) {
+      for (const t of targets) {
+        mount(t);
+        try {
+          samples[t].push(body(t));
+        } finally {
+          await unmount(t);
+        }
+      }
+    }
+    const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? NaN;
+    return { kmx: median(samples.kmx), sshfs: median(samples.sshfs) };
+  };
+
+  try {
+    const targets = ['kmx', 'sshfs'] as const;
+    const write = await fresh(targets, (t) => {
+      rmSync(join(srv(t), 'big'), { force: true });
+      dropCaches();
+      return timeShell(`dd if='${data}' of='${mnt(t)}/big' bs=1M conv=fsync status=none`);
+    });
+    const read = await fresh(targets, (t) => {
+      dropCaches();
+      return timeShell(`dd if='${mnt(t)}/big' of=/dev/null bs=1M status=none`);
+    });
+    for (const t of targets) spawnSync('tar', ['-xf', tree, '-C', srv(t)]);
+    const walk = await fresh(targets, (t) => {
+      dropCaches();
+      spawnSync('sh', ['-c', `find '${srv(t)}/tree' -type f -print0 | xargs -0 stat > /dev/null`]); // the server's own cache warm, as in the anchors
+      return timeShell(`find '${mnt(t)}/tree' -type f -print0 | xargs -0 stat -c '%s %Y %n' > /dev/null`);
+    });
+    const untar = await fresh(targets, (t) => {
+      rmSync(join(srv(t), 'linux'), { recursive: true, force: true });
+      dropCaches();
+      return timeShell(`tar -xf '${linuxTar}' -C '${mnt(t)}'`);
+    });
+    const note = `engine ${process.env.KMX_FUSE_ENGINE ?? 'default'}; fresh mount per sample`;
+    return [
+      result(`seq write ${MIB} MiB (fsync)`, MIB / write.kmx, MIB / write.sshfs, 'MiB/s', note),
+      result(`seq read ${MIB} MiB (cold)`, MIB / read.kmx, MIB / read.sshfs, 'MiB/s', note),
+      result('find+stat 2,000 files (cold mount)', walk.kmx * 1000, walk.sshfs * 1000, 'ms', note),
+      result('untar /usr/include/linux', untar.kmx, untar.sshfs, 's', note),
+    ];
+  } finally {
+    await sshd.stop();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const work = join(process.cwd(), 'bench', '.work', 'sftp');
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  try {
+    console.log(JSON.stringify(await run(work), null, 2));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,13 @@
+import { Flags } from '@oclif/core';
+
+/** The password options every command that needs the password takes. */
+export const passwordFlags = {
+  passfile: Flags.string({ description: 'Read the password from the first line of FILE.', helpValue: 'FILE', exclusive: ['extpass'] }),
+  extpass: Flags.string({ description: 'Run CMD with /bin/sh and use what it prints (less a trailing newline) as the password.', helpValue: 'CMD' }),
+};
+
+/** How a command names what it works on: a CIPHERDIR, a plain directory (--reverse) or a multi-source config (--sources). */
+export const targetFlags = {
+  reverse: Flags.boolean({ description: 'DIR is a plain directory with a reverse config (.gocryptfs.reverse.conf).' }),
+  sources: Flags.string({ description: 'A multi-source reverse config (kept outside the sources) instead of DIR; implies --reverse.', helpValue: 'CONFIG' }),
+};

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { link, open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { KmxError, errnoOf } from '@kmx/core';
+import { ExitCode } from '../exitcodes/index.js';
+import { MASTER_KEY_BYTES } from '../cryptocore/index.js';
+import { CONFIG_VERSION, Config, type SourceEntry } from './config.js';
+import { flagsFor, type FormatChoices } from './feature-flags.js';
+import { unwrapMasterKey, wrapMasterKey } from './masterkey.js';
+import { deriveKek, newScryptObject } from './scrypt.js';
+
+/** gocryptfs.conf in a CIPHERDIR's root. */
+export const FORWARD_CONFIG = 'gocryptfs.conf';
+/** Reverse mode keeps its config in the plain directory, hidden from the view. */
+export const REVERSE_CONFIG = '.gocryptfs.reverse.conf';
+
+export function forwardConfigPath(cipherDir: string): string {
+  return join(cipherDir, FORWARD_CONFIG);
+}
+
+export function reverseConfigPath(plainDir: string): string {
+  return join(plainDir, REVERSE_CONFIG);
+}
+
+/** Reads and checks a config; `what` says what the user pointed at, for the error line. */
+export async function readConfig(file: string, what: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const errno = errnoOf(err);
+    if (errno === 2 || errno === 20) {
+      throw new KmxError(`${what} is not a kmx enc or gocryptfs ${basename(file) === REVERSE_CONFIG ? 'reverse ' : ''}directory: ${file} does not exist`, {
+        exitCode: ExitCode.loadConfig,
+        hint: basename(file) === REVERSE_CONFIG ? `create one with: kmx enc init --reverse ${dirname(file)}` : `create one with: kmx enc init ${dirname(file)}`,
+      });
+    }
+    if (errno === 13) throw new KmxError(`no permission to read ${file}`, { exitCode: ExitCode.loadConfig });
+    if (errno === 21) throw new KmxError(`${file} is a directory, not a config file`, { exitCode: ExitCode.loadConfig });
+    throw new KmxError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`, { exitCode: ExitCode.loadConfig });
+  }
+  return Config.parse(text, file);
+}
+
+/** The master key, or a clear "wrong password" (exit code 12, as gocryptfs). */
+export async function unlockConfig(config: Config, password: Buffer): Promise<Buffer> {
+  const kek = await deriveKek(password, config.json.ScryptObject);
+  const master = unwrapMasterKey(config.encryptedKey, kek, config.hkdf);
+  kek.fill(0);
+  if (!master) throw new KmxError(`wrong password for ${config.file}`, { exitCode: ExitCode.passwordIncorrect, hint: 'try again; the password cannot be recovered' });
+  return master;
+}
+
+export interface NewConfigOptions extends FormatChoices {
+  password: Buffer;
+  logN?: number;
+  creator: string;
+  sources?: SourceEntry[];
+}
+
+/** A new config with a fresh random master key, sealed under the password. */
+export async function newConfig(file: string, options: NewConfigOptions): Promise<{ config: Config; master: Buffer }> {
+  const master = randomBytes(MASTER_KEY_BYTES);
+  const scrypt = newScryptObject(options.logN);
+  const kek = await deriveKek(options.password, scrypt);
+  const config = Config.fromJson({
+    Creator: options.creator,
+    EncryptedKey: wrapMasterKey(master, kek, true).toString('base64'),
+    ScryptObject: scrypt,
+    Version: CONFIG_VERSION,
+    FeatureFlags: flagsFor(options),
+    ...(options.longNameMax !== undefined ? { LongNameMax: options.longNameMax } : {}),
+    ...(options.sources ? { KmxSources: options.sources } : {}),
+  }, file);
+  kek.fill(0);
+  return { config, master };
+}
+
+/** The same config with the master key sealed under a new password (new salt, optionally new cost). */
+export async function rewrapConfig(config: Config, master: Buffer, password: Buffer, logN?: number): Promise<Config> {
+  const scrypt = logN === undefined ? newScryptObject(Math.log2(config.json.ScryptObject.N)) : newScryptObject(logN);
+  const kek = await deriveKek(password, scrypt);
+  const rewrapped = config.with({ EncryptedKey: wrapMasterKey(master, kek, config.hkdf).toString('base64'), ScryptObject: scrypt });
+  kek.fill(0);
+  return rewrapped;
+}
+
+/**
+ * Writes a config (mode 0400 unless told) through a temporary file, fsync and rename, so a crash leaves
+ * the old config or the new one, never half of one. `exclusive` refuses to replace a file.
+ */
+export async function writeConfig(config: Config, options: { exclusive?: boolean; mode?: number } = {}): Promise<void> {
+  const file = config.file;
+  const temporary = join(dirname(file), `.${basename(file)}.kmx-${process.pid}.tmp`);
+  try {
+    const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, options.mode ?? 0o400);
+    try {
+      await handle.writeFile(config.serialize());
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    if (options.exclusive) {
+      // link(2) fails if the target exists: no window in which an existing config is replaced.
+      await link(temporary, file);
+      await rm(temporary);
+    } else {
+      await rename(temporary, file);
+    }
+    const dir = await open(dirname(file), constants.O_RDONLY);
+    await dir.sync().finally(() => dir.close());
+  } catch (err) {
+    await rm(temporary, { force: true });
+    if (errnoOf(err) === 17) throw new KmxError(`${file} already exists`, { exitCode: ExitCode.writeConfig, hint: 'it already holds a filesystem: choose another directory' });
+    throw new KmxError(`cannot write ${file}: ${err instanceof Error ? err.message : String(err)}`, { exitCode: ExitCode.writeConfig });
+  }
+}

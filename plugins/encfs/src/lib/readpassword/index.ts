@@ -1,0 +1,2 @@
+// Passwords: --passfile, --extpass, a hidden terminal prompt, or a line of piped stdin.
+export { readPassword, type PasswordSource } from './password.js';

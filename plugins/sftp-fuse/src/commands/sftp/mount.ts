@@ -1,0 +1,62 @@
+import { Args, Flags } from '@oclif/core';
+import { MountCommand, canonicalMountpoint } from '@kmx/core';
+import { defaultSftpOptions, takeSftpOption, SFTP_OPTION_NAMES } from '../../lib/mount/options.js';
+import { StatusReporter } from '../../lib/mount/status.js';
+import { buildFilesystem, checkIdentityFiles, planMount, prepareLogin, sourceOf } from '../../lib/mount/plan.js';
+import type { SshSecrets } from '../../lib/ssh/connect.js';
+
+export default class SftpMount extends MountCommand {
+  static override summary = 'Mount a remote directory over SFTP, through SSH or through any command\'s stdin/stdout.';
+  static override description = `Over SSH (the default): keys from ssh-agent and ~/.ssh, -i KEY, Host aliases from ~/.ssh/config, host keys checked against known_hosts (an unknown or changed key is refused; --accept-new-host-key records an unknown one, never a changed one), and a password prompt as the last resort.
+With --via CMD, SFTP is spoken directly over CMD's stdin/stdout, no SSH: the Qubes qrexec model ({host} in CMD becomes the host), or sftp-server / kmx sftp serve run by any transport.
+When the connection drops, the mount reconnects with backoff. Operations that are safe to repeat (stat, readdir, readlink, read, open) are sent again; changes in flight (write, mkdir, unlink, rename, setattr, create) fail with EIO, since the server may or may not have made them; written data that was not yet acknowledged makes the file's close/fsync fail with EIO. Nothing waits longer than -o timeout=S (default 15 s): then EIO. kmx mounts shows the connection state.
+Writes are write-behind (errors surface at the next write, flush/close or fsync); attributes and listings are cached for cache_timeout seconds (default 20), as sshfs does.
+kmx sftp -o options: ${SFTP_OPTION_NAMES.join(', ')}; and the FUSE ones (ro, allow_other, default_permissions, attr_timeout=S, …).`;
+
+  static override examples = [
+    { description: 'Mount a directory of a host from ~/.ssh/config until Ctrl-C', command: '<%= config.bin %> sftp mount myserver:/srv/photos ~/photos' },
+    { description: 'With a key and a port, detached', command: '<%= config.bin %> sftp mount --daemon -i ~/.ssh/id_work alice@files.example:2222:/home/alice ~/work' },
+    { description: 'First contact with a host: record its key', command: '<%= config.bin %> sftp mount --accept-new-host-key alice@newhost: ~/newhost' },
+    { description: 'Raw SFTP over a qrexec call to another qube', command: '<%= config.bin %> sftp mount --via \'qrexec-client-vm {host} qubes.MountReadWrite\' work:/home/user ~/work' },
+    { description: 'Raw SFTP over a local sftp-server (no SSH at all)', command: '<%= config.bin %> sftp mount --via /usr/lib/openssh/sftp-server localhost:/var/log /mnt/logs' },
+    { description: 'Read-only, owners shown as you, shorter timeout', command: '<%= config.bin %> sftp mount --read-only -o idmap=user,timeout=5 host:/data /mnt/data' },
+  ];
+
+  static override args = {
+    remote: Args.string({ description: 'Remote directory: [user@]host[:port]:[path] (an empty path is the login directory).', required: true }),
+    mountpoint: Args.string({ description: 'Existing directory to mount on.', required: true }),
+  };
+
+  static override flags = {
+    via: Flags.string({ description: 'Speak SFTP over this command\'s stdin/stdout instead of SSH; {host} is replaced by the host.' }),
+    identity: Flags.string({ char: 'i', multiple: true, multipleNonGreedy: true, description: 'Private key file to log in with (may be repeated).' }),
+    'accept-new-host-key': Flags.boolean({ description: 'Record the host key of a host not yet in known_hosts (a changed key is still refused).' }),
+    'read-only': Flags.boolean({ description: 'Mount read-only.' }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(SftpMount);
+    const options = defaultSftpOptions();
+    const fuseOptions = this.fuseOptions({
+      attrTimeout: 1, entryTimeout: 1, maxBackground: 64, congestionThreshold: 48,
+    }, flags.option, (name, value) => takeSftpOption(options, name, value));
+    if (flags['read-only']) fuseOptions.readOnly = true;
+    checkIdentityFiles(flags.identity ?? []);
+    const plan = planMount({ target: args.remote, via: flags.via, identityFiles: flags.identity ?? [], acceptNewHostKey: flags['accept-new-host-key'], options });
+    const mountpoint = await canonicalMountpoint(args.mountpoint);
+    const log = (line: string): void => {
+      process.stderr.write(`kmx sftp: ${line}\n`);
+    };
+    await this.serve<SshSecrets>({
+      plugin: 'sftp',
+      source: sourceOf(plan),
+      mountpoint,
+      fuseOptions,
+      prepare: () => prepareLogin(plan, log),
+      filesystem: (secrets) => {
+        const status = new StatusReporter(mountpoint);
+        return buildFilesystem(plan, secrets ?? {}, fuseOptions.readOnly === true, log, (state) => status.update(state));
+      },
+    }, flags);
+  }
+}

@@ -1,0 +1,133 @@
+import type { Attr } from '@kmx/core';
+
+interface Cached<T> {
+  value: T;
+  expires: number;
+  /** When the server said it (or the mount changed it). */
+  at?: number;
+}
+
+const MAX_ENTRIES = 200_000;
+
+export function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash <= 0 ? '/' : path.slice(0, slash);
+}
+
+export function nameOf(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+/**
+ * sshfs's attribute and directory caches: what the server said about a path, for `timeoutMs`.
+ * A fresh listing of a directory also answers "no such file" for names not in it, without a
+ * round trip (an untar looks up every name before creating it). Changes made through the
+ * mount update or drop the entries they touch; changes made on the server behind the mount's
+ * back show after the timeout, as with sshfs.
+ */
+export class MetadataCache {
+  private readonly attrs = new Map<string, Cached<Attr>>();
+  private readonly dirs = new Map<string, Cached<Set<string>>>();
+
+  constructor(private readonly timeoutMs: number) {}
+
+  get enabled(): boolean {
+    return this.timeoutMs > 0;
+  }
+
+  /** The attributes, null when a fresh listing of the parent lacks the name, or undefined when unknown. */
+  lookup(path: string): Attr | null | undefined {
+    const now = Date.now();
+    const hit = this.attrs.get(path);
+    if (hit && hit.expires > now) return hit.value;
+    if (path === '/') return undefined;
+    const parent = this.dirs.get(parentOf(path));
+    if (parent && parent.expires > now && !parent.value.has(nameOf(path))) return null;
+    return undefined;
+  }
+
+  setAttr(path: string, attr: Attr, timeoutMs = this.timeoutMs): void {
+    if (!this.enabled) return;
+    this.trim();
+    const now = Date.now();
+    this.attrs.set(path, { value: attr, expires: now + Math.min(timeoutMs, this.timeoutMs), at: now });
+  }
+
+  /** The attributes if they were learnt within `maxAgeMs` (fresher than the cache's own trust). */
+  recent(path: string, maxAgeMs: number): Attr | undefined {
+    const hit = this.attrs.get(path);
+    return hit && hit.at !== undefined && Date.now() - hit.at <= maxAgeMs && hit.expires > Date.now() ? hit.value : undefined;
+  }
+
+  /**
+   * Data was written up to `end` through the mount: the size grows, the times are now (as the
+   * server will set them, by its own clock). Trusted for a second only, then asked again.
+   */
+  written(path: string, end: number): void {
+    const hit = this.attrs.get(path);
+    if (!hit) return;
+    const now = { sec: Math.floor(Date.now() / 1000), nsec: 0 };
+    const size = Math.max(hit.value.size, end);
+    this.setAttr(path, { ...hit.value, size, blocks: Math.ceil(size / 512), mtime: now, ctime: now }, Math.min(1000, hit.expires - Date.now()));
+  }
+
+  /** The names of a fresh listing, or undefined. */
+  listing(path: string): Set<string> | undefined {
+    const hit = this.dirs.get(path);
+    return hit && hit.expires > Date.now() ? hit.value : undefined;
+  }
+
+  setListing(path: string, entries: ReadonlyArray<{ name: string; attr: Attr }>): void {
+    if (!this.enabled) return;
+    this.trim();
+    const expires = Date.now() + this.timeoutMs;
+    this.dirs.set(path, { value: new Set(entries.map((e) => e.name)), expires });
+    const prefix = path === '/' ? '/' : `${path}/`;
+    for (const e of entries) this.attrs.set(prefix + e.name, { value: e.attr, expires });
+  }
+
+  /** A name was created in `dir` through the mount. */
+  added(path: string, attr?: Attr): void {
+    this.listing(parentOf(path))?.add(nameOf(path));
+    if (attr) this.setAttr(path, attr);
+    else this.attrs.delete(path);
+  }
+
+  /** A name was removed from its directory through the mount (its subtree goes too). */
+  removed(path: string): void {
+    this.listing(parentOf(path))?.delete(nameOf(path));
+    this.forgetTree(path);
+  }
+
+  /** The attributes of `path` changed (size, mode, times). */
+  changed(path: string): void {
+    this.attrs.delete(path);
+  }
+
+  /** Something happened we cannot describe precisely: forget the path and its parent's listing. */
+  invalidate(path: string): void {
+    this.dirs.delete(parentOf(path));
+    this.forgetTree(path);
+  }
+
+  clear(): void {
+    this.attrs.clear();
+    this.dirs.clear();
+  }
+
+  private forgetTree(path: string): void {
+    const attr = this.attrs.get(path)?.value;
+    const mayHaveChildren = this.dirs.has(path) || attr === undefined || (attr.mode & 0o170000) === 0o040000;
+    this.attrs.delete(path);
+    this.dirs.delete(path);
+    if (!mayHaveChildren) return;
+    const prefix = `${path}/`;
+    for (const map of [this.attrs, this.dirs] as Map<string, unknown>[]) {
+      for (const key of map.keys()) if (key.startsWith(prefix)) map.delete(key);
+    }
+  }
+
+  private trim(): void {
+    if (this.attrs.size + this.dirs.size > MAX_ENTRIES) this.clear();
+  }
+}

@@ -1,0 +1,210 @@
+import { SysError } from '@kmx/core';
+import type { Connection } from '../connection/connection.js';
+import type { SftpSession } from '../protocol/session.js';
+import { OpenFlag } from '../protocol/session.js';
+import { ReadAhead } from './read-ahead.js';
+
+/**
+ * A file opened through the mount. Writes are write-behind: the FUSE write is answered as
+ * soon as its SFTP WRITE is sent; at most `writeBehindLimit` bytes wait for the server's
+ * answer. A failed write is kept and reported by the next write, flush (close), fsync or
+ * release, as sshfs does. Reads go through ReadAhead. After a reconnection the file is opened
+ * again on the new connection, unless writes were lost in the drop: then it fails with EIO
+ * until closed.
+ */
+export class OpenFile {
+  private handle: Buffer | undefined;
+  private generation = 0;
+  private opening: Promise<Buffer> | undefined;
+  private readonly inflight = new Set<Promise<void>>();
+  private inflightBytes = 0;
+  private error: Error | undefined;
+  /** Data written: the file's size as the server will see it once writes land. */
+  private writtenEnd = 0;
+  private readonly readAhead: ReadAhead;
+
+  constructor(
+    private readonly connection: Connection,
+    /** Follows renames made through the mount. */
+    public path: string,
+    /** SFTP open flags for a re-open (no CREAT/EXCL/TRUNC: the file exists by then). */
+    private readonly reopenFlags: number,
+    private readonly writeBehindLimit: number,
+    /** The server's path for a path in the mount. */
+    private readonly remotePath: (path: string) => string,
+  ) {
+    this.readAhead = new ReadAhead((position, length) => this.fetch(position, length));
+  }
+
+  /** Adopts the handle the first open returned. */
+  opened(handle: Buffer): void {
+    this.handle = handle;
+    this.generation = this.connection.generation;
+  }
+
+  get hasPendingWrites(): boolean {
+    return this.inflight.size > 0;
+  }
+
+  get writtenSize(): number {
+    return this.writtenEnd;
+  }
+
+  /** The file changed through another handle: what was read ahead may be stale. */
+  invalidate(): void {
+    this.readAhead.invalidate();
+  }
+
+  /** The handle, when it is valid on the live connection right now. */
+  private currentHandle(): Buffer | undefined {
+    return this.handle && this.generation === this.connection.generation && !this.error ? this.handle : undefined;
+  }
+
+  /** The handle valid on `session`, re-opening the file after a reconnection. */
+  private remoteHandle(session: SftpSession): Promise<Buffer> {
+    if (this.error) return Promise.reject(this.error);
+    const current = this.currentHandle();
+    if (current) return Promise.resolve(current);
+    this.opening ??= session.open(this.remotePath(this.path), this.reopenFlags).then((handle) => {
+      this.handle = handle;
+      this.generation = this.connection.generation;
+      return handle;
+    }).finally(() => {
+      this.opening = undefined;
+    });
+    return this.opening;
+  }
+
+  private async fetch(position: number, length: number): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(length);
+    const n = await this.connection.run(true, async (session) => session.read(this.currentHandle() ?? await this.remoteHandle(session), buffer, position, this.path));
+    return n === length ? buffer : buffer.subarray(0, n);
+  }
+
+  read(buffer: Buffer, position: number): number | Promise<number> {
+    // A read sees what was written before it.
+    if (this.inflight.size > 0) return this.drain().then(() => this.readAhead.read(buffer, position));
+    return this.readAhead.read(buffer, position);
+  }
+
+  /**
+   * Sends the write and answers at once (synchronously when the handle is valid: the SFTP
+   * layer copies the data as it sends it); waits only while too much data is unanswered.
+   */
+  write(data: Buffer, position: number): number | Promise<number> {
+    if (this.error) throw this.error;
+    this.readAhead.invalidate();
+    const length = data.length;
+    const handle = this.currentHandle();
+    const session = this.connection.live;
+    let sent: Promise<void>;
+    if (handle && session) {
+      sent = session.write(handle, data, position, this.path);
+    } else {
+      const copy = Buffer.from(data); // the engine reuses its buffer once we answer
+      sent = this.connection.run(false, async (s) => s.write(await this.remoteHandle(s), copy, position, this.path));
+    }
+    const pending: Promise<void> = sent
+      .catch((err: unknown) => {
+        this.error ??= err instanceof Error ? err : new Error(String(err));
+      })
+      .finally(() => {
+        this.inflight.delete(pending);
+        this.inflightBytes -= length;
+      });
+    this.inflight.add(pending);
+    this.inflightBytes += length;
+    this.writtenEnd = Math.max(this.writtenEnd, position + length);
+    if (this.inflightBytes <= this.writeBehindLimit) return length;
+    return this.waitBelowLimit().then(() => length);
+  }
+
+  private async waitBelowLimit(): Promise<void> {
+    while (this.inflightBytes > this.writeBehindLimit && this.inflight.size > 0) await Promise.race(this.inflight);
+    if (this.error) throw this.error;
+  }
+
+  /** Waits for every queued write; throws the first write error, if any. */
+  async drain(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.all(this.inflight);
+    if (this.error) throw this.error;
+  }
+
+  async flush(): Promise<void> {
+    await this.drain();
+  }
+
+  async fsync(): Promise<void> {
+    await this.drain();
+    await this.connection.run(true, async (session) => {
+      if (session.hasExtension('fsync@openssh.com')) await session.fsync(await this.remoteHandle(session), this.path);
+    });
+  }
+
+  /** Runs an operation that needs the handle (fsetstat) once queued writes have landed. */
+  async withHandle<T>(repeatable: boolean, operation: (session: SftpSession, handle: Buffer) => Promise<T>): Promise<T> {
+    await this.drain();
+    this.readAhead.invalidate();
+    return this.connection.run(repeatable, async (session) => operation(session, await this.remoteHandle(session)));
+  }
+
+  /** Drains and closes the remote handle; a write error still surfaces here. */
+  async release(): Promise<void> {
+    let failure: unknown;
+    try {
+      await this.drain();
+    } catch (err) {
+      failure = err;
+    }
+    const handle = this.currentHandle() ?? (this.error ? this.handle : undefined);
+    this.handle = undefined;
+    this.readAhead.invalidate();
+    if (handle && this.generation === this.connection.generation) {
+      // A close that cannot be sent (the connection is gone) has nothing left to close.
+      await this.connection.run(false, (session) => session.closeHandle(handle, this.path)).catch(() => undefined);
+    }
+    if (failure) throw failure;
+  }
+}
+
+/** SFTP open flags for POSIX open(2) flags. */
+export function sftpOpenFlags(flags: number): number {
+  const access = flags & 3;
+  let pflags = access === 0 ? OpenFlag.READ : access === 1 ? OpenFlag.WRITE : OpenFlag.READ | OpenFlag.WRITE;
+  if (flags & 0o100) pflags |= OpenFlag.CREAT;
+  if (flags & 0o200) pflags |= OpenFlag.EXCL;
+  if (flags & 0o1000) pflags |= OpenFlag.TRUNC;
+  if (flags & 0o2000) pflags |= OpenFlag.APPEND;
+  return pflags;
+}
+
+/** The handle table: FUSE file handles (small positive integers) to open files. */
+export class OpenFiles {
+  private readonly files = new Map<number, OpenFile>();
+  private next = 1;
+
+  add(file: OpenFile): number {
+    while (this.files.has(this.next)) this.next = (this.next % 0x7ffffffe) + 1;
+    const fh = this.next;
+    this.next = (this.next % 0x7ffffffe) + 1;
+    this.files.set(fh, file);
+    return fh;
+  }
+
+  get(fh: number): OpenFile {
+    const file = this.files.get(fh);
+    if (!file) throw SysError.of('EBADF', 'sftp', undefined, { detail: `no open file ${fh}` });
+    return file;
+  }
+
+  remove(fh: number): void {
+    this.files.delete(fh);
+  }
+
+  /** Open files of one path (to let their queued writes land before a stat or setstat). */
+  ofPath(path: string): OpenFile[] {
+    const out: OpenFile[] = [];
+    for (const file of this.files.values()) if (file.path === path) out.push(file);
+    return out;
+  }
+}

@@ -1,0 +1,360 @@
+import { SysError, type Attr, type DirEntry, type FileSystem, type OpenReply, type StatFs, type TimeUpdate } from '@kmx/core';
+import type { Connection } from '../connection/connection.js';
+import type { SftpSession } from '../protocol/session.js';
+import { OpenFlag } from '../protocol/session.js';
+import { S_IFLNK, S_IFMT, attrFromStats, type IdMap } from './attrs.js';
+import { MetadataCache } from './cache.js';
+import { OpenFile, OpenFiles, sftpOpenFlags } from './open-file.js';
+
+export interface SftpFileSystemOptions {
+  /** The remote directory mounted, absolute. */
+  root: string;
+  /** How long attributes and listings are trusted (0: never cached). */
+  cacheTimeoutMs: number;
+  /** Bytes of written data per open file that may wait for the server's answer. */
+  writeBehindLimit: number;
+  readOnly: boolean;
+  /** Show what symlinks point to instead of the links (sshfs -o follow_symlinks). */
+  followSymlinks: boolean;
+  ids: IdMap;
+}
+
+const RENAME_NOREPLACE = 1;
+/** Subdirectory listings fetched ahead of a walk at once. */
+const PREFETCH_LIMIT = 16;
+const PREFETCH_QUEUE = 4096;
+/** How fresh attributes must be for a no-op chmod/chown to skip the server. */
+const NO_OP_WINDOW_MS = 1000;
+const RENAME_EXCHANGE = 2;
+const REOPEN_MASK = ~(OpenFlag.CREAT | OpenFlag.EXCL | OpenFlag.TRUNC);
+
+function seconds(t: TimeUpdate, current: { sec: number }): number {
+  if (t === 'now') return Math.floor(Date.now() / 1000);
+  if (t === 'omit') return current.sec;
+  return t.sec;
+}
+
+/**
+ * A remote directory over SFTP as a kmx FileSystem. Metadata is cached (cache.ts), reads are
+ * split into parallel requests, writes are write-behind (open-file.ts), and every request
+ * goes through the Connection, which reconnects and decides what is retried.
+ */
+export class SftpFileSystem implements FileSystem {
+  private readonly cache: MetadataCache;
+  private readonly files = new OpenFiles();
+  /** Listings being fetched, by path (a reader and a prefetch share one request). */
+  private readonly listings = new Map<string, Promise<DirEntry[]>>();
+  private prefetching = 0;
+  private readonly prefetchQueue: string[] = [];
+
+  constructor(private readonly connection: Connection, private readonly options: SftpFileSystemOptions) {
+    this.cache = new MetadataCache(options.cacheTimeoutMs);
+  }
+
+  private remote(path: string): string {
+    const root = this.options.root;
+    if (path === '/') return root;
+    return root === '/' ? path : root + path;
+  }
+
+  private run<T>(repeatable: boolean, operation: (session: SftpSession) => Promise<T>): Promise<T> {
+    return this.connection.run(repeatable, operation);
+  }
+
+  private writable(syscall: string, path: string): void {
+    if (this.options.readOnly) throw SysError.of('EROFS', syscall, path);
+  }
+
+  /** Queued writes to `path` land before anything that reads or changes its attributes. */
+  private async settle(path: string): Promise<void> {
+    for (const file of this.files.ofPath(path)) if (file.hasPendingWrites) await file.drain().catch(() => undefined);
+  }
+
+  destroy(): void {
+    this.connection.close();
+  }
+
+  async getattr(path: string, fh?: number): Promise<Attr> {
+    await this.settle(path);
+    const cached = this.cache.lookup(path);
+    if (cached) return cached;
+    if (cached === null) throw SysError.of('ENOENT', 'lstat', path);
+    const remote = this.remote(path);
+    const stats = await this.run(true, (s) => (this.options.followSymlinks || path === '/' ? s.stat(remote) : s.lstat(remote)));
+    const attr = attrFromStats(stats, this.options.ids);
+    if (fh !== undefined) attr.size = Math.max(attr.size, this.files.get(fh).writtenSize);
+    this.cache.setAttr(path, attr);
+    return attr;
+  }
+
+  readlink(path: string): Promise<string> {
+    return this.run(true, (s) => s.readlink(this.remote(path)));
+  }
+
+  async readdir(path: string): Promise<DirEntry[]> {
+    const cached = this.cachedListing(path);
+    if (cached) return cached;
+    const listing = this.listings.get(path) ?? this.fetchListing(path);
+    const entries = await listing;
+    this.prefetchSubdirectories(path, entries);
+    return entries;
+  }
+
+  /**
+   * A walk (find, du, ls -R) reads the subdirectories of every directory it lists: ask for
+   * their listings now, several at once, instead of one round trip after another. Only for
+   * directories actually listed, a bounded number at a time, and only while the cache is on.
+   */
+  private prefetchSubdirectories(path: string, entries: readonly DirEntry[]): void {
+    if (!this.cache.enabled) return;
+    const prefix = path === '/' ? '/' : `${path}/`;
+    for (const e of entries) {
+      if (e.attr && (e.attr.mode & S_IFMT) === 0o040000 && this.prefetchQueue.length < PREFETCH_QUEUE) this.prefetchQueue.push(prefix + e.name);
+    }
+    this.pumpPrefetch();
+  }
+
+  private pumpPrefetch(): void {
+    while (this.prefetching < PREFETCH_LIMIT && this.prefetchQueue.length > 0) {
+      const child = this.prefetchQueue.shift()!;
+      if (this.listings.has(child) || this.cache.listing(child)) continue;
+      this.prefetching++;
+      this.fetchListing(child).catch(() => undefined).finally(() => {
+        this.prefetching--;
+        this.pumpPrefetch();
+      });
+    }
+  }
+
+  /** One listing request per directory at a time; its result fills the cache. */
+  private fetchListing(path: string): Promise<DirEntry[]> {
+    const listing = this.listDirectory(path).finally(() => this.listings.delete(path));
+    this.listings.set(path, listing);
+    return listing;
+  }
+
+  private async listDirectory(path: string): Promise<DirEntry[]> {
+    const list = await this.run(true, (s) => s.readdir(this.remote(path)));
+    const entries = list.filter((e) => e.name !== '.' && e.name !== '..').map((e) => ({ name: e.name, attr: attrFromStats(e.attrs, this.options.ids) }));
+    if (this.options.followSymlinks) {
+      await Promise.all(entries.filter((e) => (e.attr.mode & S_IFMT) === S_IFLNK).map(async (e) => {
+        const target = await this.run(true, (s) => s.stat(this.remote(path === '/' ? `/${e.name}` : `${path}/${e.name}`))).catch(() => undefined);
+        if (target) e.attr = attrFromStats(target, this.options.ids);
+      }));
+    }
+    this.cache.setListing(path, entries);
+    return entries;
+  }
+
+  /** A listing served from the cache when it and the attributes of every entry are fresh. */
+  private cachedListing(path: string): DirEntry[] | undefined {
+    const names = this.cache.listing(path);
+    if (!names) return undefined;
+    const prefix = path === '/' ? '/' : `${path}/`;
+    const entries: DirEntry[] = [];
+    for (const name of names) {
+      const attr = this.cache.lookup(prefix + name);
+      if (!attr) return undefined;
+      entries.push({ name, attr });
+    }
+    return entries;
+  }
+
+  async mknod(path: string, mode: number): Promise<void> {
+    this.writable('mknod', path);
+    if ((mode & S_IFMT) !== 0o100000) throw SysError.of('EPERM', 'mknod', path, { detail: 'SFTP can create only regular files, directories and symlinks' });
+    const remote = this.remote(path);
+    await this.run(false, async (s) => s.closeHandle(await s.open(remote, OpenFlag.WRITE | OpenFlag.CREAT | OpenFlag.EXCL, { mode: mode & 0o7777 }), remote));
+    this.cache.added(path);
+  }
+
+  async mkdir(path: string, mode: number): Promise<void> {
+    this.writable('mkdir', path);
+    const remote = this.remote(path);
+    // The stat rides along (the server answers in order): the engine asks for it next.
+    const [, stats] = await this.run(false, (s) => Promise.all([s.mkdir(remote, mode & 0o7777), s.lstat(remote)]));
+    this.cache.added(path, attrFromStats(stats, this.options.ids));
+    this.cache.setListing(path, []); // new and empty: lookups inside need no round trip
+  }
+
+  async unlink(path: string): Promise<void> {
+    this.writable('unlink', path);
+    await this.run(false, (s) => s.unlink(this.remote(path)));
+    this.cache.removed(path);
+  }
+
+  async rmdir(path: string): Promise<void> {
+    this.writable('rmdir', path);
+    await this.run(false, (s) => s.rmdir(this.remote(path)));
+    this.cache.removed(path);
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    this.writable('symlink', path);
+    await this.run(false, (s) => s.symlink(target, this.remote(path)));
+    this.cache.added(path);
+  }
+
+  async rename(from: string, to: string, flags: number): Promise<void> {
+    this.writable('rename', to);
+    if (flags & RENAME_EXCHANGE) throw SysError.of('EINVAL', 'rename', to, { detail: 'SFTP cannot exchange two files' });
+    const [src, dst] = [this.remote(from), this.remote(to)];
+    await this.run(false, async (s) => {
+      if (flags & RENAME_NOREPLACE || !s.hasExtension('posix-rename@openssh.com')) {
+        try {
+          return await s.rename(src, dst, false);
+        } catch (err) {
+          // Plain SFTP rename refuses an existing target; POSIX replaces it (sshfs's workaround=rename).
+          if (flags & RENAME_NOREPLACE || !(err instanceof SysError) || (err.code !== 'EEXIST' && err.code !== 'EPERM')) throw err;
+          await s.unlink(dst);
+          return s.rename(src, dst, false);
+        }
+      }
+      return s.rename(src, dst, true);
+    });
+    const moved = this.cache.lookup(from);
+    this.cache.removed(from);
+    this.cache.removed(to);
+    this.cache.added(to, moved && (moved.mode & S_IFMT) !== 0o040000 ? moved : undefined);
+    for (const file of this.files.ofPath(from)) file.path = to;
+  }
+
+  async link(existing: string, path: string): Promise<void> {
+    this.writable('link', path);
+    await this.run(false, (s) => {
+      if (!s.hasExtension('hardlink@openssh.com')) throw SysError.of('EPERM', 'link', path, { detail: 'the server has no hardlink@openssh.com' });
+      return s.link(this.remote(existing), this.remote(path));
+    });
+    this.cache.changed(existing);
+    this.cache.added(path);
+  }
+
+  /** setstat of a path, or of the link itself when it is a symlink (SFTP's setstat follows links). */
+  private async setAttributes(path: string, fh: number | undefined, attrs: Record<string, number>, local: Partial<Attr> = {}): Promise<void> {
+    this.writable('setattr', path);
+    await this.settle(path);
+    const remote = this.remote(path);
+    if (fh !== undefined) {
+      await this.files.get(fh).withHandle(true, (s, handle) => s.fsetstat(handle, attrs, remote));
+    } else {
+      const current = this.cache.lookup(path);
+      const isLink = current ? (current.mode & S_IFMT) === S_IFLNK : false;
+      await this.run(true, async (s) => {
+        if (!isLink) return s.setstat(remote, attrs);
+        // A symlink's own mode and times: lsetstat where the server has it, else nothing to do.
+        if (s.hasExtension('lsetstat@openssh.com')) return s.lsetstat(remote, attrs);
+        return undefined;
+      });
+    }
+    // The engine asks for the attributes right after a change: answer from what we know.
+    const before = this.cache.lookup(path);
+    if (before) {
+      const now = Math.floor(Date.now() / 1000);
+      this.cache.setAttr(path, { ...before, ...local, mode: local.mode === undefined ? before.mode : (before.mode & S_IFMT) | local.mode, ctime: { sec: now, nsec: 0 } });
+    } else {
+      this.cache.changed(path);
+    }
+  }
+
+  /**
+   * A chmod or chown that changes nothing, on a file whose attributes the server gave us a
+   * moment ago (tar's chown and chmod right after creating a file, typically), is answered
+   * without a round trip. Not for setuid/setgid files, whose bits a chown would clear.
+   */
+  private unchanged(path: string, change: (attr: Attr) => boolean): boolean {
+    const attr = this.cache.recent(path, NO_OP_WINDOW_MS);
+    return attr !== undefined && (attr.mode & 0o6000) === 0 && (attr.mode & S_IFMT) !== S_IFLNK && change(attr);
+  }
+
+  async chmod(path: string, mode: number, fh?: number): Promise<void> {
+    this.writable('chmod', path);
+    if (this.unchanged(path, (a) => (a.mode & 0o7777) === (mode & 0o7777))) return;
+    await this.setAttributes(path, fh, { mode: mode & 0o7777 }, { mode: mode & 0o7777 });
+  }
+
+  async chown(path: string, uid: number, gid: number, fh?: number): Promise<void> {
+    const current = uid === -1 || gid === -1 ? await this.getattr(path, fh) : undefined;
+    const ids = this.options.ids;
+    const localUid = uid === -1 ? current!.uid : uid;
+    const localGid = gid === -1 ? current!.gid : gid;
+    this.writable('chown', path);
+    if (this.unchanged(path, (a) => a.uid === localUid && a.gid === localGid)) return;
+    await this.setAttributes(path, fh, { uid: ids.remoteUid(localUid), gid: ids.remoteGid(localGid) }, { uid: localUid, gid: localGid });
+  }
+
+  async truncate(path: string, size: number, fh?: number): Promise<void> {
+    await this.setAttributes(path, fh, { size }, { size, blocks: Math.ceil(size / 512) });
+  }
+
+  async utimens(path: string, atime: TimeUpdate, mtime: TimeUpdate, fh?: number): Promise<void> {
+    const current = atime === 'omit' || mtime === 'omit' ? await this.getattr(path, fh) : undefined;
+    const a = seconds(atime, current?.atime ?? { sec: 0 });
+    const m = seconds(mtime, current?.mtime ?? { sec: 0 });
+    await this.setAttributes(path, fh, { atime: a, mtime: m }, { atime: { sec: a, nsec: 0 }, mtime: { sec: m, nsec: 0 } });
+  }
+
+  async open(path: string, flags: number): Promise<OpenReply> {
+    const pflags = sftpOpenFlags(flags);
+    if (pflags & (OpenFlag.WRITE | OpenFlag.TRUNC)) this.writable('open', path);
+    const remote = this.remote(path);
+    const handle = await this.run(!(pflags & OpenFlag.EXCL), (s) => s.open(remote, pflags));
+    const file = new OpenFile(this.connection, path, pflags & REOPEN_MASK, this.options.writeBehindLimit, (p) => this.remote(p));
+    file.opened(handle);
+    if (pflags & OpenFlag.TRUNC) this.cache.changed(path);
+    return { fh: this.files.add(file) };
+  }
+
+  async create(path: string, mode: number, flags: number): Promise<OpenReply> {
+    this.writable('create', path);
+    const pflags = sftpOpenFlags(flags) | OpenFlag.CREAT;
+    const remote = this.remote(path);
+    // The stat rides along with the open (the server answers in order): the engine asks for it next.
+    const [handle, stats] = await this.run(false, (s) => Promise.all([s.open(remote, pflags, { mode: mode & 0o7777 }), s.lstat(remote)]));
+    const file = new OpenFile(this.connection, path, pflags & REOPEN_MASK, this.options.writeBehindLimit, (p) => this.remote(p));
+    file.opened(handle);
+    this.cache.added(path, attrFromStats(stats, this.options.ids));
+    return { fh: this.files.add(file) };
+  }
+
+  read(_path: string, fh: number, buffer: Buffer, position: number): number | Promise<number> {
+    return this.files.get(fh).read(buffer, position);
+  }
+
+  write(path: string, fh: number, data: Buffer, position: number): number | Promise<number> {
+    this.writable('write', path);
+    const file = this.files.get(fh);
+    this.cache.written(path, position + data.length);
+    for (const other of this.files.ofPath(path)) if (other !== file) other.invalidate();
+    return file.write(data, position);
+  }
+
+  async flush(_path: string, fh: number): Promise<void> {
+    await this.files.get(fh).flush();
+  }
+
+  async fsync(_path: string, fh: number): Promise<void> {
+    await this.files.get(fh).fsync();
+  }
+
+  async release(path: string, fh: number): Promise<void> {
+    const file = this.files.get(fh);
+    this.files.remove(fh);
+    try {
+      await file.release();
+    } catch (err) {
+      this.cache.changed(path);
+      throw err;
+    }
+  }
+
+  async statfs(): Promise<StatFs> {
+    return this.run(true, async (s) => {
+      if (!s.hasExtension('statvfs@openssh.com', '2')) {
+        // What sshfs reports when the server cannot tell: plenty of room.
+        return { bsize: 4096, frsize: 4096, blocks: 1e9, bfree: 1e9, bavail: 1e9, files: 1e9, ffree: 1e9, namemax: 255 };
+      }
+      const v = await s.statvfs(this.options.root);
+      return { bsize: v.f_bsize, frsize: v.f_frsize, blocks: v.f_blocks, bfree: v.f_bfree, bavail: v.f_bavail, files: v.f_files, ffree: v.f_ffree, favail: v.f_favail, namemax: v.f_namemax };
+    });
+  }
+}

@@ -1,0 +1,241 @@
+import { readFileSync } from 'node:fs';
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { KmxError } from '@kmx/core';
+import ssh2, { type AnyAuthMethod, type AuthenticationType, type ConnectConfig, type ParsedKey } from 'ssh2';
+import type { Duplex } from 'node:stream';
+import { addHostKey, checkHostKey, fingerprint, keyType, knownHostsName, type HostKeyVerdict } from './known-hosts.js';
+
+const { Client, utils } = ssh2;
+
+/** Everything needed to reach and log in to one SSH server. */
+export interface SshOptions {
+  /** The host as the user typed it (an alias), for messages. */
+  alias: string;
+  host: string;
+  port: number;
+  user: string;
+  /** Private key files to offer, in order (-i first, then ~/.ssh/config, then the defaults). */
+  identityFiles: string[];
+  /** ssh-agent's socket, unless IdentitiesOnly. */
+  agent: string | undefined;
+  knownHostsFiles: string[];
+  /** Where a newly accepted key is recorded. */
+  knownHostsFile: string;
+  /** yes: only known keys; accept-new: record unknown keys (never changed ones); no: anything. */
+  hostKeyPolicy: 'yes' | 'accept-new' | 'no';
+  connectTimeoutMs: number;
+  keepaliveIntervalMs: number;
+  keepaliveCountMax: number;
+  ciphers: string[] | undefined;
+}
+
+/** What the terminal side learnt and the serving process needs: the password, if one was asked for. */
+export interface SshSecrets {
+  password?: string;
+}
+
+/** No configured way to log in worked (keys, agent, password). */
+export class AuthenticationFailed extends KmxError {
+  constructor(message: string, hint: string | undefined, readonly passwordOffered: boolean) {
+    super(message, { hint });
+    this.name = 'AuthenticationFailed';
+  }
+
+  static of(options: SshOptions, passwordOffered: boolean, tried: string[], passwordTried: boolean): AuthenticationFailed {
+    return new AuthenticationFailed(passwordTried
+      ? `${options.user}@${options.alias}: the password was refused`
+      : `${options.user}@${options.alias} refused every way kmx could log in (${tried.length > 0 ? tried.join(', ') : 'no key found'})`,
+    passwordTried ? 'check the password' : 'give a key with -i KEY, load one into ssh-agent, or add your public key to the server\'s authorized_keys',
+    passwordOffered);
+  }
+}
+
+interface LoadedKey {
+  file: string;
+  key: ParsedKey;
+}
+
+/** The identity files that exist and parse without a passphrase (encrypted ones need the agent). */
+function loadKeys(files: readonly string[], unusable: string[]): LoadedKey[] {
+  const keys: LoadedKey[] = [];
+  for (const file of files) {
+    let data: Buffer;
+    try {
+      data = readFileSync(file);
+    } catch {
+      continue;
+    }
+    const parsed = utils.parseKey(data);
+    if (parsed instanceof Error) {
+      unusable.push(file); // encrypted (its agent can offer it) or not a key kmx reads
+      continue;
+    }
+    keys.push({ file, key: Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed });
+  }
+  return keys;
+}
+
+function hostKeyError(options: SshOptions, verdict: HostKeyVerdict, blob: Buffer): KmxError {
+  const what = `${keyType(blob)} key ${fingerprint(blob)}`;
+  const name = knownHostsName(options.host, options.port);
+  switch (verdict.status) {
+    case 'changed':
+      return new KmxError(`the host key of ${name} has CHANGED: it now offers ${what}, but ${verdict.where} lists another; someone may be intercepting the connection`, {
+        hint: `if the server's key really changed, remove the old one: ssh-keygen -R '${name}'`,
+      });
+    case 'revoked':
+      return new KmxError(`the host key of ${name} (${what}) is marked @revoked in ${verdict.where}`, { hint: 'refusing to connect; ask the server\'s administrator' });
+    default:
+      return new KmxError(`the host key of ${name} is not known (${what})`, {
+        hint: `check the fingerprint with the server's administrator, then mount again with --accept-new-host-key (or add it with ssh-keyscan -p ${options.port} ${options.host} >> ~/.ssh/known_hosts)`,
+      });
+  }
+}
+
+function socketError(options: SshOptions, err: Error & { code?: string }): KmxError {
+  const where = `${options.host}:${options.port}`;
+  switch (err.code) {
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new KmxError(`unknown host ${options.host}${options.alias !== options.host ? ` (from ${options.alias})` : ''}`, { hint: 'check the name, or define it as a Host in ~/.ssh/config' });
+    case 'ECONNREFUSED':
+      return new KmxError(`${where} refused the connection`, { hint: 'is an SSH server running there, on that port?' });
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return new KmxError(`${where} is unreachable (${err.code})`, { hint: 'check the network and the address' });
+    default:
+      return new KmxError(`connecting to ${where} failed: ${err.message}`);
+  }
+}
+
+/** An SSH connection's "sftp" subsystem channel: raw SFTP bytes both ways. */
+export interface SftpChannel {
+  channel: Duplex;
+  /** The TCP connection under it. */
+  socket: Socket;
+  /** Ends the SSH connection. */
+  close(): void;
+  /** Called once when the connection is gone. */
+  onClose(listener: (reason: string) => void): void;
+}
+
+/**
+ * Opens an SSH connection and its "sftp" subsystem. Host keys are checked against
+ * known_hosts; logins are tried with ssh-agent, then each key file, then the password when
+ * one is given, in the order ssh uses. TCP_NODELAY is set: every SFTP request waits for its
+ * answer, and Nagle's algorithm would hold small ones back.
+ */
+export function openSftpChannel(options: SshOptions, secrets: SshSecrets, log: (line: string) => void): Promise<SftpChannel> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let failure: KmxError | undefined;
+    let passwordOffered = false;
+    let passwordTried = false;
+    const tried: string[] = [];
+    const client = new Client();
+    const finish = (err: Error | undefined, channel?: SftpChannel): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) {
+        client.end();
+        socket.destroy();
+        reject(err);
+      } else {
+        resolve(channel!);
+      }
+    };
+    const socket: Socket = tcpConnect({ host: options.host, port: options.port });
+    socket.setNoDelay(true);
+    const timer = setTimeout(() => finish(new KmxError(`${options.host}:${options.port} did not answer within ${Math.round(options.connectTimeoutMs / 1000)} s`, {
+      hint: 'check the host and port; -o ConnectTimeout=S waits longer',
+    })), options.connectTimeoutMs);
+    socket.once('error', (err) => finish(socketError(options, err)));
+
+    const unusable: string[] = [];
+    const keys = loadKeys(options.identityFiles, unusable);
+    const methods: AnyAuthMethod[] = [];
+    if (options.agent) methods.push({ type: 'agent', username: options.user, agent: options.agent });
+    for (const { key } of keys) methods.push({ type: 'publickey', username: options.user, key });
+    if (secrets.password !== undefined) {
+      const password = secrets.password;
+      methods.push({ type: 'password', username: options.user, password });
+      methods.push({
+        type: 'keyboard-interactive',
+        username: options.user,
+        prompt: (_name, _instructions, _lang, prompts, finishPrompt) => finishPrompt(prompts.map(() => password)),
+      });
+    }
+    const authHandler = (left: AuthenticationType[] | null, _partial: boolean | null, next: (method: AnyAuthMethod | false) => void): void => {
+      // First "none", as ssh does: the server's answer lists what it accepts (a password?).
+      if (left === null) return next({ type: 'none', username: options.user });
+      if (left?.includes('password') || left?.includes('keyboard-interactive')) passwordOffered = true;
+      while (methods.length > 0) {
+        const method = methods.shift()!;
+        // An agent's keys are offered as "publickey", the server's name for them.
+        if (left && !left.includes(method.type === 'agent' ? 'publickey' : method.type)) continue;
+        if (method.type === 'password' || method.type === 'keyboard-interactive') passwordTried = true;
+        tried.push(method.type === 'publickey' ? `key ${keys.find((k) => k.key === method.key)?.file ?? ''}` : method.type === 'agent' ? 'ssh-agent' : method.type);
+        return next(method);
+      }
+      return next(false);
+    };
+
+    const config: ConnectConfig = {
+      sock: socket,
+      username: options.user,
+      readyTimeout: options.connectTimeoutMs,
+      keepaliveInterval: options.keepaliveIntervalMs,
+      keepaliveCountMax: options.keepaliveCountMax,
+      algorithms: { cipher: options.ciphers ?? { remove: ['aes128-gcm@openssh.com'], prepend: ['aes128-gcm@openssh.com'] } } as ConnectConfig['algorithms'],
+      authHandler: authHandler as unknown as ConnectConfig['authHandler'],
+      hostVerifier: (blob: Buffer): boolean => {
+        if (options.hostKeyPolicy === 'no') return true;
+        const name = knownHostsName(options.host, options.port);
+        const verdict = checkHostKey(options.knownHostsFiles, name, blob);
+        if (verdict.status === 'known') return true;
+        if (verdict.status === 'unknown' && options.hostKeyPolicy === 'accept-new') {
+          addHostKey(options.knownHostsFile, name, blob);
+          log(`added the host key of ${name} (${keyType(blob)} ${fingerprint(blob)}) to ${options.knownHostsFile}`);
+          return true;
+        }
+        failure = hostKeyError(options, verdict, blob);
+        return false;
+      },
+    };
+
+    client.on('error', (err: Error & { level?: string }) => {
+      if (failure) return finish(failure);
+      if (err.level === 'client-authentication') {
+        const failed = AuthenticationFailed.of(options, passwordOffered, tried, passwordTried);
+        if (unusable.length === 0 || passwordTried) return finish(failed);
+        return finish(new AuthenticationFailed(failed.message, `${unusable.join(', ')} could not be used without a passphrase: add it to ssh-agent (ssh-add), or give another key with -i`, passwordOffered));
+      }
+      if (err.level === 'client-timeout') return finish(new KmxError(`${options.host}:${options.port} did not finish the SSH handshake within ${Math.round(options.connectTimeoutMs / 1000)} s`));
+      if (err.level === 'client-socket') return finish(socketError(options, err));
+      finish(new KmxError(`SSH connection to ${options.host}:${options.port} failed: ${err.message}`));
+    });
+    client.on('close', () => finish(failure ?? new KmxError(`${options.host}:${options.port} closed the connection during the SSH handshake`)));
+    client.on('ready', () => {
+      client.subsys('sftp', (err, channel) => {
+        if (err) return finish(new KmxError(`${options.alias} has no SFTP service: ${err.message}`, { hint: 'the server needs "Subsystem sftp …" in its sshd_config' }));
+        let closed: string | undefined;
+        const listeners: Array<(reason: string) => void> = [];
+        const gone = (reason: string): void => {
+          if (closed !== undefined) return;
+          closed = reason;
+          for (const l of listeners.splice(0)) l(reason);
+        };
+        client.on('close', () => gone('the SSH connection closed'));
+        client.on('error', (e: Error) => gone(`SSH error: ${e.message}`));
+        finish(undefined, {
+          channel,
+          socket,
+          close: () => client.end(),
+          onClose: (listener) => (closed !== undefined ? listener(closed) : listeners.push(listener)),
+        });
+      });
+    });
+    socket.once('connect', () => client.connect(config));
+  });
+}

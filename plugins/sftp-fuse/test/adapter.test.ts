@@ -1,0 +1,66 @@
+// Guards the adapter that runs ssh2's SFTP class over raw byte streams: it relies on ssh2
+// internals, so an ssh2 upgrade that changes them must fail here, loudly, not in a mount.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import { SSH2_VERSION, sftpOverStream, ssh2Sftp } from '../src/lib/protocol/adapter.js';
+import { SftpSession } from '../src/lib/protocol/session.js';
+import { SFTP_SERVER } from './support.js';
+
+const require = createRequire(import.meta.url);
+
+function ready(session: { sftp: { once(event: string, f: () => void): unknown } }): Promise<void> {
+  return new Promise((resolve) => session.sftp.once('ready', () => resolve()));
+}
+
+describe('ssh2 SFTP adapter', () => {
+  it('runs against the exact ssh2 version it was written for, pinned in package.json', () => {
+    const installed = (require('ssh2/package.json') as { version: string }).version;
+    const pinned = (require('../../package.json') as { dependencies: Record<string, string> }).dependencies.ssh2;
+    assert.equal(installed, SSH2_VERSION, `ssh2 ${installed} is installed; the adapter knows ${SSH2_VERSION}: re-check src/lib/protocol/adapter.ts`);
+    assert.equal(pinned, SSH2_VERSION, 'ssh2 must be pinned to an exact version');
+  });
+
+  it('finds every internal member it uses on ssh2\'s SFTP class', () => {
+    assert.doesNotThrow(() => ssh2Sftp());
+    const { SFTP } = ssh2Sftp();
+    for (const method of ['push', '_init', 'open', 'read', 'write', 'lstat', 'readdir', 'ext_openssh_rename', 'ext_openssh_hardlink', 'ext_openssh_fsync', 'ext_openssh_statvfs', 'ext_openssh_lsetstat', 'status', 'handle', 'data', 'name', 'attrs']) {
+      assert.equal(typeof (SFTP.prototype as unknown as Record<string, unknown>)[method], 'function', `ssh2's SFTP lost ${method}()`);
+    }
+  });
+
+  it('carries a client and a server of ssh2 over a pair of plain streams', async () => {
+    const up = new PassThrough();
+    const down = new PassThrough();
+    const server = sftpOverStream(up, down, { server: true, extensions: { 'posix-rename@openssh.com': '1' } });
+    server.sftp.on('LSTAT', (id: number, path: string) => server.sftp.attrs(id, { mode: 0o100644, uid: 1, gid: 2, size: path.length, atime: 3, mtime: 4 }));
+    const client = sftpOverStream(down, up);
+    await ready(client);
+    const session = new SftpSession(client.sftp, () => up.end());
+    assert.ok(session.hasExtension('posix-rename@openssh.com'), 'the VERSION packet carries the server\'s extensions');
+    const st = await session.lstat('/twelve chars');
+    assert.deepEqual([st.mode, st.uid, st.gid, st.size, st.mtime], [0o100644, 1, 2, 13, 4]);
+    session.close();
+    await assert.rejects(session.lstat('/x'), { code: 'EIO' }, 'a closed session fails every request with EIO');
+  });
+
+  it('talks to OpenSSH\'s sftp-server over its stdin/stdout', async () => {
+    const child = spawn(SFTP_SERVER, [], { stdio: ['pipe', 'pipe', 'ignore'] });
+    try {
+      const client = sftpOverStream(child.stdout, child.stdin);
+      await ready(client);
+      const session = new SftpSession(client.sftp, () => child.stdin.end());
+      assert.ok(session.maxRead > 200_000, `limits@openssh.com raised the read size (${session.maxRead})`);
+      assert.ok(session.hasExtension('posix-rename@openssh.com'));
+      assert.equal((await session.stat('/')).mode! & 0o170000, 0o040000);
+      await assert.rejects(session.lstat('/no/such/file'), { code: 'ENOENT' });
+      const names = (await session.readdir('/')).map((e) => e.name);
+      assert.ok(names.includes('etc'));
+      session.close();
+    } finally {
+      child.kill();
+    }
+  });
+});

@@ -1,0 +1,124 @@
+// kmx sftp mount --via: SFTP straight over OpenSSH's sftp-server's stdin/stdout. What an
+// sshfs user expects of the mount, checked against the server's directory.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { lstat, mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { kmxBin, withTestMount } from '@kmx/core/testing';
+import { SFTP_SERVER, shell as sh } from './support.js';
+
+const viaMount = (extra: string[] = [], via = SFTP_SERVER) => ({
+  prepare: async ({ dir }: { dir: string }) => {
+    await mkdir(join(dir, 'srv'));
+  },
+  args: ({ dir, mnt }: { dir: string; mnt: string }) => ['sftp', 'mount', '--via', via, ...extra, `local:${dir}/srv`, mnt],
+});
+
+const ok = async (script: string): Promise<string> => {
+  const r = await sh(script);
+  assert.equal(r.code, 0, `${script}\n${r.stderr}`);
+  return r.stdout;
+};
+
+const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+describe('kmx sftp mount --via sftp-server', () => {
+  // {host} is replaced (quoted): the command runs only if it got "local".
+  it('reads, writes, lists and removes what the server has', () => withTestMount(viaMount([], `test {host} = local && exec ${SFTP_SERVER}`), async ({ dir, mnt }) => {
+    const srv = join(dir, 'srv');
+    await writeFile(join(srv, 'server.txt'), 'from the server\n');
+    assert.equal(await readFile(join(mnt, 'server.txt'), 'utf8'), 'from the server\n');
+    await ok(`cd '${mnt}' && mkdir -p a/b && echo one > a/b/f && echo two >> a/b/f && ls -la a/b`);
+    assert.equal(await readFile(join(srv, 'a', 'b', 'f'), 'utf8'), 'one\ntwo\n');
+    await ok(`rm -r '${mnt}/a'`);
+    await assert.rejects(stat(join(srv, 'a')), { code: 'ENOENT' });
+    const r = await sh(`rmdir '${mnt}'/nonexistent; mkdir '${mnt}/x' && touch '${mnt}/x/y' && rmdir '${mnt}/x'`);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /No such file or directory/);
+    assert.match(r.stderr, /Directory not empty/);
+  }));
+
+  it('moves data intact both ways (20 MiB, pipelined reads, write-behind)', () => withTestMount(viaMount(), async ({ dir, mnt }) => {
+    const data = randomBytes(20 * 1024 * 1024 + 12345);
+    await writeFile(join(dir, 'source'), data);
+    await ok(`dd if='${dir}/source' of='${mnt}/copy' bs=1M conv=fsync status=none`);
+    assert.equal(sha(await readFile(join(dir, 'srv', 'copy'))), sha(data), 'the server got every byte');
+    await writeFile(join(dir, 'srv', 'served'), data);
+    await ok(`sync; echo 3 > /proc/sys/vm/drop_caches`);
+    assert.equal((await ok(`sha256sum < '${mnt}/served'`)).split(' ')[0], sha(data), 'read back intact');
+    assert.equal((await ok(`dd if='${mnt}/served' bs=4096 skip=1000 count=3 status=none | sha256sum`)).split(' ')[0], sha(data.subarray(4096 * 1000, 4096 * 1003)), 'random access');
+  }));
+
+  it('does what sshfs users expect: rename over, hard and symbolic links, fsync, df, truncate, kept mtimes', () => withTestMount(viaMount(), async ({ dir, mnt }) => {
+    const srv = join(dir, 'srv');
+    await ok(`cd '${mnt}' && echo old > target && echo new > source && mv -f source target`);
+    assert.equal(await readFile(join(srv, 'target'), 'utf8'), 'new\n');
+    await ok(`cd '${mnt}' && ln target hard && ln -s target soft`);
+    assert.equal((await stat(join(srv, 'hard'))).ino, (await stat(join(srv, 'target'))).ino, 'a real hard link');
+    assert.equal(await readlink(join(srv, 'soft')), 'target');
+    assert.equal(await readlink(join(mnt, 'soft')), 'target');
+    assert.equal(await readFile(join(mnt, 'soft'), 'utf8'), 'new\n');
+    await ok(`python3 -c "import os; f = os.open('${mnt}/synced', os.O_WRONLY | os.O_CREAT); os.write(f, b'data'); os.fsync(f); os.close(f)"`);
+    assert.equal(await readFile(join(srv, 'synced'), 'utf8'), 'data');
+    assert.match(await ok(`df -k '${mnt}' | tail -1`), /^local:\S+\s+\d+\s+\d+\s+\d+/);
+    await ok(`truncate -s 3 '${mnt}/target' && truncate -s 100000 '${mnt}/synced'`);
+    assert.equal(await readFile(join(srv, 'target'), 'utf8'), 'new');
+    assert.equal((await stat(join(srv, 'synced'))).size, 100000);
+    // mtimes: tar x, cp -p, touch -m (SFTP v3 carries whole seconds).
+    await mkdir(join(dir, 'tree', 'sub'), { recursive: true });
+    await writeFile(join(dir, 'tree', 'sub', 'f'), 'x');
+    await ok(`touch -m -d '2001-02-03 04:05:06' '${dir}/tree/sub/f' && tar -C '${dir}' -cf '${dir}/t.tar' tree && tar -C '${mnt}' -xf '${dir}/t.tar'`);
+    assert.equal((await stat(join(srv, 'tree', 'sub', 'f'))).mtime.toISOString(), '2001-02-03T04:05:06.000Z');
+    await ok(`cp -p '${dir}/tree/sub/f' '${mnt}/copied' && touch -m -d '1999-12-31 23:59:59' '${mnt}/target'`);
+    assert.equal((await stat(join(srv, 'copied'))).mtime.toISOString(), '2001-02-03T04:05:06.000Z');
+    assert.equal((await stat(join(srv, 'target'))).mtime.toISOString(), '1999-12-31T23:59:59.000Z');
+    assert.equal(await ok(`stat -c %Y '${mnt}/copied'`), `${Date.UTC(2001, 1, 3, 4, 5, 6) / 1000}\n`);
+    await ok(`chmod 640 '${mnt}/copied'`);
+    assert.equal((await stat(join(srv, 'copied'))).mode & 0o777, 0o640);
+  }));
+
+  it('reports a write the server refused at close, not before (write-behind)', () => withTestMount({
+    prepare: async ({ dir }) => {
+      await mkdir(join(dir, 'srv'));
+      await ok(`mount -t tmpfs -o size=1m kmxtest '${dir}/srv'`);
+    },
+    args: ({ dir, mnt }) => ['sftp', 'mount', '--via', SFTP_SERVER, `local:${dir}/srv`, mnt],
+  }, async ({ mnt }) => {
+    const r = await sh(`dd if=/dev/urandom of='${mnt}/big' bs=64k count=64 status=none`);
+    assert.notEqual(r.code, 0, 'a full disk is an error');
+    assert.match(r.stderr, /Input\/output error|No space left/);
+    const small = await sh(`rm -f '${mnt}/big' && echo fine > '${mnt}/small' && cat '${mnt}/small'`);
+    assert.equal(small.stdout, 'fine\n', small.stderr);
+  }));
+
+  it('mounts kmx sftp serve as the far end (its confinement is tested in serve.test.ts)', () => withTestMount({
+    prepare: async ({ dir }) => {
+      await mkdir(join(dir, 'root', 'sub'), { recursive: true });
+      await writeFile(join(dir, 'beside.txt'), 'not served');
+    },
+    args: ({ dir, mnt }) => ['sftp', 'mount', '--via', `${process.execPath} ${kmxBin()} sftp serve --root '${dir}/root'`, 'local:/', mnt],
+  }, async ({ dir, mnt }) => {
+    await ok(`cd '${mnt}' && echo a > sub/f && mv sub/f sub/g && ln sub/g sub/h && ln -s g sub/link && cat sub/link && df '${mnt}' > /dev/null`);
+    assert.equal(await readFile(join(dir, 'root', 'sub', 'h'), 'utf8'), 'a\n');
+    assert.equal((await stat(join(dir, 'root', 'sub', 'h'))).ino, (await stat(join(dir, 'root', 'sub', 'g'))).ino);
+    assert.deepEqual((await ok(`ls '${mnt}'`)).split('\n').filter(Boolean), ['sub'], 'the root, not what lies beside it');
+  }));
+
+  it('--read-only, uid/gid and a short cache timeout', () => withTestMount(viaMount(['--read-only', '-o', 'uid=4321,gid=8765,cache_timeout=0.5']), async ({ dir, mnt }) => {
+    const srv = join(dir, 'srv');
+    await writeFile(join(srv, 'f'), 'x');
+    assert.equal(await ok(`stat -c '%u %g' '${mnt}/f'`), '4321 8765\n');
+    for (const script of [`echo y > '${mnt}/f'`, `touch '${mnt}/new'`, `mkdir '${mnt}/d'`, `rm '${mnt}/f'`]) {
+      const r = await sh(script);
+      assert.notEqual(r.code, 0, script);
+      assert.match(r.stderr, /Read-only file system/, script);
+    }
+    assert.equal(await readFile(join(srv, 'f'), 'utf8'), 'x');
+    await ok(`ls '${mnt}'`); // listing cached
+    await writeFile(join(srv, 'later'), 'appears');
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    assert.match(await ok(`ls '${mnt}'`), /later/, 'changes beside the mount show once the cache expires');
+    assert.equal((await lstat(join(mnt, 'later'))).size, 7);
+  }));
+});

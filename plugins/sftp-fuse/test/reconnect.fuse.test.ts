@@ -1,0 +1,172 @@
+// The connection dies under the mount: requests in flight fail with EIO or are sent again,
+// nothing hangs past the timeout, and the mount reconnects and keeps working.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { temporaryDirectory, withTestMount } from '@kmx/core/testing';
+import { startSshd } from '../src/testing/index.js';
+import { SFTP_SERVER, kmx, shell, waitFor, withSshd } from './support.js';
+
+/** Opens argv[1], says so, waits for a line, writes argv[2]'s bytes, says so, then fsyncs and closes. */
+const WRITER = `
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+print('open', flush=True)
+sys.stdin.readline()
+data = open(sys.argv[2], 'rb').read()
+done = 0
+while done < len(data):
+    done += os.write(fd, data[done:])
+print('written', flush=True)
+try:
+    os.fsync(fd)
+    os.close(fd)
+except OSError as e:
+    print('fsync failed:', e.strerror, flush=True)
+    sys.exit(1)
+`;
+
+const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/** Every descendant of `pid`, deepest last. */
+async function descendants(pid: number): Promise<number[]> {
+  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).trim().split(/\s+/).filter(Boolean).map(Number);
+  const all: number[] = [];
+  for (const child of children) all.push(child, ...(await descendants(child)));
+  return all;
+}
+
+async function commandOf(pid: number): Promise<string> {
+  return (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' ');
+}
+
+/** The sftp-server the mount's --via started (a child of the kmx process). */
+async function viaServer(kmxPid: number): Promise<number | undefined> {
+  for (const pid of await descendants(kmxPid)) if ((await commandOf(pid)).startsWith(SFTP_SERVER)) return pid;
+  return undefined;
+}
+
+const signal = (pid: number, sig: NodeJS.Signals): void => {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+};
+
+async function mountStatus(mnt: string): Promise<string> {
+  return (await kmx(['mounts'])).stdout.split('\n').find((l) => l.startsWith(`${mnt} `)) ?? '';
+}
+
+describe('kmx sftp mount: the connection drops', () => {
+  it('--via: a read in flight is sent again, a write in flight fails with EIO at fsync/close, then it works again', () => withTestMount({
+    prepare: async ({ dir }) => {
+      await mkdir(join(dir, 'srv'));
+    },
+    args: ({ dir, mnt }) => ['sftp', 'mount', '--via', SFTP_SERVER, '-o', 'timeout=10', `local:${dir}/srv`, mnt],
+  }, async ({ dir, mnt, server }) => {
+    const data = randomBytes(8 * 1024 * 1024);
+    await writeFile(join(dir, 'srv', 'big'), data);
+    await writeFile(join(dir, 'source'), data);
+
+    // Mid-read: the server is frozen with the read in flight, then killed.
+    let victim = (await viaServer(server.pid!))!;
+    signal(victim, 'SIGSTOP');
+    const reading = shell(`sha256sum < '${mnt}/big'`, { timeoutMs: 60_000 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    signal(victim, 'SIGKILL');
+    const read = await reading;
+    assert.equal(read.code, 0, `a read is retried on the new connection: ${read.stderr}`);
+    assert.equal(read.stdout.split(' ')[0], sha(data));
+    await waitFor('the mount to reconnect', async () => ((await viaServer(server.pid!)) ?? victim) !== victim);
+
+    // Mid-write: a writer has the file open; the server freezes; the data goes out (write-behind
+    // answers at once); the connection dies before any answer; fsync must report it.
+    victim = (await viaServer(server.pid!))!;
+    const writer = spawn('python3', ['-c', WRITER, join(mnt, 'copy'), join(dir, 'source')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let said = '';
+    writer.stdout.on('data', (d: Buffer) => (said += d.toString()));
+    writer.stderr.on('data', (d: Buffer) => (said += d.toString()));
+    const writerExit = new Promise<number | null>((resolve) => writer.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor('the file to be open', () => said.includes('open'));
+      signal(victim, 'SIGSTOP');
+      writer.stdin.end('go\n');
+      await waitFor('the data to be sent', () => said.includes('written'));
+      signal(victim, 'SIGKILL');
+      assert.equal(await writerExit, 1, said);
+      assert.match(said, /fsync failed: Input\/output error/);
+    } finally {
+      writer.kill('SIGKILL');
+    }
+
+    await waitFor('the mount to reconnect', async () => ((await viaServer(server.pid!)) ?? victim) !== victim);
+    const again = await shell(`cp '${dir}/source' '${mnt}/copy2' && sha256sum < '${mnt}/copy2'`);
+    assert.equal(again.stdout.split(' ')[0], sha(data), again.stderr);
+    await waitFor('kmx mounts to say so', async () => /ok \(reconnected \d+ time\(s\)\)/.test(await mountStatus(mnt)));
+  }));
+
+  it('--via: a frozen server fails operations with EIO after the timeout, and is replaced', () => withTestMount({
+    prepare: async ({ dir }) => {
+      await mkdir(join(dir, 'srv'));
+    },
+    args: ({ dir, mnt }) => ['sftp', 'mount', '--via', SFTP_SERVER, '-o', 'timeout=2', `local:${dir}/srv`, mnt],
+  }, async ({ dir, mnt, server, output }) => {
+    const victim = (await viaServer(server.pid!))!;
+    signal(victim, 'SIGSTOP');
+    const started = Date.now();
+    const r = await shell(`stat '${mnt}/not-cached'`, { timeoutMs: 60_000 });
+    const took = Date.now() - started;
+    signal(victim, 'SIGKILL');
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Input\/output error/);
+    assert.ok(took < 20_000, `bounded by the timeout (took ${took} ms)`);
+    await writeFile(join(dir, 'srv', 'later'), 'back');
+    await waitFor('a new connection', async () => (await shell(`cat '${mnt}/later'`)).stdout === 'back').catch((err: Error) => {
+      throw new Error(`${err.message}; the server said:\n${output()}`);
+    });
+  }));
+
+  it('over SSH: the session killed mid-read, then the whole server gone and back', () => temporaryDirectory((outer) => withSshd(outer, async (sshd) => {
+    const srv = join(outer, 'srv');
+    await mkdir(srv);
+    const data = randomBytes(8 * 1024 * 1024);
+    await writeFile(join(srv, 'big'), data);
+    await mkdir(join(outer, 'home', '.ssh'), { recursive: true });
+    await writeFile(join(outer, 'home', '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
+    let current = sshd;
+    try {
+      await withTestMount({
+        env: { HOME: join(outer, 'home'), SSH_AUTH_SOCK: '' },
+        args: ({ mnt }) => ['sftp', 'mount', '-o', 'timeout=3', '-i', sshd.clientKey, `root@127.0.0.1:${sshd.port}:${srv}`, mnt],
+      }, async ({ mnt, output }) => {
+        // Kill the processes serving this connection (sshd's child and its sftp-server) during a read.
+        const reading = shell(`sha256sum < '${mnt}/big'`, { timeoutMs: 60_000 });
+        for (const pid of await descendants(sshd.pid)) signal(pid, 'SIGKILL');
+        const read = await reading;
+        assert.equal(read.signal, null, 'no hang');
+        if (read.code === 0) assert.equal(read.stdout.split(' ')[0], sha(data), 'a retried read is still right');
+        else assert.match(read.stderr, /Input\/output error/, output());
+        await waitFor('a reconnection', async () => /reconnected/.test(await mountStatus(mnt)));
+        assert.equal((await shell(`sha256sum < '${mnt}/big'`)).stdout.split(' ')[0], sha(data));
+
+        // The server goes away: EIO within the timeout, `kmx mounts` says so; it comes back: so does the mount.
+        const sessions = await descendants(sshd.pid);
+        await current.stop();
+        for (const pid of sessions) signal(pid, 'SIGKILL');
+        const gone = await shell(`ls '${mnt}/newdir-not-cached'`, { timeoutMs: 60_000 });
+        assert.match(gone.stderr, /Input\/output error|No such file/);
+        await waitFor('the state to show', async () => /reconnecting/.test(await mountStatus(mnt)));
+        current = await startSshd(join(outer, 'sshd'), { port: sshd.port });
+        await mkdir(join(srv, 'newdir'));
+        await waitFor('the mount to come back', async () => (await shell(`ls '${mnt}/newdir'`)).code === 0, 30_000);
+        await waitFor('kmx mounts to say so', async () => /ok \(reconnected \d+ time\(s\)\)/.test(await mountStatus(mnt)));
+      });
+    } finally {
+      if (current !== sshd) await current.stop();
+    }
+  })));
+});

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { kmxBin, mountsUnder, type RunResult } from '@kmx/core/testing';
+import { startSshd, type TestSshd } from '../src/testing/index.js';
+
+/** OpenSSH's sftp-server: SFTP v3 on stdin/stdout, the raw peer of --via. */
+export const SFTP_SERVER = '/usr/lib/openssh/sftp-server';
+
+/** Processes whose command line mentions `text` (a failed command must leave none behind). */
+export async function processesMentioning(text: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    // The test's own sshd lives in the test directory too.
+    if (cmdline.includes(text) && !cmdline.includes('sshd_config')) found.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`);
+  }
+  return found;
+}
+
+/** One clear line on stderr, a non-zero exit, no stack trace, nothing left mounted or running. */
+export async function assertCleanFailure(result: RunResult, dir: string, pattern: RegExp): Promise<void> {
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${result.stderr}`);
+  assert.match(lines[0] ?? '', /^kmx: /);
+  assert.match(lines[0] ?? '', pattern);
+  assert.doesNotMatch(result.stderr, /^\s+at /m, 'no stack trace');
+  assert.notEqual(result.code, 0);
+  assert.deepEqual(await mountsUnder(dir), [], 'nothing mounted');
+  // The serving process or its --via command may take a moment to go.
+  for (let i = 0; i < 50 && (await processesMentioning(dir)).length > 0; i++) await sleep(100);
+  assert.deepEqual(await processesMentioning(dir), [], 'no process left');
+}
+
+/** Runs `body` with a throwaway sshd on loopback, always stopped afterwards. */
+export async function withSshd<T>(dir: string, body: (sshd: TestSshd) => Promise<T>, options: { password?: boolean } = {}): Promise<T> {
+  const sshd = await startSshd(join(dir, 'sshd'), options);
+  try {
+    return await body(sshd);
+  } finally {
+    await sshd.stop();
+  }
+}
+
+/** Polls `check` until it is true (at most `timeoutMs`). */
+export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/**
+ * `sh -c script` with stdin on /dev/null (a stdin pipe the script never reads can fail a
+ * test with EPIPE when the script exits first); killed after `timeoutMs`.
+ */
+export function shell(script: string, options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+  return execute('/bin/sh', ['-c', script], options);
+}
+
+/** `kmx ARGS` as a user would run it, optionally typing `input` (a program that exits before reading it is fine). */
+export function kmx(args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  return execute(process.execPath, [kmxBin(), ...args], options);
+}
+
+/** Runs a program to its end; stdin is /dev/null unless `input` is given (EPIPE on it is ignored). */
+export function execute(program: string, args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    // Its own process group: a timeout kills whatever it started too (a blocked grandchild
+    // would otherwise hold the pipes, and this test process, open).
+    const child = spawn(program, args, { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: options.env ?? process.env, detached: true });
+    if (child.stdin) {
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(options.input);
+    }
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const killGroup = (): void => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone
+      }
+    };
+    const timer = setTimeout(killGroup, options.timeoutMs ?? 120_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      // Output still in the pipes arrives before 'close'; a grandchild holding them is not waited for.
+      const done = (): void => resolve({ code, signal, stdout, stderr });
+      const grace = setTimeout(() => {
+        killGroup();
+        child.stdout!.destroy();
+        child.stderr!.destroy();
+        done();
+      }, 2000);
+      child.once('close', () => {
+        clearTimeout(grace);
+        done();
+      });
+    });
+  });
+}
