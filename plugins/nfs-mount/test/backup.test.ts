@@ -50,7 +50,8 @@ describe('kmx nfs backup', () => {
       writeFileSync(join(src, 'first.txt'), 'changed');
       await until('the new file', () => existsSync(join(dst, 'new', 'deep', 'file.txt')) && readFileSync(join(dst, 'first.txt'), 'utf8') === 'changed');
       rmSync(join(src, 'first.txt'));
-      await until('the deletion', () => !existsSync(join(dst, 'first.txt')));
+      // rsync deletes before it finishes: wait for that sync's summary, or SIGINT would interrupt it.
+      await until('the deletion', () => !existsSync(join(dst, 'first.txt')) && /synced changes: .*deleted/.test(out));
       assert.equal(readFileSync(join(dst, 'new', 'deep', 'file.txt'), 'utf8'), 'made while watching');
     } finally {
       child.kill('SIGINT');

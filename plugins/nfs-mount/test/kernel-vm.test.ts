@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { withTestUsers } from '@kmx/core/testing';
@@ -31,7 +31,7 @@ describe('kmxd kernel NFS mounts in a VM', () => {
     const image = prepareVmImage();
     const options = {
       image,
-      env: { KMXVM_GUEST: guest, KMXVM_USER: user.name, KMXVM_UID: String(user.uid), KMXVM_GID: String(user.gid) },
+      env: { KMXVM_GUEST: guest, KMXVM_CHECKOUT: resolve(dirname(guest), '../../../../..'), KMXVM_USER: user.name, KMXVM_UID: String(user.uid), KMXVM_GID: String(user.gid) },
       forwards: [{ guestPort: 2049, hostPort: g.nfsPort }, { guestPort: 20048, hostPort: g.mountPort }],
       timeoutMs: 420_000,
     };

@@ -19,7 +19,10 @@ ip link set lo up; ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0; ip ro
 mkdir -p /hostroot
 mount -t 9p -o ro,trans=virtio,version=9p2000.L,cache=loose,msize=512000 hostroot /hostroot || echo "KMXVM-ERROR 9p"
 mount -t proc proc /hostroot/proc; mount -t sysfs sys /hostroot/sys; mount -t devtmpfs dev /hostroot/dev
+# The checkout may live under /run, /tmp or /home, which the guest's own tmpfs hide: keep it at its path.
+mkdir -p /checkout; mount -o bind "/hostroot$KMXVM_CHECKOUT" /checkout
 mount -t tmpfs -o mode=0755 run /hostroot/run; mount -t tmpfs -o mode=1777 tmp /hostroot/tmp; mount -t tmpfs -o mode=0755 home /hostroot/home
+[ -e "/hostroot$KMXVM_CHECKOUT" ] || { mkdir -p "/hostroot$KMXVM_CHECKOUT" && mount -o bind /checkout "/hostroot$KMXVM_CHECKOUT"; }
 echo KMXVM-BOOTED
 chroot /hostroot /usr/bin/node "$KMXVM_GUEST"
 echo KMXVM-DONE
