@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'bench/.work/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'bench/.work/**', 'packages/core/src/daemon/gen/**', '**/generated/**'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {

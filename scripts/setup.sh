@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 PACKAGES="fuse3 libfuse2 libfuse3-3 libfuse3-dev gcc make python3 libssl3 libssl-dev \
   openssh-client openssh-server openssh-sftp-server sshfs \
   nfs-ganesha nfs-ganesha-vfs libnfs13 libnfs-utils rpcbind \
-  gocryptfs encfs lxcfs net-tools iproute2 util-linux graphviz rsync psmisc procps attr"
+  gocryptfs encfs lxcfs net-tools iproute2 util-linux graphviz rsync psmisc procps attr \
+  qemu-system-x86 busybox-static xz-utils"
 
 missing=""
 for p in $PACKAGES; do

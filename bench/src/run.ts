@@ -14,7 +14,7 @@ interface Benchmark {
 }
 
 const benchDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const modules = ['./passthrough.js', './fuse-engines.js', './namespaces.js', './sftp.js', './encfs.js'];
+const modules = ['./passthrough.js', './fuse-engines.js', './namespaces.js', './sftp.js', './encfs.js', './nfs.js', './procsys.js'];
 
 const only = process.argv.slice(2);
 const groups: Array<{ name: string; peer: string; results: BenchResult[]; error?: string }> = [];

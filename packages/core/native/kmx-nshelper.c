@@ -9,6 +9,19 @@
  *   kmx-nshelper hold                  fd 3: as above; stays in that namespace until stdin closes
  *   kmx-nshelper run REPORT_FD [--proc DIR] [--bind SRC DST | --bind-ro SRC DST]... -- CMD [ARG]...
  *
+ * kmxd's steps, each against a directory it pinned as an fd (fd 4) and re-checked by st_dev/st_ino
+ * inside the caller's namespace and root (fd 3, a pidfd), so no path is resolved twice to
+ * different places:
+ *
+ *   kmx-nshelper mount-pinned PATH FSTYPE SOURCE ATTRS [KEY=VALUE | KEY]...
+ *                                      fd 4: the pinned mount dir; prints the new mount's id
+ *   kmx-nshelper unmount-pinned PATH MOUNT_ID [--lazy]
+ *                                      fd 4: the pinned parent of PATH; refuses another mount id
+ *   kmx-nshelper symlink-as-user UID GID HOME RELPATH TARGET
+ *   kmx-nshelper unlink-as-user UID GID HOME RELPATH TARGET...
+ *                                      as the user: RELPATH beneath HOME (owned by UID), no symlink
+ *                                      followed; unlink only a link that points at one of TARGET...
+ *
  * A failure is one line, "kmx-nshelper: STEP: ERRNO[: PATH]", on stderr (for run: on
  * REPORT_FD, which exec closes, because the command owns stdio), and exit status 125
  * (126/127 when exec fails, as in env(1)). It reads no environment variable itself.
@@ -20,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <limits.h>
 #include <sys/mount.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
@@ -30,6 +45,11 @@
 #define MOUNT_FD 4
 #define EXIT_FAILED 125
 #define MAX_BINDS 64
+#define PINNED_FD 4
+#define MAX_OPTIONS 32
+#ifndef AT_STATX_DONT_SYNC
+#define AT_STATX_DONT_SYNC 0x4000
+#endif
 
 static int report_fd = STDERR_FILENO;
 
@@ -272,6 +292,241 @@ static int run(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Enters the caller's view of the filesystem: its mount namespace (fd 3, a pidfd) and its root
+ * directory, which setns() alone resets to the namespace's root (a caller in a chroot would
+ * otherwise have its paths resolved elsewhere). The root is opened through /proc before the
+ * switch; the pidfd still being alive afterwards proves the pid named the same process.
+ */
+static void enter_caller_view(void)
+{
+	char path[64];
+	pid_t pid = pid_of_pidfd(TARGET_FD);
+	int root;
+
+	if (pid <= 0)
+		fail("pidfd", EBADF, NULL);
+	snprintf(path, sizeof path, "/proc/%d/root", (int)pid);
+	root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		fail("open", errno, path);
+	if (pidfd_send_signal(TARGET_FD, 0, NULL, 0) < 0)
+		fail("pidfd_send_signal", errno, NULL);
+	enter_mount_namespace(TARGET_FD);
+	if (fchdir(root) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		fail("chroot", errno, path);
+	close(root);
+}
+
+/* openat2 beneath DIRFD (or from the root for an absolute PATH) following no symlink at all. */
+static int open_strict(int dirfd, const char *path, int flags, unsigned long long resolve)
+{
+	struct open_how how = { .flags = (unsigned long long)(flags | O_NOFOLLOW | O_CLOEXEC),
+				.resolve = resolve | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+
+	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+/* Fails unless FD and PINNED are the same inode: the caller's view still is the dir kmxd pinned. */
+static void same_inode(int fd, int pinned, const char *path)
+{
+	struct stat a, b;
+
+	if (fstat(fd, &a) < 0 || fstat(pinned, &b) < 0)
+		fail("fstat", errno, path);
+	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		fail("pinned", EXDEV, path);
+}
+
+static unsigned long long mount_id_at(int dirfd, const char *name, int flags, const char *path)
+{
+	struct statx stx;
+
+	if (statx(dirfd, name, flags | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) < 0)
+		fail("statx", errno, path);
+	if (!(stx.stx_mask & STATX_MNT_ID))
+		fail("statx", ENOTSUP, path);
+	return stx.stx_mnt_id;
+}
+
+/* A positive decimal number below LIMIT, or failure. */
+static unsigned long long number(const char *text, unsigned long long limit)
+{
+	char *end;
+	unsigned long long value;
+
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (*text < '0' || *text > '9' || *end != '\0' || errno || value >= limit)
+		fail("usage", EINVAL, text);
+	return value;
+}
+
+static void fs_fail(int fsfd, const char *step, int err)
+{
+	char msg[512];
+	ssize_t n = read(fsfd, msg, sizeof msg - 1); /* the kernel's reason, "e nfs: ..." */
+
+	if (n > 0) {
+		msg[n] = '\0';
+		for (char *c = msg; *c; c++)
+			if (*c == '\n')
+				*c = ' ';
+		fail(step, err, msg);
+	}
+	fail(step, err, NULL);
+}
+
+/*
+ * Creates the filesystem (option strings as kmxd wrote them, one fsconfig each), mounts it
+ * detached with nosuid,nodev plus ATTRS as attributes, and moves it onto the pinned dir as the
+ * caller's namespace sees it. The filesystem is created here, not in kmxd, because creating an
+ * NFS superblock talks to the server and can block: this process can be killed, kmxd cannot.
+ */
+static int mount_pinned(int argc, char **argv)
+{
+	const char *path = argv[0], *fstype = argv[1], *source = argv[2];
+	unsigned int attrs = (unsigned int)number(argv[3], 1ULL << 32);
+	int fsfd, mnt, target;
+
+	enter_caller_view();
+	target = open_strict(AT_FDCWD, path, O_PATH | O_DIRECTORY, 0);
+	if (target < 0)
+		fail("openat2", errno, path);
+	same_inode(target, PINNED_FD, path);
+	fsfd = fsopen(fstype, FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		fail("fsopen", errno, fstype);
+	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", source, 0) < 0)
+		fs_fail(fsfd, "fsconfig", errno);
+	for (int i = 4; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		int rc;
+
+		if (eq) {
+			*eq = '\0';
+			rc = fsconfig(fsfd, FSCONFIG_SET_STRING, argv[i], eq + 1, 0);
+		} else {
+			rc = fsconfig(fsfd, FSCONFIG_SET_FLAG, argv[i], NULL, 0);
+		}
+		if (rc < 0)
+			fs_fail(fsfd, "fsconfig", errno);
+	}
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		fs_fail(fsfd, "fsconfig", errno);
+	mnt = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | attrs);
+	if (mnt < 0)
+		fs_fail(fsfd, "fsmount", errno);
+	if (move_mount(mnt, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		fail("move_mount", errno, path);
+	printf("%llu\n", mount_id_at(mnt, "", AT_EMPTY_PATH, path));
+	return 0;
+}
+
+/* Splits PATH at its last slash; the name must be one plain component. */
+static char *split_last(char *path, char **parent)
+{
+	char *slash = strrchr(path, '/');
+	char *name = slash + 1;
+
+	if (!slash || slash == path || !*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		fail("usage", EINVAL, path);
+	*slash = '\0';
+	*parent = path;
+	return name;
+}
+
+/*
+ * As fusermount unmounts, plus kmxd's registry check: from inside the parent (the pinned one,
+ * re-checked in the caller's namespace), only the mount kmxd recorded, never a followed symlink.
+ */
+static int unmount_pinned(char *path, const char *id_text, int lazy)
+{
+	unsigned long long want = number(id_text, ~0ULL);
+	char *parent_path, *name = split_last(path, &parent_path);
+	int parent;
+
+	enter_caller_view();
+	parent = open_strict(AT_FDCWD, parent_path, O_PATH | O_DIRECTORY, 0);
+	if (parent < 0)
+		fail("openat2", errno, parent_path);
+	same_inode(parent, PINNED_FD, parent_path);
+	if (fchdir(parent) < 0)
+		fail("fchdir", errno, parent_path);
+	if (mount_id_at(AT_FDCWD, name, 0, name) != want)
+		fail("mount_id", ESTALE, name);
+	if (umount2(name, UMOUNT_NOFOLLOW | (lazy ? MNT_DETACH : 0)) < 0)
+		fail("umount2", errno, name);
+	return 0;
+}
+
+/*
+ * Becomes the user for good (groups, then gid, then uid: the order that can still drop each)
+ * and opens the parent of RELPATH beneath their home, which must be theirs.
+ */
+static int user_parent(const char *uid_text, const char *gid_text, const char *home, char *relpath, char **name)
+{
+	uid_t uid = (uid_t)number(uid_text, 1ULL << 32);
+	gid_t gid = (gid_t)number(gid_text, 1ULL << 32);
+	char *slash = strrchr(relpath, '/');
+	struct stat st;
+	int homefd, parent;
+
+	if (uid == 0 || relpath[0] == '/' || relpath[0] == '\0' || home[0] != '/')
+		fail("usage", EINVAL, relpath);
+	enter_caller_view();
+	if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		fail("setresuid", errno, uid_text);
+	if (setuid(0) == 0) /* the drop must be irreversible */
+		fail("setuid", EPERM, uid_text);
+	homefd = open(home, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (homefd < 0)
+		fail("open", errno, home);
+	if (fstat(homefd, &st) < 0)
+		fail("fstat", errno, home);
+	if (st.st_uid != uid)
+		fail("home", EPERM, home);
+	*name = slash ? slash + 1 : relpath;
+	if (slash)
+		*slash = '\0';
+	if (!**name || strcmp(*name, ".") == 0 || strcmp(*name, "..") == 0)
+		fail("usage", EINVAL, *name);
+	parent = slash ? open_strict(homefd, relpath, O_PATH | O_DIRECTORY, RESOLVE_BENEATH | RESOLVE_NO_XDEV) : homefd;
+	if (parent < 0)
+		fail("openat2", errno, relpath);
+	return parent;
+}
+
+static int symlink_as_user(char **argv)
+{
+	char *name;
+	int parent = user_parent(argv[0], argv[1], argv[2], argv[3], &name);
+
+	if (symlinkat(argv[4], parent, name) < 0)
+		fail("symlinkat", errno, name);
+	return 0;
+}
+
+static int unlink_as_user(int argc, char **argv)
+{
+	char *name, target[PATH_MAX];
+	int parent = user_parent(argv[0], argv[1], argv[2], argv[3], &name);
+	ssize_t n = readlinkat(parent, name, target, sizeof target - 1);
+
+	if (n < 0)
+		fail("readlinkat", errno, name);
+	target[n] = '\0';
+	for (int i = 4; i < argc; i++) {
+		if (strcmp(target, argv[i]) != 0)
+			continue;
+		if (unlinkat(parent, name, 0) < 0)
+			fail("unlinkat", errno, name);
+		return 0;
+	}
+	fail("readlinkat", EPERM, target); /* not a link to one of the user's mounts */
+	return EXIT_FAILED;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -283,6 +538,15 @@ int main(int argc, char **argv)
 		return unmount(argv[2], argc == 4);
 	if (strcmp(mode, "mountinfo") == 0 && argc == 2)
 		return print_mountinfo();
+	if (strcmp(mode, "mount-pinned") == 0 && argc >= 6 && argc < 6 + MAX_OPTIONS && argv[2][0] == '/')
+		return mount_pinned(argc - 2, argv + 2);
+	if (strcmp(mode, "unmount-pinned") == 0 && argv[2] && argv[2][0] == '/' && argv[3] &&
+	    (argc == 4 || (argc == 5 && strcmp(argv[4], "--lazy") == 0)))
+		return unmount_pinned(argv[2], argv[3], argc == 5);
+	if (strcmp(mode, "symlink-as-user") == 0 && argc == 7)
+		return symlink_as_user(argv + 2);
+	if (strcmp(mode, "unlink-as-user") == 0 && argc >= 7)
+		return unlink_as_user(argc - 2, argv + 2);
 	if (strcmp(mode, "hold") == 0 && argc == 2)
 		return hold();
 	if (strcmp(mode, "run") == 0 && argc > 2)

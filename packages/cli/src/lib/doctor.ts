@@ -120,7 +120,7 @@ function kmxd(): Promise<Check> {
     socket.on('error', () => done({
       name, ok: false, required: false,
       detail: `not running (no ${KMXD_SOCKET}): kernel NFS mounts for users need it; kmx nfs falls back to user space`,
-      fix: 'start kmxd as root (it ships with kmx nfs)',
+      fix: 'as root: systemctl enable --now kmxd.socket (packages/core/systemd), or run packages/core/bin/kmxd.js (see kmxd --help)',
     }));
   });
 }

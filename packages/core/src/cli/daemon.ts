@@ -12,6 +12,8 @@ import { runtimeSubdir } from '../mount/registry.js';
 
 const CHILD_ENV = 'KMX_DAEMON_CHILD';
 const LOG_ENV = 'KMX_DAEMON_LOG';
+/** How long a child that reported failure gets to exit before it is killed. */
+const CHILD_EXIT_TIMEOUT_MS = 5000;
 
 type ParentMessage = { type: 'prepared'; value: unknown };
 type ChildMessage =
@@ -46,12 +48,17 @@ export async function runDetached(plugin: string, prepared: unknown): Promise<{ 
   process.once('SIGTERM', stopChild);
   try {
     return await new Promise((resolve, reject) => {
+      let failure: KmxError | undefined;
+      let killer: NodeJS.Timeout | undefined;
       child.on('message', (message: ChildMessage) => {
-        if (message.type === 'ready') resolve({ mountpoint: message.mountpoint, pid: message.pid, log });
-        else reject(new KmxError(message.message, { hint: message.hint, exitCode: message.exitCode }));
+        if (message.type === 'ready') return resolve({ mountpoint: message.mountpoint, pid: message.pid, log });
+        // A failed child is on its way out: report once it is gone, so that nothing outlives this command.
+        failure = new KmxError(message.message, { hint: message.hint, exitCode: message.exitCode });
+        killer = setTimeout(() => child.kill('SIGKILL'), CHILD_EXIT_TIMEOUT_MS);
       });
       child.on('exit', (code, signal) => {
-        reject(new KmxError(`the mount process ended (${signal ?? `exit code ${code}`}) before the mount was ready`, { hint: `its log: ${log}` }));
+        clearTimeout(killer);
+        reject(failure ?? new KmxError(`the mount process ended (${signal ?? `exit code ${code}`}) before the mount was ready`, { hint: `its log: ${log}` }));
       });
       child.on('error', reject);
     });

@@ -66,3 +66,8 @@ export function renameat2(olddirfd: number, oldpath: string, newdirfd: number, n
   const fn = cfn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)');
   check(fn(olddirfd, oldpath, newdirfd, newpath, flags), 'renameat2', newpath);
 }
+
+/** unlinkat(2): with AT_REMOVEDIR removes an empty directory; always relative to a pinned dirfd. */
+export function unlinkat(dirfd: number, path: string, flags: number): void {
+  check(cfn('int unlinkat(int dirfd, const char *path, int flags)')(dirfd, path, flags), 'unlinkat', path);
+}

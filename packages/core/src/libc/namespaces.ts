@@ -41,3 +41,14 @@ export function unshare(flags: number): void {
 export function pidfdOpen(pid: number, flags = 0): number {
   return check(cfn('int pidfd_open(int pid, unsigned int flags)')(pid, flags), 'pidfd_open', String(pid));
 }
+
+const SYS_pidfd_send_signal = 424;
+
+/**
+ * pidfd_send_signal(2) with signal 0: whether the process a pidfd stands for still lives
+ * (ESRCH once it has exited), which proves a pid read meanwhile was not reused.
+ */
+export function pidfdAlive(pidfd: number): boolean {
+  const syscall = cfn('long syscall(long number, ...)');
+  return Number(syscall(SYS_pidfd_send_signal, 'int', pidfd, 'int', 0, 'void *', null, 'unsigned int', 0)) === 0;
+}

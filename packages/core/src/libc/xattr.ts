@@ -40,3 +40,9 @@ export function lsetxattr(path: string, name: string, value: Buffer, flags: numb
 export function lremovexattr(path: string, name: string): void {
   check(cfn('int lremovexattr(const char *path, const char *name)')(path, name), 'lremovexattr', path);
 }
+
+/** fsetxattr(2) on an open (not O_PATH) fd: kmxd sets ACLs on directories it pinned. */
+export function fsetxattr(fd: number, name: string, value: Buffer, flags: number): void {
+  const fn = cfn('int fsetxattr(int fd, const char *name, const uint8_t *value, size_t size, int flags)');
+  check(fn(fd, name, value, value.length, flags), 'fsetxattr', name);
+}

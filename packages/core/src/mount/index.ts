@@ -7,3 +7,4 @@ export * from './namespace-run.js';
 export * from './namespace-hold.js';
 export * from './mount-helper.js';
 export { HELPER_FAILED, defaultHelperPath, parseHelperReport, type HelperOptions } from './nshelper.js';
+export * from './pinned.js';

@@ -2,4 +2,5 @@
 export { withTestMount, type TestMount, type TestMountOptions } from './test-mount.js';
 export { run, sh, runKmx, kmxBin, type RunResult } from './processes.js';
 export { temporaryDirectory, mountsUnder } from './temp.js';
+export { withTestUsers, type TestUser } from './users.js';
 export { throwsSysError, rejectsSysError, type ExpectedSysError } from './assertions.js';

@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
-import { homedir, userInfo } from 'node:os';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KmxError, SysError, UsageError } from '@kmx/core';
 import { Connection, type ConnectionState } from '../connection/connection.js';
 import { IdMap, S_IFDIR, S_IFMT } from '../filesystem/attrs.js';
 import { SftpFileSystem } from '../filesystem/sftp-filesystem.js';
 import type { SftpSession } from '../protocol/session.js';
-import { expandHome, readHostConfig } from '../ssh/config.js';
+import { expandHome, localUserName, readHostConfig } from '../ssh/config.js';
 import { AuthenticationFailed, type SshOptions, type SshSecrets } from '../ssh/connect.js';
 import { connectSsh } from '../ssh/sftp-over-ssh.js';
 import { promptPassword, readPasswordLine } from '../ssh/password.js';
@@ -75,7 +75,7 @@ function sshOptions(target: RemoteTarget, input: PlanInput): SshOptions {
     alias: target.host,
     host: config.hostName ?? target.host,
     port,
-    user: target.user ?? o.user ?? config.user ?? userInfo().username,
+    user: target.user ?? o.user ?? config.user ?? localUserName(),
     identityFiles,
     agent,
     knownHostsFiles: [...knownHostsFiles, '/etc/ssh/ssh_known_hosts'],

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
+import { UsageError } from '@kmx/core';
 
 /** The parts of ~/.ssh/config (ssh_config(5)) kmx sftp uses, for one host alias. */
 export interface HostConfig {
@@ -87,6 +88,15 @@ function readDirectives(file: string, depth = 0): Directive[] {
   return out;
 }
 
+/** The local login name, as ssh takes it for the remote one when none is given. */
+export function localUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    throw new UsageError(`uid ${process.getuid?.() ?? '?'} has no user name (no passwd entry); give one: user@host`);
+  }
+}
+
 export function expandHome(path: string): string {
   return path === '~' ? homedir() : path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
 }
@@ -97,8 +107,8 @@ function expandTokens(value: string, host: string, user: string | undefined, por
     switch (t) {
       case 'h': return host;
       case 'p': return String(port ?? 22);
-      case 'r': return user ?? userInfo().username;
-      case 'u': return userInfo().username;
+      case 'r': return user ?? localUserName();
+      case 'u': return localUserName();
       case 'd': return homedir();
       default: return '%';
     }

@@ -1,0 +1,21 @@
+import { KmxCommand, formatTable } from '@kmx/core';
+import { listNfsMounts, type NfsMountRow } from '../../lib/mounts.js';
+
+export default class NfsList extends KmxCommand {
+  static override summary = 'List your NFS mounts: kernel ones kmxd made for you and user-space ones.';
+  static override enableJsonFlag = true;
+  static override examples = [
+    { description: 'A table', command: '<%= config.bin %> nfs list' },
+    { description: 'For scripts', command: '<%= config.bin %> nfs list --json' },
+  ];
+
+  async run(): Promise<{ mounts: NfsMountRow[]; kmxd: boolean }> {
+    const { mounts, daemon } = await listNfsMounts();
+    if (!this.jsonEnabled()) {
+      if (mounts.length === 0) this.log('no NFS mounts');
+      else this.log(formatTable(['NAME', 'SOURCE', 'MOUNTPOINT', 'MODE', 'DETAIL', 'LINK'], mounts.map((m) => [m.name, m.source, m.mountpoint, m.mode, m.detail, m.link])));
+      if (!daemon) this.log('(kmxd is not running: kernel mounts are not listed)');
+    }
+    return { mounts, kmxd: daemon };
+  }
+}

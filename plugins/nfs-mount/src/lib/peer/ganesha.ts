@@ -1,0 +1,126 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KmxError } from '@kmx/core';
+
+// nfs-ganesha on loopback, as the tests, the benchmark and the tour run it: a foreground child
+// on free ports, stopped by pid. NFSv3 needs rpcbind while ganesha starts (it registers there);
+// clients then pass nfsport/mountport and never ask the portmapper.
+
+export interface Ganesha {
+  /** The export's path on the server (the pseudo path), e.g. /export. */
+  exportPath: string;
+  /** The directory ganesha serves. */
+  exportDir: string;
+  nfsPort: number;
+  mountPort: number;
+  pid: number;
+  log(): Promise<string>;
+  /** SIGTERM, wait for the exit (SIGKILL after 10 s). */
+  stop(): Promise<void>;
+}
+
+export interface GaneshaOptions {
+  /** Scratch directory for config, log, pid and recovery state. */
+  dir: string;
+  exportDir: string;
+  /** Serve NFSv3 too (needs rpcbind at start). Default true. */
+  v3?: boolean;
+  /** Address to bind; default 127.0.0.1. */
+  bind?: string;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+function listening(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection(port, host);
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** rpcbind for ganesha's NFSv3 registration, unless one already listens; resolves with a stop function. */
+async function ensureRpcbind(): Promise<() => Promise<void>> {
+  if (await listening(111)) return async () => undefined;
+  const child = spawn('rpcbind', ['-f'], { stdio: 'ignore' });
+  child.on('error', () => undefined);
+  for (let i = 0; i < 200 && !(await listening(111)); i++) await sleep(25);
+  if (!(await listening(111))) {
+    await stopChild(child);
+    throw new KmxError('rpcbind did not start', { hint: 'apt-get install rpcbind' });
+  }
+  return () => stopChild(child);
+}
+
+function config(o: { bind: string; nfsPort: number; mountPort: number; v3: boolean; exportDir: string; recovery: string }): string {
+  const protocols = o.v3 ? '3, 4' : '4';
+  return `NFS_CORE_PARAM {
+  Bind_addr = ${o.bind}; NFS_Port = ${o.nfsPort}; Protocols = ${protocols};
+  ${o.v3 ? `MNT_Port = ${o.mountPort}; mount_path_pseudo = true;` : ''}
+  Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false;
+}
+NFSv4 { Graceless = true; RecoveryBackend = fs; RecoveryRoot = ${o.recovery}; Minor_Versions = 0, 1, 2; Only_Numeric_Owners = true; }
+EXPORT {
+  Export_Id = 1; Path = ${o.exportDir}; Pseudo = /export;
+  Access_Type = RW; SecType = sys; Protocols = ${protocols}; Transports = TCP;
+  Squash = No_Root_Squash; Attr_Expiration_Time = 0;
+  FSAL { Name = VFS; }
+}
+LOG { Default_Log_Level = EVENT; }
+`;
+}
+
+/** Starts ganesha and resolves once it answers on its NFS port. */
+export async function startGanesha(options: GaneshaOptions): Promise<Ganesha> {
+  const v3 = options.v3 ?? true;
+  const bind = options.bind ?? '127.0.0.1';
+  await mkdir(join(options.dir, 'recovery'), { recursive: true });
+  const nfsPort = await freePort();
+  const mountPort = await freePort();
+  const conf = join(options.dir, 'ganesha.conf');
+  const logFile = join(options.dir, 'ganesha.log');
+  await writeFile(conf, config({ bind, nfsPort, mountPort, v3, exportDir: options.exportDir, recovery: join(options.dir, 'recovery') }));
+  const stopRpcbind = v3 ? await ensureRpcbind() : async () => undefined;
+  const child = spawn('ganesha.nfsd', ['-F', '-f', conf, '-L', logFile, '-p', join(options.dir, 'ganesha.pid'), '-N', 'NIV_EVENT'], { stdio: 'ignore' });
+  child.on('error', () => undefined);
+  const log = (): Promise<string> => readFile(logFile, 'utf8').catch(() => '');
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!(await listening(nfsPort, bind)) || (v3 && !(await listening(mountPort, bind)))) {
+      if (child.exitCode !== null || child.pid === undefined) throw new KmxError(`ganesha.nfsd exited (${child.exitCode}): ${(await log()).split('\n').filter((l) => /FATAL|CRIT/.test(l)).slice(-2).join(' ')}`);
+      if (Date.now() > deadline) throw new KmxError('ganesha.nfsd did not start in 30 s');
+      await sleep(50);
+    }
+  } catch (err) {
+    await stopChild(child);
+    await stopRpcbind();
+    throw err;
+  }
+  // Registered with rpcbind by now; clients pass the ports, so rpcbind is no longer needed.
+  await stopRpcbind();
+  return {
+    exportPath: '/export', exportDir: options.exportDir, nfsPort, mountPort, pid: child.pid!, log,
+    stop: () => stopChild(child),
+  };
+}

@@ -1,0 +1,35 @@
+import { KmxError } from '@kmx/core';
+import type { NfsSource } from '../source.js';
+import { NfsClient, type NfsProtocol } from './client.js';
+
+export interface UserspaceTarget {
+  source: NfsSource;
+  protocol: NfsProtocol;
+  /** 0: the server's default (2049). */
+  port: number;
+  /** NFSv3 mountd port; 0: ask the portmapper. */
+  mountPort: number;
+  timeoutMs: number;
+}
+
+export function nfsUrl(t: UserspaceTarget): string {
+  const host = t.source.server.includes(':') ? `[${t.source.server}]` : t.source.server;
+  const params = [`version=${t.protocol}`];
+  if (t.port) params.push(`nfsport=${t.port}`);
+  if (t.mountPort && t.protocol === 3) params.push(`mountport=${t.mountPort}`);
+  return `nfs://${host}${encodeURI(t.source.exportPath)}?${params.join('&')}`;
+}
+
+/** Connects and mounts the export in user space; a failure is one clear line. */
+export async function connectUserspace(t: UserspaceTarget): Promise<NfsClient> {
+  try {
+    return await NfsClient.connect({ url: nfsUrl(t), protocol: t.protocol, timeoutMs: t.timeoutMs });
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    const where = `${t.source.server}:${t.source.exportPath}`;
+    if (/MNT3ERR_NOENT|MNT3ERR_ACCES|NFS4ERR_NOENT|Lookup of/i.test(detail)) {
+      throw new KmxError(`the server has no export ${t.source.exportPath} (${where}: ${detail.replace(/^[^:]+: /, '')})`, { hint: 'check the export path (showmount -e server)', cause: err });
+    }
+    throw new KmxError(`cannot reach NFS server ${where}: ${detail.replace(/^mount: /, '')}`, { hint: 'check the server name, port and that it exports over TCP', cause: err });
+  }
+}

@@ -1,0 +1,50 @@
+import { SysError, errnoOf } from '@kmx/core';
+
+// Write-behind for one open file: a FUSE write is answered as soon as its NFS WRITE is queued
+// (with a copy of the data), so the next one can follow without waiting a round trip. At most
+// `limit` bytes are in flight; the first failure is kept and reported by the next write,
+// flush, fsync or close, as a local filesystem reports a deferred write error.
+
+export class WriteBehind {
+  private readonly inFlight = new Set<Promise<void>>();
+  private bytes = 0;
+  private failure: unknown;
+
+  constructor(private readonly limit: number) {}
+
+  /** Queues `send` (which writes `size` bytes); resolves once it is queued, not done. */
+  async add(size: number, send: () => Promise<unknown>): Promise<void> {
+    this.check();
+    while (this.bytes + size > this.limit && this.inFlight.size > 0) await Promise.race(this.inFlight);
+    this.check();
+    this.bytes += size;
+    const op: Promise<void> = send().then(
+      () => undefined,
+      (err: unknown) => {
+        this.failure ??= err;
+      },
+    ).finally(() => {
+      this.bytes -= size;
+      this.inFlight.delete(op);
+    });
+    this.inFlight.add(op);
+  }
+
+  /** Waits for every queued write, leaving a failure to be reported later. */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+  }
+
+  /** Waits for every queued write; throws the first failure (once). */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    this.check();
+  }
+
+  private check(): void {
+    if (this.failure === undefined) return;
+    const err = this.failure;
+    this.failure = undefined;
+    throw errnoOf(err) !== undefined ? err : SysError.of('EIO', 'write', undefined, { detail: String(err) });
+  }
+}

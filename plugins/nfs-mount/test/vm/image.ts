@@ -1,0 +1,111 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+// A Debian kernel with an NFS client, booted under QEMU (TCG) for the kernel-mount tests:
+// the kernel package is fetched with apt-get download and unpacked (never installed), and a
+// busybox initrd loads the modules, brings up the network, mounts the host's root over 9p
+// (read-only) and runs this checkout's Node inside it. Cached in /var/cache/kmx-vm.
+
+export const VM_CACHE = '/var/cache/kmx-vm';
+const MODULES = ['virtio_pci', 'virtio_net', 'sunrpc', 'nfsv4', 'nfsv3', '9pnet_virtio', '9p'];
+
+const INIT = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in ${MODULES.join(' ')}; do modprobe $m || echo "KMXVM-ERROR modprobe $m"; done
+ip link set lo up; ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0; ip route add default via 10.0.2.2
+mkdir -p /hostroot
+mount -t 9p -o ro,trans=virtio,version=9p2000.L,cache=loose,msize=512000 hostroot /hostroot || echo "KMXVM-ERROR 9p"
+mount -t proc proc /hostroot/proc; mount -t sysfs sys /hostroot/sys; mount -t devtmpfs dev /hostroot/dev
+# The checkout may live under /run, /tmp or /home, which the guest's own tmpfs hide: keep it at its path.
+mkdir -p /checkout; mount -o bind "/hostroot$KMXVM_CHECKOUT" /checkout
+mount -t tmpfs -o mode=0755 run /hostroot/run; mount -t tmpfs -o mode=1777 tmp /hostroot/tmp; mount -t tmpfs -o mode=0755 home /hostroot/home
+[ -e "/hostroot$KMXVM_CHECKOUT" ] || { mkdir -p "/hostroot$KMXVM_CHECKOUT" && mount -o bind /checkout "/hostroot$KMXVM_CHECKOUT"; }
+echo KMXVM-BOOTED
+chroot /hostroot /usr/bin/node "$KMXVM_GUEST"
+echo KMXVM-DONE
+poweroff -f
+`;
+
+export interface VmImage {
+  kernel: string;
+  initrd: string;
+}
+
+function run(cmd: string, args: string[], cwd?: string): string {
+  return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function kernelPackage(): string {
+  const out = run('apt-cache', ['depends', 'linux-image-amd64']);
+  const name = /Depends: (linux-image-[0-9][^\s]*-amd64)/.exec(out)?.[1];
+  if (!name) throw new Error('apt-cache knows no linux-image-amd64 dependency (run apt-get update)');
+  return name;
+}
+
+/** The decompressed kernel: QEMU boots an ELF vmlinux directly (PVH), faster than bzImage. */
+function extractVmlinux(vmlinuz: string, out: string): void {
+  const data = readFileSync(vmlinuz);
+  const start = data.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
+  if (start < 0) throw new Error(`${vmlinuz}: no xz stream`);
+  let elf: Buffer;
+  try {
+    elf = execFileSync('xz', ['-dcq', '--single-stream'], { input: data.subarray(start), maxBuffer: 512 << 20 });
+  } catch (err) {
+    elf = (err as { stdout?: Buffer }).stdout ?? Buffer.alloc(0); // trailing data after the stream: a warning only
+  }
+  if (elf.subarray(0, 4).toString('latin1') !== '\x7fELF') throw new Error('decompressed kernel is not an ELF');
+  writeFileSync(out, elf);
+}
+
+/** Builds (once) the kernel and initrd; returns their paths. */
+export function prepareVmImage(cache = VM_CACHE): VmImage {
+  mkdirSync(cache, { recursive: true });
+  const stamp = createHash('sha256').update(INIT).update(MODULES.join()).digest('hex').slice(0, 16);
+  const kernel = join(cache, 'vmlinux');
+  const initrd = join(cache, `initrd-${stamp}.gz`);
+  if (existsSync(kernel) && existsSync(initrd)) return { kernel, initrd };
+
+  let deb = readdirSync(cache).find((f) => /^linux-image-.*\.deb$/.test(f));
+  if (!deb) {
+    run('apt-get', ['download', kernelPackage()], cache);
+    deb = readdirSync(cache).find((f) => /^linux-image-.*\.deb$/.test(f));
+  }
+  if (!deb) throw new Error('apt-get download of the kernel failed');
+  const root = join(cache, 'root');
+  rmSync(root, { recursive: true, force: true });
+  run('dpkg', ['-x', join(cache, deb), root]);
+  const version = readdirSync(join(root, 'lib', 'modules'))[0]!;
+  run('busybox', ['depmod', '-b', root, version]);
+  extractVmlinux(join(root, 'boot', `vmlinuz-${version}`), kernel);
+
+  const tree = join(cache, 'initrd');
+  rmSync(tree, { recursive: true, force: true });
+  for (const d of ['bin', 'proc', 'sys', 'dev', 'hostroot', `lib/modules/${version}`]) mkdirSync(join(tree, d), { recursive: true });
+  copyFileSync('/bin/busybox', join(tree, 'bin', 'busybox'));
+  chmodSync(join(tree, 'bin', 'busybox'), 0o755);
+  symlinkSync('busybox', join(tree, 'bin', 'sh'));
+  const modRoot = join(root, 'lib', 'modules', version);
+  const deps = readFileSync(join(modRoot, 'modules.dep'), 'utf8');
+  const needed = new Set<string>();
+  for (const line of deps.split('\n')) {
+    const [mod, rest = ''] = line.split(':');
+    if (!mod || !MODULES.some((m) => mod.endsWith(`/${m}.ko`))) continue;
+    needed.add(mod);
+    for (const d of rest.trim().split(/\s+/).filter(Boolean)) needed.add(d);
+  }
+  for (const mod of needed) {
+    mkdirSync(join(tree, 'lib', 'modules', version, dirname(mod)), { recursive: true });
+    copyFileSync(join(modRoot, mod), join(tree, 'lib', 'modules', version, mod));
+  }
+  for (const f of ['modules.dep', 'modules.alias', 'modules.builtin', 'modules.order', 'modules.symbols']) {
+    if (existsSync(join(modRoot, f))) copyFileSync(join(modRoot, f), join(tree, 'lib', 'modules', version, f));
+  }
+  writeFileSync(join(tree, 'init'), INIT, { mode: 0o755 });
+  execFileSync('/bin/sh', ['-c', `find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 > '${initrd}'`], { cwd: tree });
+  rmSync(tree, { recursive: true, force: true });
+  rmSync(root, { recursive: true, force: true });
+  return { kernel, initrd };
+}

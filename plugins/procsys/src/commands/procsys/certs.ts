@@ -1,0 +1,36 @@
+import { Flags } from '@oclif/core';
+import { KmxCommand } from '@kmx/core';
+import { createCertificates, type CertsResult } from '../../lib/certs/certificates.js';
+
+export default class Certs extends KmxCommand {
+  static override summary = 'Create the cluster CA and node certificates for kmx procsys serve and mount.';
+  static override description = `Writes DIR/ca.pem and DIR/ca-key.pem (the cluster CA, made on the first run and reused after), and for each --node NAME: DIR/NAME.pem and DIR/NAME-key.pem (ECDSA P-256, for both server and client use; keys mode 0600). A peer is checked against the name its certificate carries, so give every node the name it is mounted by (--peer NAME=…). Copy ca.pem, NAME.pem and NAME-key.pem to node NAME; keep ca-key.pem on the machine that makes certificates.`;
+
+  static override examples = [
+    { description: 'A CA and certificates for three nodes', command: '<%= config.bin %> procsys certs --dir ~/kmx-certs --node web --node db --node cache' },
+    { description: 'Add a node later (the CA is reused)', command: '<%= config.bin %> procsys certs --dir ~/kmx-certs --node worker4' },
+  ];
+
+  static override enableJsonFlag = true;
+
+  static override flags = {
+    dir: Flags.string({ description: 'Directory for the CA and the certificates (created if missing).', required: true }),
+    node: Flags.string({ description: 'A node name to make a certificate for. Repeat for more.', multiple: true, multipleNonGreedy: true, required: true }),
+    'alt-name': Flags.string({ description: 'An extra DNS name or IP address, as NODE=NAME, put in that node\'s certificate. Repeat for more.', multiple: true, multipleNonGreedy: true }),
+    days: Flags.integer({ description: 'Validity of new certificates, in days.', default: 825 }),
+  };
+
+  async run(): Promise<CertsResult> {
+    const { flags } = await this.parse(Certs);
+    const alt = new Map<string, string[]>();
+    for (const spec of flags['alt-name'] ?? []) {
+      const [node, name] = spec.split('=', 2);
+      if (!node || !name) this.error(`invalid --alt-name "${spec}": write NODE=NAME`, { exit: 2 });
+      alt.set(node, [...(alt.get(node) ?? []), name]);
+    }
+    const result = await createCertificates(flags.dir, flags.node.map((name) => ({ name, altNames: alt.get(name) ?? [] })), flags.days);
+    this.log(`${result.createdCa ? 'created' : 'reused'} the cluster CA ${result.dir}/ca.pem`);
+    for (const node of result.nodes) this.log(`node ${node.name}: ${node.cert}, ${node.key}`);
+    return result;
+  }
+}

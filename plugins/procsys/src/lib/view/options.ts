@@ -1,0 +1,96 @@
+import { hostname } from 'node:os';
+import { Flags } from '@oclif/core';
+import { UsageError, type FuseOptions } from '@kmx/core';
+import { checkName, hostList, parsePeer, readClusterFile, type PeerSpec } from '../cluster/peers.js';
+import { tlsFilesIn, type Security } from '../rpc/credentials.js';
+
+/** Defaults of the cluster options (README documents them). */
+export const DEFAULT_TIMEOUT_MS = 1000;
+export const DEFAULT_CACHE_TTL_MS = 1000;
+export const DEFAULT_MAX_IN_FLIGHT = 64;
+
+/** How hosts authenticate: shared by mount, run and serve. */
+export const securityFlags = {
+  name: Flags.string({ description: 'This host\'s name in the cluster (default: its host name); picks NAME.pem from --certs.' }),
+  certs: Flags.string({ description: 'Directory written by `kmx procsys certs` (ca.pem, NAME.pem, NAME-key.pem).' }),
+  ca: Flags.string({ description: 'Cluster CA certificate (PEM), instead of --certs.', dependsOn: ['cert', 'key'] }),
+  cert: Flags.string({ description: 'This node\'s certificate (PEM), instead of --certs.', dependsOn: ['ca', 'key'] }),
+  key: Flags.string({ description: 'This node\'s private key (PEM), instead of --certs.', dependsOn: ['ca', 'cert'] }),
+  insecure: Flags.boolean({ description: 'Plain TCP without authentication (only on a network you trust).', exclusive: ['certs', 'ca'] }),
+};
+
+/** Which hosts a view merges, and how it reads them: shared by mount and run. */
+export const viewFlags = {
+  ...securityFlags,
+  peer: Flags.string({ description: 'A host to merge, as NAME=HOST:PORT (its agent: kmx procsys serve). Repeat for more.', multiple: true, multipleNonGreedy: true, exclusive: ['cluster'] }),
+  cluster: Flags.string({ description: 'JSON file listing the hosts: {"hosts": [{"name", "address"}, …], "certs": DIR}.' }),
+  timeout: Flags.integer({ description: 'How long a read may wait for a host, in ms; a host that misses it is marked down.', default: DEFAULT_TIMEOUT_MS, min: 50, max: 60_000 }),
+  'cache-ttl': Flags.integer({ description: 'How long remote answers are kept, in ms (0: not at all).', default: DEFAULT_CACHE_TTL_MS, min: 0, max: 60_000 }),
+  'max-inflight': Flags.integer({ description: 'Requests in flight to all hosts together, at most.', default: DEFAULT_MAX_IN_FLIGHT, min: 1, max: 4096 }),
+  'allow-down': Flags.boolean({ description: 'Start even if peers do not answer yet; they join when they do.' }),
+  writable: Flags.boolean({ description: 'Pass writes through (to /proc/sys, say); by default the view is read-only.' }),
+};
+
+export interface SecurityFlagValues {
+  name?: string | undefined;
+  certs?: string | undefined;
+  ca?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+  insecure?: boolean | undefined;
+}
+
+export interface ViewFlagValues extends SecurityFlagValues {
+  peer?: string[] | undefined;
+  cluster?: string | undefined;
+  timeout: number;
+  'cache-ttl': number;
+  'max-inflight': number;
+  'allow-down'?: boolean | undefined;
+  writable?: boolean | undefined;
+}
+
+export function localName(flags: SecurityFlagValues): string {
+  return checkName(flags.name ?? hostname().split('.')[0]!, 'host name (--name)');
+}
+
+/** TLS files from --certs (or the cluster file's "certs") or --ca/--cert/--key; plain TCP only with --insecure. */
+export function securityOf(flags: SecurityFlagValues, certsFromCluster?: string): Security {
+  if (flags.insecure) return { kind: 'insecure' };
+  if (flags.ca && flags.cert && flags.key) return { kind: 'tls', files: { ca: flags.ca, cert: flags.cert, key: flags.key } };
+  const dir = flags.certs ?? certsFromCluster;
+  if (dir) return { kind: 'tls', files: tlsFilesIn(dir, localName(flags)) };
+  throw new UsageError('talking to other hosts needs certificates: --certs DIR (made by kmx procsys certs)', 'or --insecure, on a network you trust');
+}
+
+export interface ViewPlan {
+  /** The hosts in slot order; undefined for a single-host mirror. */
+  hosts: PeerSpec[] | undefined;
+  localName: string;
+  certsFromCluster: string | undefined;
+}
+
+/** Which hosts the view holds: --peer flags, or a cluster file, or none (this host alone). */
+export function planView(flags: ViewFlagValues): ViewPlan {
+  const name = localName(flags);
+  if (flags.cluster) {
+    const file = readClusterFile(flags.cluster);
+    return { hosts: hostList(name, file.hosts), localName: name, certsFromCluster: file.certs };
+  }
+  if (flags.peer?.length) return { hosts: hostList(name, flags.peer.map(parsePeer)), localName: name, certsFromCluster: undefined };
+  return { hosts: undefined, localName: name, certsFromCluster: undefined };
+}
+
+/** FUSE options of a view: direct_io (proc files have no size), read-only unless --writable. */
+export function viewFuseOptions(writable: boolean, merged: boolean): FuseOptions {
+  return {
+    directIo: true,
+    // Inode numbers of several hosts collide: a merged view numbers its own.
+    useIno: !merged,
+    defaultPermissions: true,
+    readOnly: !writable,
+    attrTimeout: 1,
+    entryTimeout: 1,
+    negativeTimeout: 0,
+  };
+}
