@@ -9,7 +9,7 @@ describe('kmx doctor', () => {
     const r = await runKmx(['doctor']);
     assert.equal(r.code, 0, `kmx can mount here, so doctor succeeds:\n${r.stdout}${r.stderr}`);
     const lines = r.stdout.trim().split('\n');
-    for (const name of ['/dev/fuse', 'fusermount3', 'libfuse2', 'libfuse3', 'kernel fuse', 'kernel nfs', 'kernel nfs4', 'unprivileged user namespaces', 'kmxd', 'sftp-server', 'ssh', 'gocryptfs', 'rsync', 'dot', 'lsns']) {
+    for (const name of ['/dev/fuse', 'fusermount3', 'libfuse2', 'libfuse3', 'kernel fuse', 'kernel nfs', 'kernel nfs4', 'unprivileged user namespaces', 'kmxd', 'sftp-server', 'ssh', 'gocryptfs', 'rsync', 'dot', 'lsns', 'kmx enc AES-GCM']) {
       assert.ok(lines.some((l) => new RegExp(`^(ok|missing) +${name.replace(/[/]/g, '\\/')} `).test(l)), `a line for ${name}`);
     }
     for (const line of lines.filter((l) => l.startsWith('missing'))) assert.match(line, /; fix: \S/, line);

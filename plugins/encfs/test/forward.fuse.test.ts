@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { run, sh, temporaryDirectory, type TestMount } from '@kmx/core/testing';
+import { run, runKmx, sh, temporaryDirectory, type TestMount } from '@kmx/core/testing';
 import { gocryptfsFsck, mustKmxInit, withEnc, withKmxMount } from './helpers.js';
 
 /**
@@ -139,4 +139,31 @@ describe('kmx enc mount: the plaintext view', () => {
       echo keep > open; exec 3< open; rm open; cat <&3; exec 3<&-
       echo x > rw; exec 4<> rw; rm rw; echo written >&4; exec 4<&-; ls`);
   }));
+  it("without the native AES-GCM helper: Node's crypto, one warning line, the same format", async () => {
+    const env = { KMX_ENC_GCM_LIBRARY: '/nonexistent/libkmx-enc-gcm.so' };
+    const doctor = await runKmx(['doctor'], { env: { ...process.env, ...env } });
+    assert.match(doctor.stdout, /^missing +kmx enc AES-GCM +falls back to Node's crypto.*nonexistent.*; fix: \S/m, doctor.stdout);
+    await withEnc({
+      env,
+      prepare: async ({ dir }) => {
+        await mkdir(join(dir, 'cipher'));
+        await mkdir(join(dir, 'native'));
+        await mustKmxInit([join(dir, 'cipher')]);
+      },
+      args: ({ dir, mnt }) => [join(dir, 'cipher'), mnt],
+    }, async (m) => {
+      const { dir, mnt } = m;
+      // Written on Node's crypto in pieces that straddle blocks; read back natively, and checked by gocryptfs -fsck.
+      const written = await sh(`head -c 300000 /dev/urandom > '${dir}/data' && dd if='${dir}/data' of='${mnt}/f' bs=7000 conv=fsync status=none && cmp '${dir}/data' '${mnt}/f' && echo same`);
+      assert.match(written.stdout, /^same$/m, written.stderr);
+      const warnings = m.output().split('\n').filter((l) => l.includes('warning'));
+      assert.equal(warnings.length, 1, m.output());
+      assert.match(warnings[0]!, /^kmx enc: warning: AES-GCM content runs on Node's crypto, several times slower: .*nonexistent.*\(see kmx doctor\)$/);
+      await withKmxMount([join(dir, 'cipher')], join(dir, 'native'), async () => {
+        assert.equal((await sh(`cmp '${dir}/data' '${dir}/native/f' && echo same`)).stdout.trim(), 'same');
+      });
+      const fsck = await gocryptfsFsck(join(dir, 'cipher'));
+      assert.equal(fsck.code, 0, `gocryptfs -fsck: ${fsck.stdout}${fsck.stderr}`);
+    });
+  });
 });

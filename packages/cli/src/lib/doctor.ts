@@ -172,7 +172,7 @@ export async function runPluginChecks(config: Config): Promise<Check[]> {
         const module = (await import(pathToFileURL(file).href)) as Record<string, DoctorHook | undefined>;
         checks.push(...((await module[hook.identifier ?? 'default']?.()) ?? []));
       } catch (err) {
-        checks.push({ name: plugin.name, ok: false, detail: `its doctor checks failed: ${err instanceof Error ? err.message : String(err)}`, required: false });
+        checks.push({ name: plugin.name, ok: false, detail: `its doctor checks failed: ${err instanceof Error ? err.message : String(err)}`, fix: 'npm run build', required: false });
       }
     }
   }

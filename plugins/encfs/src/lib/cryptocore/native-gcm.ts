@@ -3,8 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { libc } from '@kmx/core';
 import { BLOCK_OVERHEAD, NONCE_BYTES, type BlockAead, type RunFailure } from './aead.js';
 
-/** kmx's AES-GCM helper, built from plugins/encfs/native by `npm run build` (this file is in dist/src/lib/cryptocore). */
-export const NATIVE_GCM_LIBRARY = fileURLToPath(new URL('../../../native/libkmx-enc-gcm.so', import.meta.url));
+/**
+ * kmx's AES-GCM helper, built from plugins/encfs/native by `npm run build` (this file is in
+ * dist/src/lib/cryptocore); $KMX_ENC_GCM_LIBRARY names another (a missing one: Node's crypto).
+ */
+export const NATIVE_GCM_LIBRARY = process.env.KMX_ENC_GCM_LIBRARY || fileURLToPath(new URL('../../../native/libkmx-enc-gcm.so', import.meta.url));
 
 /** Reasons kmx_gcm_open gives for a block that does not open. */
 const TOO_SHORT = 1;
