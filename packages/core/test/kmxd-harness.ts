@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, type TestUser } from '@kmx/core/testing';
+import { run, stopChild, type TestUser } from '@kmx/core/testing';
 
 // Runs a real kmxd (its bin, as root, on a socket in a test directory) and clients as test users.
 
@@ -24,14 +24,7 @@ export async function startDaemon(dir: string, extra: readonly string[] = []): P
   const child = spawn(process.execPath, [kmxdBin, '--socket', socket, '--state-dir', join(dir, 'state'), '--media-dir', media, '--log-level', 'debug', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = (): Promise<void> => stopChild(child);
   const deadline = Date.now() + 15_000;
   while (!log.includes('listening on')) {
     if (child.exitCode !== null || Date.now() > deadline) {

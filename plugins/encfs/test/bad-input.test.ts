@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { mountsUnder, run, runKmx, sh, temporaryDirectory, type RunResult } from '@kmx/core/testing';
-import { EXTPASS, assertOneLineError, fingerprint, gocryptfsInit, mustKmxInit } from './helpers.js';
+import { assertOneLineError, mountsUnder, run, runKmx, sh, temporaryDirectory, type RunResult } from '@kmx/core/testing';
+import { EXTPASS, fingerprint, gocryptfsInit, mustKmxInit } from './helpers.js';
 
 /**
  * Bad input to every kmx enc command: one clear line on stderr, the documented exit code

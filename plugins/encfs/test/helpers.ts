@@ -132,12 +132,3 @@ export async function fingerprint(dir: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** One clear line on stderr, the expected exit code, no stack trace. */
-export function assertOneLineError(r: RunResult, pattern: RegExp, exitCode: number): void {
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${r.stderr}`);
-  assert.match(lines[0] ?? '', /^kmx: /);
-  assert.match(lines[0] ?? '', pattern);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
-  assert.equal(r.code, exitCode, `exit code (stderr: ${r.stderr.trim()})`);
-}

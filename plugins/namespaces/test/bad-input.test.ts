@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runKmx, type RunResult } from '@kmx/core/testing';
+import { assertOneLineError, runKmx } from '@kmx/core/testing';
 import type { ListJson } from '../src/commands/ns/list.js';
 import { NamespaceLab, comm, inodeOf, nsLink } from './lab.js';
 
@@ -12,22 +12,12 @@ import { NamespaceLab, comm, inodeOf, nsLink } from './lab.js';
 
 const NOBODY = { uid: 65534, gid: 65534, env: { ...process.env, HOME: '/nonexistent' } };
 
-function oneLine(r: RunResult, pattern: RegExp, exitCode?: number): void {
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${r.stderr}`);
-  assert.match(lines[0] ?? '', /^kmx: /);
-  assert.match(lines[0] ?? '', pattern);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
-  assert.notEqual(r.code, 0);
-  if (exitCode !== undefined) assert.equal(r.code, exitCode);
-}
-
 describe('kmx ns: bad input', () => {
   const lab = new NamespaceLab();
   after(() => lab.cleanUp());
 
   it('a path that does not exist', async () => {
-    oneLine(await runKmx(['ns', 'show', '/nonexistent/ns/net']), /^kmx: stat \/nonexistent\/ns\/net: no such file or directory \(ENOENT\)$/, 1);
+    assertOneLineError(await runKmx(['ns', 'show', '/nonexistent/ns/net']), /^kmx: stat \/nonexistent\/ns\/net: no such file or directory \(ENOENT\)$/, 1);
   });
 
   it('a file, a directory, a device or a FIFO that is not a namespace (never opened, so nothing blocks)', async () => {
@@ -35,34 +25,34 @@ describe('kmx ns: bad input', () => {
     await lab.exec('mkfifo', [fifo]);
     for (const path of ['/etc/hostname', lab.dir, '/dev/null', fifo]) {
       const r = await runKmx(['ns', 'show', path], { timeoutMs: 20_000 });
-      oneLine(r, new RegExp(`^kmx: ${path} is not a namespace: not an nsfs file \\(ENOTTY\\); give /proc/PID/ns/TYPE`), 1);
+      assertOneLineError(r, new RegExp(`^kmx: ${path} is not a namespace: not an nsfs file \\(ENOTTY\\); give /proc/PID/ns/TYPE`), 1);
     }
   });
 
   it('a process that has exited, and one that never existed', async () => {
     const child = spawn('true');
     await once(child, 'exit');
-    oneLine(await runKmx(['ns', 'show', String(child.pid)]), new RegExp(`^kmx: process ${child.pid}: no such process \\(ESRCH\\)`), 1);
-    oneLine(await runKmx(['ns', 'show', '4194304999']), /^kmx: process 4194304999: no such process \(ESRCH\)/, 1);
+    assertOneLineError(await runKmx(['ns', 'show', String(child.pid)]), new RegExp(`^kmx: process ${child.pid}: no such process \\(ESRCH\\)`), 1);
+    assertOneLineError(await runKmx(['ns', 'show', '4194304999']), /^kmx: process 4194304999: no such process \(ESRCH\)/, 1);
   });
 
   it('no permission: another user\'s process or namespace file', async () => {
-    oneLine(await runKmx(['ns', 'show', '2'], NOBODY), /^kmx: open \/proc\/2\/ns: permission denied \(EACCES\); only root and the owner of process 2 may read its namespaces$/, 1);
-    oneLine(await runKmx(['ns', 'show', '/proc/2/ns/net'], NOBODY), /^kmx: stat \/proc\/2\/ns\/net: permission denied \(EACCES\); only root and the owner/, 1);
+    assertOneLineError(await runKmx(['ns', 'show', '2'], NOBODY), /^kmx: open \/proc\/2\/ns: permission denied \(EACCES\); only root and the owner of process 2 may read its namespaces$/, 1);
+    assertOneLineError(await runKmx(['ns', 'show', '/proc/2/ns/net'], NOBODY), /^kmx: stat \/proc\/2\/ns\/net: permission denied \(EACCES\); only root and the owner/, 1);
   });
 
   it('an unknown type, a missing argument', async () => {
-    oneLine(await runKmx(['ns', 'list', '--type', 'bogus']), /bogus/, 2);
-    oneLine(await runKmx(['ns', 'tree', '-t', 'nope']), /nope/, 2);
-    oneLine(await runKmx(['ns', 'show']), /target/, 2);
+    assertOneLineError(await runKmx(['ns', 'list', '--type', 'bogus']), /bogus/, 2);
+    assertOneLineError(await runKmx(['ns', 'tree', '-t', 'nope']), /nope/, 2);
+    assertOneLineError(await runKmx(['ns', 'show']), /target/, 2);
   });
 
   it('a graph file that cannot be written, and SVG without Graphviz', async () => {
-    oneLine(await runKmx(['ns', 'graph', '-o', '/nonexistent/dir/ns.dot']), /^kmx: open \/nonexistent\/dir\/ns\.dot: no such file or directory \(ENOENT\)$/, 1);
+    assertOneLineError(await runKmx(['ns', 'graph', '-o', '/nonexistent/dir/ns.dot']), /^kmx: open \/nonexistent\/dir\/ns\.dot: no such file or directory \(ENOENT\)$/, 1);
     const empty = join(lab.dir, 'empty-path');
     mkdirSync(empty);
     const r = await runKmx(['ns', 'graph', '--format', 'svg'], { env: { ...process.env, PATH: empty } });
-    oneLine(r, /^kmx: cannot draw SVG: Graphviz is not installed \(no `dot` in PATH\); install it with `apt-get install graphviz`, or use --format dot$/, 1);
+    assertOneLineError(r, /^kmx: cannot draw SVG: Graphviz is not installed \(no `dot` in PATH\); install it with `apt-get install graphviz`, or use --format dot$/, 1);
     assert.equal(r.stdout, '');
   });
 

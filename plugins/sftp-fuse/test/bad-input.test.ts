@@ -2,8 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { temporaryDirectory } from '@kmx/core/testing';
-import { freePort } from '../src/testing/index.js';
+import { freePort, temporaryDirectory } from '@kmx/core/testing';
 import { SFTP_SERVER, assertCleanFailure, execute, kmx, withSshd } from './support.js';
 
 /** A fresh home with known_hosts and a key that the server does not accept. */

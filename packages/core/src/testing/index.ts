@@ -3,4 +3,5 @@ export { withTestMount, type TestMount, type TestMountOptions } from './test-mou
 export { run, sh, runKmx, kmxBin, type RunResult } from './processes.js';
 export { temporaryDirectory, mountsUnder } from './temp.js';
 export { withTestUsers, type TestUser } from './users.js';
-export { throwsSysError, rejectsSysError, type ExpectedSysError } from './assertions.js';
+export { throwsSysError, rejectsSysError, assertOneLineError, assertCleanFailure, processesMentioning, type ExpectedSysError, type CleanFailureOptions } from './assertions.js';
+export { freePort, listening, stopChild } from './peers.js';

@@ -1,2 +1,2 @@
 // Test and benchmark helpers of kmx sftp (imported as '@kmx/plugin-sftp-fuse/testing').
-export { startSshd, freePort, type TestSshd } from './sshd.js';
+export { startSshd, type TestSshd } from './sshd.js';

@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run } from '@kmx/core/testing';
+import { freePort, listening, run, stopChild } from '@kmx/core/testing';
 
 /** A throwaway OpenSSH server on 127.0.0.1, key login only (plus password if asked), as a child process. */
 export interface TestSshd {
@@ -17,29 +16,6 @@ export interface TestSshd {
   knownHostsLine: string;
   log(): Promise<string>;
   stop(): Promise<void>;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 async function keygen(file: string): Promise<void> {
@@ -64,7 +40,6 @@ export async function startSshd(dir: string, options: { password?: boolean; extr
   ].join('\n');
   await writeFile(join(dir, 'sshd_config'), `${config}\n`);
   const sshd: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-f', join(dir, 'sshd_config'), '-E', join(dir, 'sshd.log')], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => sshd.once('exit', () => resolve()));
   const deadline = Date.now() + 10_000;
   while (!(await listening(port))) {
     if (sshd.exitCode !== null) throw new Error(`sshd exited: ${await readFile(join(dir, 'sshd.log'), 'utf8').catch(() => '')}`);
@@ -82,13 +57,6 @@ export async function startSshd(dir: string, options: { password?: boolean; extr
     clientKey: join(dir, 'client_ed25519'),
     knownHostsLine: `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}`,
     log: () => readFile(join(dir, 'sshd.log'), 'utf8').catch(() => ''),
-    async stop() {
-      if (sshd.exitCode === null && sshd.signalCode === null) sshd.kill('SIGTERM');
-      await Promise.race([exited, sleep(5000)]);
-      if (sshd.exitCode === null && sshd.signalCode === null) {
-        sshd.kill('SIGKILL');
-        await exited;
-      }
-    },
+    stop: () => stopChild(sshd, 5_000),
   };
 }
