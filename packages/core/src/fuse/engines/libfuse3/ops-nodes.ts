@@ -11,8 +11,18 @@ export function nodeOps(r: Requests): OpHandlers {
   const setattrScratch = scratch(STAT_SIZE);
   let forgetScratch = scratch(FORGET_DATA_SIZE * 64);
 
-  /** The handle to stat or change an orphan (unlinked while open) by: it has no path any more. */
-  const orphanHandle = (node: Node): number | undefined => (node.orphan ? nodes.anyHandle(node) : undefined);
+  /**
+   * The handle GETATTR or SETATTR works through: the caller's open file, or for an orphan
+   * (unlinked while open, so without a path) any handle still open on it; null once it has none.
+   */
+  const handleFor = (node: Node, fi: Pointer | null): number | undefined | null => {
+    if (fi) {
+      r.readFileInfo(fi);
+      return r.fileHandle();
+    }
+    if (!node.orphan) return undefined;
+    return nodes.anyHandle(node) ?? null;
+  };
 
   return {
     lookup: r.guard('lookup', (req, parentId: number, name: string) => {
@@ -40,28 +50,16 @@ export function nodeOps(r: Requests): OpHandlers {
     getattr: r.guard('getattr', (req, id: number, fi: Pointer | null) => {
       const node = r.node(req, id);
       if (!node) return;
-      let fh: number | undefined;
-      if (fi) {
-        r.readFileInfo(fi);
-        fh = r.fileHandle();
-      } else {
-        fh = orphanHandle(node);
-        if (node.orphan && fh === undefined) return r.err(req, ENOENT);
-      }
+      const fh = handleFor(node, fi);
+      if (fh === null) return r.err(req, ENOENT);
       r.run(req, 'getattr', node.path, () => fs.getattr(node.path, fh, r.caller(req)), (attr: Attr) => r.replyAttr(req, node, attr));
     }),
 
     setattr: r.guard('setattr', (req, id: number, statPointer: Pointer, toSet: number, fi: Pointer | null) => {
       const node = r.node(req, id);
       if (!node) return;
-      let fh: number | undefined;
-      if (fi) {
-        r.readFileInfo(fi);
-        fh = r.fileHandle();
-      } else {
-        fh = orphanHandle(node);
-        if (node.orphan && fh === undefined) return r.err(req, ENOENT);
-      }
+      const fh = handleFor(node, fi);
+      if (fh === null) return r.err(req, ENOENT);
       lib.memcpy_in(setattrScratch.buffer, statPointer, STAT_SIZE);
       const v = readSetattr(setattrScratch.u32);
       const caller = r.caller(req);
