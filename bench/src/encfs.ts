@@ -3,12 +3,12 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomFile, sampleTree } from './lib/data.js';
 import { kmx } from './lib/kmx.js';
 import { alternate, dropCaches, timeShell } from './lib/measure.js';
 import { result, type BenchResult } from './lib/results.js';
+import { runIfMain } from './lib/workdir.js';
 
 export const name = 'kmx enc';
 export const peer = 'gocryptfs';
@@ -118,13 +118,4 @@ export async function run(work: string): Promise<BenchResult[]> {
   ];
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const work = join(process.cwd(), 'bench', '.work', 'encfs');
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  try {
-    console.log(JSON.stringify(await run(work), null, 2));
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
-}
+await runIfMain(import.meta.url, 'encfs', run);

@@ -5,6 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { kmxBin } from './lib/kmx.js';
 import { alternate, timeShell } from './lib/measure.js';
 import { result, type BenchResult } from './lib/results.js';
+import { runIfMain } from './lib/workdir.js';
 
 export const name = 'kmx ns list';
 export const peer = 'lsns';
@@ -154,8 +155,4 @@ export async function run(work: string): Promise<BenchResult[]> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const work = join(process.cwd(), 'bench', '.work', 'namespaces');
-  mkdirSync(work, { recursive: true });
-  console.log(JSON.stringify(await run(work), null, 2));
-}
+await runIfMain(import.meta.url, 'namespaces', run);

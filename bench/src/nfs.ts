@@ -3,13 +3,13 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import { kmx } from './lib/kmx.js';
 import { randomFile, sampleTree } from './lib/data.js';
 import { alternate, dropCaches, timeShell } from './lib/measure.js';
 import { result, type BenchResult } from './lib/results.js';
 import { KmxdClient } from '@kmx/core/daemon';
 import { startGanesha } from '@kmx/plugin-nfs-mount/ganesha';
+import { runIfMain } from './lib/workdir.js';
 
 export const name = 'kmx nfs';
 export const peer = "libnfs's nfs-cp / nfs-ls, and the local disk";
@@ -128,8 +128,4 @@ async function kmxdRate(work: string): Promise<BenchResult> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const work = join(process.cwd(), 'bench', '.work', 'nfs');
-  mkdirSync(work, { recursive: true });
-  console.log(JSON.stringify(await run(work), null, 2));
-}
+await runIfMain(import.meta.url, 'nfs', run);

@@ -1,10 +1,10 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { randomFile, sampleTree } from './lib/data.js';
 import { withKmxMount } from './lib/kmx.js';
 import { alternate, dropCaches, timeShell } from './lib/measure.js';
 import { result, type BenchResult } from './lib/results.js';
+import { runIfMain } from './lib/workdir.js';
 
 export const name = 'kmx passthrough';
 export const peer = 'native directory';
@@ -54,8 +54,4 @@ export async function run(work: string): Promise<BenchResult[]> {
   }, engine ? { KMX_FUSE_ENGINE: engine } : {});
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const work = join(process.cwd(), 'bench', '.work', 'passthrough');
-  mkdirSync(work, { recursive: true });
-  console.log(JSON.stringify(await run(work), null, 2));
-}
+await runIfMain(import.meta.url, 'passthrough', run);

@@ -2,10 +2,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import { kmxBin, withKmxMount } from './lib/kmx.js';
 import { alternate, median, timeShell } from './lib/measure.js';
 import { result, type BenchResult } from './lib/results.js';
+import { runIfMain } from './lib/workdir.js';
 
 export const name = 'kmx procsys';
 export const peer = 'lxcfs (or /proc itself)';
@@ -149,8 +149,4 @@ async function mergedReads(work: string, env: NodeJS.ProcessEnv): Promise<BenchR
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const work = join(process.cwd(), 'bench', '.work', 'procsys');
-  mkdirSync(work, { recursive: true });
-  console.log(JSON.stringify(await run(work), null, 2));
-}
+await runIfMain(import.meta.url, 'procsys', run);

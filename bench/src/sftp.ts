@@ -1,12 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { startSshd } from '@kmx/plugin-sftp-fuse/testing';
 import { randomFile, sampleTree } from './lib/data.js';
 import { kmx } from './lib/kmx.js';
 import { dropCaches, timeShell } from './lib/measure.js';
 import { result, type BenchResult } from './lib/results.js';
+import { runIfMain } from './lib/workdir.js';
 
 export const name = 'kmx sftp';
 export const peer = 'sshfs';
@@ -114,13 +114,4 @@ export async function run(work: string): Promise<BenchResult[]> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const work = join(process.cwd(), 'bench', '.work', 'sftp');
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  try {
-    console.log(JSON.stringify(await run(work), null, 2));
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
-}
+await runIfMain(import.meta.url, 'sftp', run);
