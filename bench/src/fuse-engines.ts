@@ -4,12 +4,14 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { mountFilesystem, unmountPath, type Attr, type FileSystem } from '@kmx/core';
-import { mountsUnder } from '@kmx/core/testing';
+import { mountsUnder, stopChild } from '@kmx/core/testing';
 import { kmx } from './lib/kmx.js';
 import { alternateAsync, dropCaches, loadAverage, median, timeShell } from './lib/measure.js';
 import { result, type BenchResult } from './lib/results.js';
+import { BENCH_DIR } from './lib/workdir.js';
 
 export const name = 'FUSE engines (libfuse3)';
 export const peer = 'fuse-native, native directory';
@@ -41,16 +43,45 @@ function statLoop(file: string, count: number): Promise<number> {
   });
 }
 
-async function nullRoundTrip(work: string): Promise<Record<Target, number>> {
+type NullTarget = Target | 'C';
+
+/** bench/native/null-ll.c built into `work`: the same null filesystem in C, the machine's floor. */
+function buildNullInC(work: string): string {
+  const source = join(BENCH_DIR, 'native', 'null-ll.c');
+  const binary = join(work, 'null-ll');
+  execFileSync('/bin/sh', ['-c', `cc -O2 -o '${binary}' '${source}' $(pkg-config --cflags --libs fuse3)`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return binary;
+}
+
+/** Runs `binary MNT` (a foreground FUSE server) for `body`, then stops it by pid (SIGTERM unmounts). */
+async function withServer<T>(binary: string, mnt: string, body: () => Promise<T>): Promise<T> {
+  const child = spawn(binary, [mnt], { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    for (let i = 0; !(await mountsUnder(mnt)).includes(mnt); i++) {
+      if (child.exitCode !== null || i > 500) throw new Error(`${binary} did not mount ${mnt}`);
+      await sleep(10);
+    }
+    return await body();
+  } finally {
+    await stopChild(child);
+  }
+}
+
+async function nullRoundTrip(work: string): Promise<Record<NullTarget, number>> {
   const mnt = join(work, 'null');
   mkdirSync(mnt, { recursive: true });
   writeFileSync(join(work, 'native-file'), '');
-  return alternateAsync(TARGETS, ROUNDS, async (t) => {
+  const inC = buildNullInC(work);
+  const loop = async (): Promise<number> => {
+    await statLoop(join(mnt, 'f'), 2000); // warm-up
+    return statLoop(join(mnt, 'f'), STATS);
+  };
+  return alternateAsync<NullTarget>([...TARGETS, 'C'], ROUNDS, async (t) => {
     if (t === 'native') return statLoop(join(work, 'native-file'), STATS);
+    if (t === 'C') return withServer(inC, mnt, loop);
     const mount = await mountFilesystem({ filesystem: nullFs, mountpoint: mnt, plugin: 'bench-null', source: 'null', engine: t, options: { attrTimeout: 0, entryTimeout: 0 } });
     try {
-      await statLoop(join(mnt, 'f'), 2000); // warm-up
-      return await statLoop(join(mnt, 'f'), STATS);
+      return await loop();
     } finally {
       await mount.unmount();
     }
@@ -176,6 +207,7 @@ export async function run(work?: string): Promise<BenchResult[]> {
       result('null filesystem stat (LOOKUP+GETATTR, timeouts 0) — libfuse3 vs fuse-native', nullStat.libfuse3, nullStat['fuse-native'], 'µs/stat'),
       result('null filesystem stat — libfuse3 vs native', nullStat.libfuse3, nullStat.native, 'µs/stat'),
       result('null filesystem, per request — libfuse3 vs fuse-native', nullStat.libfuse3 / 2, nullStat['fuse-native'] / 2, 'µs/request', 'goal ≤ 15 µs'),
+      result('null filesystem stat — libfuse3 vs the same filesystem in C on libfuse3', nullStat.libfuse3, nullStat.C, 'µs/stat', 'the C figure is the floor on this machine'),
     ];
     rows.push(...(await passthrough(dir, makeFixtures(dir, shm))));
     const note = `load ${loadBefore} → ${loadAverage()}`;
