@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
@@ -11,6 +11,20 @@ async function kmxMounts(): Promise<KmxMount[]> {
   const r = await runKmx(['mounts', '--json']);
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as KmxMount[];
+}
+
+/** Processes with /dev/fuse open, as `pid: command line`. */
+async function fuseDeviceHolders(): Promise<string[]> {
+  const holders: string[] = [];
+  for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
+    const fds = await readdir(`/proc/${pid}/fd`).catch(() => []);
+    for (const fd of fds) {
+      if ((await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')) !== '/dev/fuse') continue;
+      holders.push(`${pid}: ${(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' ').trim()}`);
+      break;
+    }
+  }
+  return holders;
 }
 
 function passthroughArgs({ dir, mnt }: { dir: string; mnt: string }): string[] {
@@ -53,8 +67,15 @@ describe('mount lifecycle', () => {
 
   it('a server killed with SIGKILL leaves a stale mount that kmx mounts shows and kmx umount clears', () => withTestMount({ prepare, args: passthroughArgs }, async (m) => {
     await m.stop('SIGKILL');
-    const stale = (await kmxMounts()).find((k) => k.mountpoint === m.mnt);
-    assert.equal(stale?.state, 'stale');
+    // Seen once in a loaded full run (fuse-native): the mount still unresponsive right after the
+    // server's exit. The kernel aborts the connection when the last /dev/fuse reference goes; give
+    // it a moment, and name any process still holding one if it never does.
+    let state = (await kmxMounts()).find((k) => k.mountpoint === m.mnt)?.state;
+    for (let i = 0; i < 10 && state !== 'stale'; i++) {
+      await sleep(500);
+      state = (await kmxMounts()).find((k) => k.mountpoint === m.mnt)?.state;
+    }
+    assert.equal(state, 'stale', `processes holding /dev/fuse: ${(await fuseDeviceHolders()).join('; ') || 'none'}`);
     assert.match((await sh(`ls '${m.mnt}'`)).stderr, /not connected/);
     const r = await runKmx(['umount', m.mnt]);
     assert.equal(r.code, 0, r.stderr);
