@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readMountinfo } from '../mount/mountinfo.js';
+import { readMountRecords } from '../mount/registry.js';
 import { kmxBin } from './processes.js';
 import { temporaryDirectory } from './temp.js';
 
@@ -83,6 +84,13 @@ export async function withTestMount<T>(options: TestMountOptions, body: (mount: 
       while (!(await mountedAt(mnt))) {
         if (server.exitCode !== null || server.signalCode !== null) throw new Error(`kmx exited (${server.exitCode ?? server.signalCode}) before mounting:\n${output}`);
         if (Date.now() > deadline) throw new Error(`kmx did not mount ${mnt} in time:\n${output}`);
+        await sleep(20);
+      }
+      // Mounted is not yet ready: the server records the mount once its own first stat of it has
+      // answered, and a test that freezes or kills the server before that races the check. (A
+      // server running as another user keeps its records elsewhere; so does one that never records.)
+      while (options.uid === undefined && Date.now() < deadline && !(await readMountRecords()).some((r) => r.mountpoint === mnt && r.pid === server.pid)) {
+        if (server.exitCode !== null || server.signalCode !== null) break;
         await sleep(20);
       }
       return await body({ dir, mnt, server, output: () => output, stop });
