@@ -17,6 +17,20 @@ const O_NONBLOCK = 0o4000;
 /** Requests handled per wakeup before the event loop gets a turn (async replies, timers). */
 const REQUESTS_PER_WAKEUP = 64;
 const INIT_TIMEOUT_MS = 30_000;
+/**
+ * How long, in µs, the loop keeps polling /dev/fuse after it ran dry with every request
+ * answered, before it sleeps in epoll. A sequential client (find, tar, cp) sends its next
+ * request within microseconds of a reply; caught while this thread still runs, it skips a
+ * sleep and a wakeup, which on an idle virtual machine cost ~60 µs each way (measured: a null
+ * stat 170 → 40 µs). Bounded per wakeup, and skipped while operations are in flight, so async
+ * replies never wait on it. $KMX_FUSE_SPIN_US overrides it (0: never).
+ */
+const SPIN_US = spinMicroseconds(process.env.KMX_FUSE_SPIN_US);
+
+function spinMicroseconds(value: string | undefined): number {
+  const n = Number(value);
+  return value !== undefined && value !== '' && Number.isFinite(n) && n >= 0 ? Math.min(n, 1000) : 50;
+}
 /** How long the end of a session waits for operations still running to answer. */
 const DRAIN_TIMEOUT_MS = 5_000;
 
@@ -105,7 +119,8 @@ export class Libfuse3Session implements EngineSession {
   private drain(): void {
     const { lib, receive } = this;
     for (let i = 0; i < REQUESTS_PER_WAKEUP && (this.state === 'serving' || this.state === 'mounting'); i++) {
-      const received = Number(lib.receive_buf(this.se, receive.pointer));
+      let received = Number(lib.receive_buf(this.se, receive.pointer));
+      if (received === -EAGAIN) received = this.spin();
       if (received === -EINTR) continue;
       if (received === -EAGAIN) return;
       if (received <= 0) {
@@ -118,6 +133,15 @@ export class Libfuse3Session implements EngineSession {
       receive.settleLoan();
       if (this.initReceived && this.state === 'mounting') return this.startFilesystem();
     }
+  }
+
+  /** Polls /dev/fuse for up to SPIN_US while serving with nothing in flight; receive_buf's last result. */
+  private spin(): number {
+    if (SPIN_US === 0 || this.state !== 'serving' || this.requests.pending.size > 0) return -EAGAIN;
+    const until = performance.now() + SPIN_US / 1000;
+    let received = -EAGAIN;
+    while (received === -EAGAIN && performance.now() < until) received = Number(this.lib.receive_buf(this.se, this.receive.pointer));
+    return received;
   }
 
   /** INIT has been answered: run the filesystem's init before serving anything else. */
