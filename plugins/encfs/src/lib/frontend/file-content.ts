@@ -100,6 +100,9 @@ export class FileContent {
       const at = file.append ? this.plainSize(file) : position;
       if (!(await this.writeBehind(file, data, at))) {
         await this.landed(file);
+        // A write behind may have failed meanwhile, leaving a short block at the end (ENOSPC):
+        // its errno is the answer, not the EIO of reading that block back.
+        this.reportFailure(file, path);
         await this.writeLocked(file, path, data, at);
       }
       return data.length;
@@ -145,6 +148,7 @@ export class FileContent {
     const last = Math.floor((end - 1) / PLAIN_BLOCK);
     for (const range of entry.pending.values()) if (range.first <= last && first <= range.last) return false;
     while (entry.pending.size >= MAX_PENDING_WRITES) await Promise.race(entry.pending.keys()).catch(() => undefined);
+    if (entry.failure !== undefined) return false; // reported by the caller once the rest has landed
     let fileId = entry.fileId;
     if (!fileId) {
       if (entry.pending.size > 0 || fstatSync(file.fd).size > 0) return false; // the header is to be read first
