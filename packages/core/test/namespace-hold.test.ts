@@ -1,28 +1,18 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { run, temporaryDirectory } from '@kmx/core/testing';
+import { temporaryDirectory } from '@kmx/core/testing';
 import { SysError } from '../src/errors/index.js';
-import * as libc from '../src/libc/index.js';
 import { MountHelper, holdMountNamespace } from '../src/mount/index.js';
+import { withHeldMountNamespace } from './held-namespace.js';
 
 /** Parking kmx-nshelper in a mount namespace that has no process, to reach its paths from Node. */
 
 describe('holding a mount namespace', () => {
   it('reaches files of a namespace that only a bind mount keeps alive, then lets go', () => temporaryDirectory(async (dir) => {
-    const holder = join(dir, 'holder');
-    const marker = join(dir, 'marker');
-    mkdirSync(holder);
-    mkdirSync(marker);
-    libc.mount(holder, holder, null, libc.MS_BIND);
-    libc.mount(null, holder, null, libc.MS_PRIVATE);
-    const nsFile = join(holder, 'mnt');
-    writeFileSync(nsFile, '');
-    const script = `mount -t tmpfs -o size=1m kmx-hold-marker '${marker}' && echo inside > '${marker}/file'`;
-    const made = await run('unshare', [`--mount=${nsFile}`, '--propagation', 'private', 'sh', '-c', script]);
-    assert.equal(made.code, 0, made.stderr);
-    try {
+    const setup = (marker: string): string[] => ['sh', '-c', `mount -t tmpfs -o size=1m kmx-hold-marker '${marker}' && echo inside > '${marker}/file'`];
+    await withHeldMountNamespace(dir, setup, async (nsFile, marker) => {
       const hold = await new MountHelper().holdMountNamespace(nsFile);
       try {
         assert.equal(readFileSync(`${hold.root}${marker}/file`, 'utf8'), 'inside\n');
@@ -34,10 +24,7 @@ describe('holding a mount namespace', () => {
       }
       assert.equal(existsSync(`/proc/${hold.pid}/root`), false, 'the helper is gone');
       await hold.release(); // idempotent
-    } finally {
-      libc.umount2(nsFile);
-      libc.umount2(holder);
-    }
+    });
   }));
 
   it('reports what is not a mount namespace as the helper saw it', () => temporaryDirectory(async (dir) => {

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFi
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run, temporaryDirectory, rejectsSysError } from '@kmx/core/testing';
+import { temporaryDirectory, rejectsSysError } from '@kmx/core/testing';
 import { container, Tokens } from '../src/di/index.js';
 import { KmxError, SysError } from '../src/errors/index.js';
 import * as libc from '../src/libc/index.js';
@@ -13,6 +13,7 @@ import {
   MountHelper, bindInNamespace, mountAt, mountInNamespace, readMountinfo, readMountinfoOfNamespace, unmountInNamespace,
   type MountInfo,
 } from '../src/mount/index.js';
+import { withHeldMountNamespace } from './held-namespace.js';
 
 /** Mounting into another process's mount namespace through kmx-nshelper, and reading one that has no process. */
 
@@ -140,26 +141,13 @@ describe('mounting in another mount namespace', () => {
 
 describe('reading the mount table of a namespace', () => {
   it('reads a namespace that only a bind mount keeps alive', () => temporaryDirectory(async (dir) => {
-    // The recipe from namespaces.md: a private bind mount holding the nsfs file.
-    const holder = join(dir, 'holder');
-    const marker = join(dir, 'marker');
-    mkdirSync(holder);
-    mkdirSync(marker);
-    libc.mount(holder, holder, null, libc.MS_BIND);
-    libc.mount(null, holder, null, libc.MS_PRIVATE);
-    const nsFile = join(holder, 'mnt');
-    writeFileSync(nsFile, '');
-    const made = await run('unshare', [`--mount=${nsFile}`, '--propagation', 'private', 'mount', '-t', 'tmpfs', '-o', 'size=1m', 'kmx-ns-marker', marker]);
-    assert.equal(made.code, 0, made.stderr);
-    try {
+    const setup = (marker: string): string[] => ['mount', '-t', 'tmpfs', '-o', 'size=1m', 'kmx-ns-marker', marker];
+    await withHeldMountNamespace(dir, setup, async (nsFile, marker) => {
       const theirs = await readMountinfoOfNamespace(nsFile);
       assert.equal(mountAt(theirs, marker)?.source, 'kmx-ns-marker');
       assert.ok(mountAt(theirs, '/'), 'the root is in the table');
       assert.equal(mountAt(await readMountinfo(), marker), undefined);
-    } finally {
-      libc.umount2(nsFile); // drops the namespace and its marker mount
-      libc.umount2(holder);
-    }
+    });
   }));
 
   it('reads a process\'s namespace like /proc/PID/mountinfo, and refuses what is no mount namespace', () => temporaryDirectory(async (dir) => {
