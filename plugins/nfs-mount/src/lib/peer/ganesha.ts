@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KmxError } from '@kmx/core';
@@ -30,6 +30,43 @@ export interface GaneshaOptions {
   v3?: boolean;
   /** Address to bind; default 127.0.0.1. */
   bind?: string;
+}
+
+/** Held by whoever starts an rpcbind for ganesha, until it stops it: see holdRpcbindLock. */
+const RPCBIND_LOCK = '/run/kmx-ganesha-rpcbind.lock';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Serializes ganesha starts that need rpcbind, across processes (test files run side by side):
+ * without it one start stops the rpcbind it made while another ganesha is still registering with
+ * it, and that one exits with `Cannot register NFS V3`. The lock is a directory holding the
+ * holder's pid, made complete elsewhere and renamed into place; a dead holder's lock is taken over.
+ */
+async function holdRpcbindLock(): Promise<() => Promise<void>> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const mine = await mkdtemp(`${RPCBIND_LOCK}.`);
+    await writeFile(join(mine, 'pid'), String(process.pid));
+    try {
+      await rename(mine, RPCBIND_LOCK);
+      return () => rm(RPCBIND_LOCK, { recursive: true, force: true });
+    } catch (err) {
+      await rm(mine, { recursive: true, force: true });
+      if (!['EEXIST', 'ENOTEMPTY'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    }
+    const holder = Number(await readFile(join(RPCBIND_LOCK, 'pid'), 'utf8').catch(() => '0'));
+    if (holder > 0 && !alive(holder)) await rm(RPCBIND_LOCK, { recursive: true, force: true });
+    else if (Date.now() > deadline) throw new KmxError(`another ganesha start (pid ${holder}) held ${RPCBIND_LOCK} for 60 s`);
+    else await sleep(50);
+  }
 }
 
 /** rpcbind for ganesha's NFSv3 registration, unless one already listens; resolves with a stop function. */
@@ -73,24 +110,29 @@ export async function startGanesha(options: GaneshaOptions): Promise<Ganesha> {
   const conf = join(options.dir, 'ganesha.conf');
   const logFile = join(options.dir, 'ganesha.log');
   await writeFile(conf, config({ bind, nfsPort, mountPort, v3, exportDir: options.exportDir, recovery: join(options.dir, 'recovery') }));
-  const stopRpcbind = v3 ? await ensureRpcbind() : async () => undefined;
+  const unlock = v3 ? await holdRpcbindLock() : async () => undefined;
+  const stopRpcbind = v3 ? await ensureRpcbind().catch(async (err: unknown) => { await unlock(); throw err; }) : unlock;
+  const done = async (): Promise<void> => {
+    await stopRpcbind();
+    await unlock();
+  };
   const child = spawn('ganesha.nfsd', ['-F', '-f', conf, '-L', logFile, '-p', join(options.dir, 'ganesha.pid'), '-N', 'NIV_EVENT'], { stdio: 'ignore' });
   child.on('error', () => undefined);
   const log = (): Promise<string> => readFile(logFile, 'utf8').catch(() => '');
   try {
     const deadline = Date.now() + 30_000;
     while (!(await listening(nfsPort, bind)) || (v3 && !(await listening(mountPort, bind)))) {
-      if (child.exitCode !== null || child.pid === undefined) throw new KmxError(`ganesha.nfsd exited (${child.exitCode}): ${(await log()).split('\n').filter((l) => /FATAL|CRIT/.test(l)).slice(-2).join(' ')}`);
+      if (child.exitCode !== null || child.pid === undefined) throw new KmxError(`ganesha.nfsd exited (${child.exitCode}): ${(await log()).split('\n').filter((l) => /FATAL|CRIT|MAJ/.test(l)).slice(-2).join(' ')}`);
       if (Date.now() > deadline) throw new KmxError('ganesha.nfsd did not start in 30 s');
       await sleep(50);
     }
   } catch (err) {
     await stopChild(child);
-    await stopRpcbind();
+    await done();
     throw err;
   }
   // Registered with rpcbind by now; clients pass the ports, so rpcbind is no longer needed.
-  await stopRpcbind();
+  await done();
   return {
     exportPath: '/export', exportDir: options.exportDir, nfsPort, mountPort, pid: child.pid!, log,
     stop: () => stopChild(child),

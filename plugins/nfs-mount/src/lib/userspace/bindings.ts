@@ -22,7 +22,7 @@ export interface LibNfs {
   pread_async: Fn; pwrite_async: Fn; fsync_async: Fn; ftruncate_async: Fn; truncate_async: Fn;
   mkdir2_async: Fn; rmdir_async: Fn; unlink_async: Fn; rename_async: Fn; symlink_async: Fn; readlink_async: Fn; link_async: Fn;
   chmod_async: Fn; lchown_async: Fn; utimes_async: Fn; statvfs_async: Fn;
-  opendir_async: Fn; readdir: Fn; closedir: Fn;
+  opendir_async: Fn; readdir: Fn; closedir: Fn; memcpy: Fn;
   direntType: KoffiModule.TypeObject; statType: KoffiModule.TypeObject; urlType: KoffiModule.TypeObject;
 }
 
@@ -97,6 +97,9 @@ export function libnfs(): LibNfs {
     opendir_async: f(`int nfs_opendir_async(void *nfs, const char *path, ${cb})`),
     readdir: f('void *nfs_readdir(void *nfs, void *dir)'),
     closedir: f('void nfs_closedir(void *nfs, void *dir)'),
+    // libc's, through libnfs's handle: read data is copied straight into the caller's Buffer
+    // (a koffi view per read would be an external ArrayBuffer each time, and GC pressure).
+    memcpy: f('void *memcpy(void *dest, void *src, size_t n)'),
   };
   return cached;
 }

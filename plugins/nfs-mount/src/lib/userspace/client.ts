@@ -112,7 +112,7 @@ export class NfsClient {
     while (done < target.length) {
       const want = Math.min(this.readMax, target.length - done);
       const n = await this.ctx.call('read', (cb, id) => this.lib.pread_async(this.ctx.raw, fh, position + done, want, cb, id), (data, count) => {
-        if (count > 0) Buffer.from(this.lib.koffi.view(data, count)).copy(target, done); // copy now: libnfs reuses its buffer
+        if (count > 0) this.lib.memcpy(target.subarray(done, done + count), data, count); // copy now: libnfs reuses its buffer
         return count;
       });
       done += n;

@@ -1,5 +1,4 @@
 import { constants } from 'node:fs';
-import { koffi } from '../../../libc/library.js';
 import type { FuseOptions } from '../../options.js';
 import type { Attr, OpenReply } from '../../types.js';
 import type { Pointer } from './bindings.js';
@@ -94,7 +93,7 @@ export function fileOps(r: Requests, options: FuseOptions, receive: ReceiveBuffe
       if (!file) return;
       const [node, fh] = file;
       // The data stays in libfuse's receive buffer, not copied; ReceiveBuffer explains its lifetime.
-      const view = Buffer.from(koffi().view(data, size));
+      const view = receive.dataView(data, size);
       let answered = false;
       let loan: Loan | undefined;
       const answer = (reply: () => void): void => {
