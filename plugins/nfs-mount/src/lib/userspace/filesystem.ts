@@ -94,8 +94,7 @@ export class NfsFileSystem implements FileSystem {
   async write(_path: string, fh: number, data: Buffer, position: number): Promise<number> {
     const open = this.open_(fh);
     // The engine owns `data` only until this settles, and the WRITE outlives it: send a copy.
-    const copy = Buffer.from(data);
-    await open.writes.add(copy.length, () => this.client.write(open.handle, copy, position));
+    await open.writes.addCopy(data, (copy) => this.client.write(open.handle, copy, position));
     return data.length;
   }
 
