@@ -33,7 +33,7 @@ export class OpenFile {
     /** The server's path for a path in the mount. */
     private readonly remotePath: (path: string) => string,
   ) {
-    this.readAhead = new ReadAhead((position, length) => this.fetch(position, length));
+    this.readAhead = new ReadAhead((position, into) => this.fetch(position, into));
   }
 
   /** Adopts the handle the first open returned. */
@@ -75,10 +75,8 @@ export class OpenFile {
     return this.opening;
   }
 
-  private async fetch(position: number, length: number): Promise<Buffer> {
-    const buffer = Buffer.allocUnsafe(length);
-    const n = await this.connection.run(true, async (session) => session.read(this.currentHandle() ?? await this.remoteHandle(session), buffer, position, this.path));
-    return n === length ? buffer : buffer.subarray(0, n);
+  private fetch(position: number, into: Buffer): Promise<number> {
+    return this.connection.run(true, async (session) => session.read(this.currentHandle() ?? await this.remoteHandle(session), into, position, this.path));
   }
 
   read(buffer: Buffer, position: number): number | Promise<number> {

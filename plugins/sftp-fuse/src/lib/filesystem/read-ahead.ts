@@ -9,13 +9,29 @@
 
 export const BLOCK = 128 * 1024;
 const MAX_WINDOW_BLOCKS = 64;
+/** Block buffers kept for reuse, for all open files together (8 MiB). */
+const SPARE_BLOCKS = 64;
+/**
+ * Reused block buffers: a fresh 128 KiB Buffer per block is an external allocation each time,
+ * and V8 ran a full GC (external memory pressure) every ~12 MiB of a sequential read.
+ */
+const spareBuffers: Buffer[] = [];
+/** A block's buffer once it went back to the spares, or was given up to the garbage collector. */
+const NO_BUFFER = Buffer.alloc(0);
 
-type Fetch = (position: number, length: number) => Promise<Buffer>;
+/** Reads up to into.length bytes at `position` into `into`; resolves with the count (short only at EOF). */
+type Fetch = (position: number, into: Buffer) => Promise<number>;
 
 interface Block {
+  /** The bytes read: a view of `buffer`, once the fetch is done. */
   data: Buffer | undefined;
+  buffer: Buffer;
   pending: Promise<Buffer> | undefined;
   error: unknown;
+  /** Reads copying out of this block right now: its buffer is not reused before they are done. */
+  readers: number;
+  /** Out of the map: the buffer goes back to the spares once no fetch or reader uses it. */
+  dropped: boolean;
 }
 
 export class ReadAhead {
@@ -29,7 +45,7 @@ export class ReadAhead {
 
   /** Forgets everything read (the file was written through the mount). */
   invalidate(): void {
-    this.blocks.clear();
+    for (const [index, blk] of this.blocks) this.forget(index, blk);
     this.window = 0;
     this.nextExpected = -1;
     this.eofBlock = Infinity;
@@ -47,29 +63,60 @@ export class ReadAhead {
     const needed: Block[] = [];
     for (let b = first; b <= last; b++) needed.push(this.block(b));
     for (let b = last + 1; b <= last + this.window && b < this.eofBlock; b++) this.block(b);
-    if (needed.every((blk) => blk.data !== undefined)) return this.copy(buffer, position, first, needed);
+    for (const blk of needed) blk.readers++;
+    const done = (): void => {
+      for (const blk of needed) {
+        blk.readers--;
+        this.recycle(blk);
+      }
+    };
+    if (needed.every((blk) => blk.data !== undefined)) {
+      try {
+        return this.copy(buffer, position, first, needed);
+      } finally {
+        done();
+      }
+    }
     return Promise.all(needed.map((blk) => blk.pending ?? (blk.data ? Promise.resolve(blk.data) : Promise.reject(blk.error))))
-      .then(() => this.copy(buffer, position, first, needed));
+      .then(() => this.copy(buffer, position, first, needed))
+      .finally(done);
   }
 
   private block(index: number): Block {
-    let blk = this.blocks.get(index);
-    if (blk && blk.error === undefined) return blk;
-    const fresh: Block = { data: undefined, pending: undefined, error: undefined };
-    fresh.pending = this.fetch(index * BLOCK, BLOCK).then((data) => {
-      fresh.data = data;
+    const known = this.blocks.get(index);
+    if (known && known.error === undefined) return known;
+    if (known) this.forget(index, known);
+    const fresh: Block = { data: undefined, buffer: spareBuffers.pop() ?? Buffer.allocUnsafeSlow(BLOCK), pending: undefined, error: undefined, readers: 0, dropped: false };
+    fresh.pending = this.fetch(index * BLOCK, fresh.buffer).then((n) => {
+      fresh.data = n === BLOCK ? fresh.buffer : fresh.buffer.subarray(0, n);
       fresh.pending = undefined;
-      if (data.length < BLOCK) this.eofBlock = Math.min(this.eofBlock, index + 1);
-      return data;
+      if (n < BLOCK) this.eofBlock = Math.min(this.eofBlock, index + 1);
+      this.recycle(fresh);
+      return fresh.data;
     }, (err: unknown) => {
       fresh.error = err;
       fresh.pending = undefined;
+      // Never reused: a request that failed by timing out may still be answered into it.
+      fresh.buffer = NO_BUFFER;
       throw err;
     });
     fresh.pending.catch(() => undefined); // read-ahead failures surface only if a reader needs the block
-    blk = fresh;
-    this.blocks.set(index, blk);
-    return blk;
+    this.blocks.set(index, fresh);
+    return fresh;
+  }
+
+  private forget(index: number, blk: Block): void {
+    if (this.blocks.get(index) === blk) this.blocks.delete(index);
+    blk.dropped = true;
+    this.recycle(blk);
+  }
+
+  /** A dropped block nobody uses any more gives its buffer back (once). */
+  private recycle(blk: Block): void {
+    if (!blk.dropped || blk.readers > 0 || blk.pending !== undefined || blk.buffer === NO_BUFFER) return;
+    blk.data = undefined;
+    if (spareBuffers.length < SPARE_BLOCKS) spareBuffers.push(blk.buffer);
+    blk.buffer = NO_BUFFER;
   }
 
   /** Copies from the blocks a read waited for (held here: the map may have dropped them since). */
@@ -86,7 +133,7 @@ export class ReadAhead {
       done += n;
       if (blk.data.length < BLOCK) {
         // The end of the file, as of that read: ask again next time (it may be growing).
-        if (this.blocks.get(b) === blk) this.blocks.delete(b);
+        this.forget(b, blk);
         this.eofBlock = Infinity;
         break;
       }
@@ -97,6 +144,6 @@ export class ReadAhead {
   /** Blocks behind the reader are not read again by a sequential reader; random readers keep a few. */
   private dropBefore(first: number): void {
     if (this.blocks.size <= MAX_WINDOW_BLOCKS * 2) return;
-    for (const index of this.blocks.keys()) if (index < first - 4 || index > first + MAX_WINDOW_BLOCKS * 2) this.blocks.delete(index);
+    for (const [index, blk] of this.blocks) if (index < first - 4 || index > first + MAX_WINDOW_BLOCKS * 2) this.forget(index, blk);
   }
 }
