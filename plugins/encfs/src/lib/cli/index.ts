@@ -4,4 +4,3 @@ export { checkSeparate, describeTarget, directoriesOf, loadTargetConfig, locateT
 export { unlockWithPassword } from './unlock.js';
 export { openView } from './views.js';
 export { openPathCrypt } from './path-crypt.js';
-export { READ_AHEAD_KIB, raiseReadAhead } from './readahead.js';

@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import type { FileSystem } from '@kmx/core';
+import { widenReadahead, type FileSystem } from '@kmx/core';
 import type { Config } from '../configfile/index.js';
 import { openForward } from '../frontend/index.js';
 import { openReverse, type PlainTree } from '../reverse/index.js';
 import { Volume } from '../volume/index.js';
-import { raiseReadAhead } from './readahead.js';
 import type { Target } from './targets.js';
+
+const READ_AHEAD_BYTES = 1024 * 1024;
 
 /**
  * The filesystem a mount serves. A reverse view shows its config as gocryptfs.conf: the
@@ -31,8 +32,8 @@ export async function openView(target: Target, config: Config, master: Buffer, o
     }
   };
   const { mountpoint } = options;
-  // Once the kernel has started the session, raise its read-ahead: asynchronously, as the
-  // stat involved is answered by this very mount.
-  if (mountpoint) view.init = () => void setImmediate(() => void raiseReadAhead(mountpoint));
+  // 1 MiB of read-ahead keeps several reads in flight, so the crypto workers all have work
+  // (libfuse3 sets as much itself; fuse-native would stay at the kernel's 128 KiB).
+  if (mountpoint) view.init = () => void setImmediate(() => void widenReadahead(mountpoint, READ_AHEAD_BYTES));
   return view;
 }

@@ -6,7 +6,7 @@ import { libfuse3, type Libfuse3, type Pointer } from './bindings.js';
 import { ReceiveBuffer } from './buffers.js';
 import { MAX_READ, configureConnection, newSession, sessionArguments } from './connection.js';
 import { OpsTable, allOps } from './ops.js';
-import { widenReadahead } from './readahead.js';
+import { widenReadahead } from '../../readahead.js';
 import { Requests } from './requests.js';
 
 const EINTR = 4;
