@@ -50,15 +50,17 @@ export class WriteBehind {
   }
 
   /**
-   * Queues a copy of `data` (the caller may reuse it at once) for `send`, which must be done
-   * with the copy when its promise settles; resolves once queued.
+   * Queues a copy of `data` (the caller may reuse it at once) for `send`; resolves once queued.
+   * The copy is reused once `send` has succeeded; after a failure it is left to the garbage
+   * collector: libnfs sends write data from the caller's memory, and a call failed by a lost
+   * connection is answered while libnfs may still hold its request.
    */
   async addCopy(data: Buffer, send: (copy: Buffer) => Promise<unknown>): Promise<void> {
     if (data.length > SLAB_BYTES) return this.add(data.length, () => send(Buffer.from(data)));
     const slab = takeSlab();
     data.copy(slab);
     try {
-      await this.add(data.length, () => send(slab.subarray(0, data.length)).finally(() => giveSlab(slab)));
+      await this.add(data.length, () => send(slab.subarray(0, data.length)).then(() => giveSlab(slab)));
     } catch (err) {
       giveSlab(slab); // not queued: an earlier failure was reported instead
       throw err;
