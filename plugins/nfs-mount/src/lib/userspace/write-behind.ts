@@ -1,28 +1,16 @@
-import { SysError, errnoOf } from '@kmx/core';
+import { BufferPool, SysError, errnoOf } from '@kmx/core';
 
 // Write-behind for one open file: a FUSE write is answered as soon as its NFS WRITE is queued
 // (with a copy of the data), so the next one can follow without waiting a round trip. At most
 // `limit` bytes are in flight; the first failure is kept and reported by the next write,
 // flush, fsync or close, as a local filesystem reports a deferred write error.
 
-/** Largest piece copied into one slab: the engine's largest WRITE (1 MiB). */
-const SLAB_BYTES = 1024 * 1024;
-/** Free slabs kept, for all open files together. */
-const SPARE_SLABS = 32;
-const spareSlabs: Buffer[] = [];
-
 /**
- * Copies of queued writes live in reused 1 MiB slabs: a fresh Buffer per write was a new
- * external allocation each time, and V8's major GC took over a third of the process's CPU
- * during a sequential write.
+ * Copies of queued writes live in reused 1 MiB slabs (the engine's largest WRITE), shared by
+ * all open files: a fresh Buffer per write kept V8's major GC busy for over a third of the
+ * process's CPU during a sequential write.
  */
-function takeSlab(): Buffer {
-  return spareSlabs.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES);
-}
-
-function giveSlab(slab: Buffer): void {
-  if (spareSlabs.length < SPARE_SLABS) spareSlabs.push(slab);
-}
+const slabs = new BufferPool(1024 * 1024, 32);
 
 export class WriteBehind {
   private readonly inFlight = new Set<Promise<void>>();
@@ -56,13 +44,13 @@ export class WriteBehind {
    * connection is answered while libnfs may still hold its request.
    */
   async addCopy(data: Buffer, send: (copy: Buffer) => Promise<unknown>): Promise<void> {
-    if (data.length > SLAB_BYTES) return this.add(data.length, () => send(Buffer.from(data)));
-    const slab = takeSlab();
+    if (data.length > slabs.size) return this.add(data.length, () => send(Buffer.from(data)));
+    const slab = slabs.take();
     data.copy(slab);
     try {
-      await this.add(data.length, () => send(slab.subarray(0, data.length)).then(() => giveSlab(slab)));
+      await this.add(data.length, () => send(slab.subarray(0, data.length)).then(() => slabs.give(slab)));
     } catch (err) {
-      giveSlab(slab); // not queued: an earlier failure was reported instead
+      slabs.give(slab); // not queued: an earlier failure was reported instead
       throw err;
     }
   }

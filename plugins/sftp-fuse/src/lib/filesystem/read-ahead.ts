@@ -1,3 +1,5 @@
+import { BufferPool } from '@kmx/core';
+
 /**
  * Pipelined reads for one open file. The file is read in fixed blocks; once reads are
  * sequential, the blocks ahead of the reader are requested before it asks, up to a window
@@ -9,13 +11,11 @@
 
 export const BLOCK = 128 * 1024;
 const MAX_WINDOW_BLOCKS = 64;
-/** Block buffers kept for reuse, for all open files together (8 MiB). */
-const SPARE_BLOCKS = 64;
 /**
- * Reused block buffers: a fresh 128 KiB Buffer per block is an external allocation each time,
- * and V8 ran a full GC (external memory pressure) every ~12 MiB of a sequential read.
+ * Block buffers, reused by every open file (64 kept idle, 8 MiB): a fresh 128 KiB Buffer per
+ * block made V8 run a full GC (external memory pressure) every ~12 MiB of a sequential read.
  */
-const spareBuffers: Buffer[] = [];
+const blockBuffers = new BufferPool(BLOCK, 64);
 /** A block's buffer once it went back to the spares, or was given up to the garbage collector. */
 const NO_BUFFER = Buffer.alloc(0);
 
@@ -86,7 +86,7 @@ export class ReadAhead {
     const known = this.blocks.get(index);
     if (known && known.error === undefined) return known;
     if (known) this.forget(index, known);
-    const fresh: Block = { data: undefined, buffer: spareBuffers.pop() ?? Buffer.allocUnsafeSlow(BLOCK), pending: undefined, error: undefined, readers: 0, dropped: false };
+    const fresh: Block = { data: undefined, buffer: blockBuffers.take(), pending: undefined, error: undefined, readers: 0, dropped: false };
     fresh.pending = this.fetch(index * BLOCK, fresh.buffer).then((n) => {
       fresh.data = n === BLOCK ? fresh.buffer : fresh.buffer.subarray(0, n);
       fresh.pending = undefined;
@@ -115,7 +115,7 @@ export class ReadAhead {
   private recycle(blk: Block): void {
     if (!blk.dropped || blk.readers > 0 || blk.pending !== undefined || blk.buffer === NO_BUFFER) return;
     blk.data = undefined;
-    if (spareBuffers.length < SPARE_BLOCKS) spareBuffers.push(blk.buffer);
+    blockBuffers.give(blk.buffer);
     blk.buffer = NO_BUFFER;
   }
 
