@@ -66,7 +66,8 @@ describe('kmx sftp mount: the connection drops', () => {
     prepare: async ({ dir }) => {
       await mkdir(join(dir, 'srv'));
     },
-    args: ({ dir, mnt }) => ['sftp', 'mount', '--via', SFTP_SERVER, '-o', 'timeout=10', `local:${dir}/srv`, mnt],
+    // Write-behind larger than the file: the whole write is answered before the server is killed.
+    args: ({ dir, mnt }) => ['sftp', 'mount', '--via', SFTP_SERVER, '-o', 'timeout=10', '-o', 'write_behind=16777216', `local:${dir}/srv`, mnt],
   }, async ({ dir, mnt, server }) => {
     const data = randomBytes(8 * 1024 * 1024);
     await writeFile(join(dir, 'srv', 'big'), data);

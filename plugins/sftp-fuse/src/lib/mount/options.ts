@@ -26,8 +26,16 @@ export const SFTP_OPTION_NAMES = [
 
 const SSH_OPTIONS = new Set(['identityfile', 'port', 'user', 'userknownhostsfile', 'stricthostkeychecking', 'identitiesonly', 'connecttimeout', 'serveraliveinterval', 'serveralivecountmax', 'ciphers', 'identityagent']);
 
+/**
+ * 1 MiB written ahead per file. What runs ahead of sftp-server waits in sshd, which grows that
+ * buffer by copying it (seen in strace: an mmap, a copy and an munmap per 32 KiB packet once it
+ * holds a megabyte). Fresh-mount writes of 256 MiB over loopback took a median 1.64 s with
+ * 1 MiB, 1.76 s with 256 KiB and 2.13 s with 4 or 32 MiB (sshfs: 1.75 s).
+ */
+const WRITE_BEHIND_BYTES = 1024 * 1024;
+
 export function defaultSftpOptions(): SftpOptions {
-  return { reconnect: true, idmap: 'none', cacheTimeout: 20, followSymlinks: false, writeBehind: 32 * 1024 * 1024, timeout: 15, passwordStdin: false, ssh: {} };
+  return { reconnect: true, idmap: 'none', cacheTimeout: 20, followSymlinks: false, writeBehind: WRITE_BEHIND_BYTES, timeout: 15, passwordStdin: false, ssh: {} };
 }
 
 function number(name: string, value: string | undefined, integer: boolean): number {
