@@ -12,7 +12,13 @@ export function withGanesha<T>(body: (g: Ganesha, dir: string) => Promise<T>, op
     try {
       return await body(g, dir);
     } finally {
-      process.kill(g.pid, 'SIGCONT'); // a test may have stopped it
+      // A test may have stopped it; it may also be gone already (a cleanup error must not hide the test's own).
+      try {
+        process.kill(g.pid, 'SIGCONT');
+      } catch {
+        // exited: say so (with its log's last lines) and let g.stop() reap it
+        process.stderr.write(`# ganesha (pid ${g.pid}) had exited before cleanup: ${(await g.log()).split('\n').slice(-4).join(' | ')}\n`);
+      }
       await g.stop();
     }
   });
