@@ -40,14 +40,15 @@ export function probeMount(mountpoint: string): Promise<MountState> {
   });
 }
 
-const alive = (pid: number): boolean => {
+/** Whether a process exists (EPERM: it does, owned by someone else). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (err) {
     return (err as { code?: string }).code === 'EPERM';
   }
-};
+}
 
 /** Every kmx FUSE mount in this mount namespace, joined with kmx's records. */
 export async function listKmxMounts(): Promise<KmxMount[]> {
@@ -75,6 +76,6 @@ export async function listKmxMounts(): Promise<KmxMount[]> {
     }))];
   }));
   // Records whose mount is gone belong to servers that died; forget the ones we can.
-  await Promise.all(records.filter((r) => !live.has(r.device) && !alive(r.pid)).map((r) => removeMountRecord(r.device).catch(() => undefined)));
+  await Promise.all(records.filter((r) => !live.has(r.device) && !processAlive(r.pid)).map((r) => removeMountRecord(r.device).catch(() => undefined)));
   return result;
 }

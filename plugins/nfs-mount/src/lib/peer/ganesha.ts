@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KmxError } from '@kmx/core';
+import { KmxError, processAlive } from '@kmx/core';
 import { freePort, listening, stopChild } from '@kmx/core/testing';
 
 // nfs-ganesha on loopback, as the tests, the benchmark and the tour run it: a foreground child
@@ -35,15 +35,6 @@ export interface GaneshaOptions {
 /** Held by whoever starts an rpcbind for ganesha, until it stops it: see holdRpcbindLock. */
 const RPCBIND_LOCK = '/run/kmx-ganesha-rpcbind.lock';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Serializes ganesha starts that need rpcbind, across processes (test files run side by side):
  * without it one start stops the rpcbind it made while another ganesha is still registering with
@@ -63,7 +54,7 @@ async function holdRpcbindLock(): Promise<() => Promise<void>> {
       if (!['EEXIST', 'ENOTEMPTY'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
     }
     const holder = Number(await readFile(join(RPCBIND_LOCK, 'pid'), 'utf8').catch(() => '0'));
-    if (holder > 0 && !alive(holder)) await rm(RPCBIND_LOCK, { recursive: true, force: true });
+    if (holder > 0 && !processAlive(holder)) await rm(RPCBIND_LOCK, { recursive: true, force: true });
     else if (Date.now() > deadline) throw new KmxError(`another ganesha start (pid ${holder}) held ${RPCBIND_LOCK} for 60 s`);
     else await sleep(50);
   }
