@@ -50,17 +50,19 @@ function buildHelpers() {
   }
 }
 
-/** Plugins' shared libraries, loaded through koffi: plugins/P/native/NAME.c → plugins/P/dist/native/libNAME.so. */
+/** Shared libraries loaded through koffi: PKG/native/NAME.c → PKG/dist/native/libNAME.so. */
 const LIBRARIES = [
+  // kmx passthrough's READDIRPLUS: a listing with every entry's attributes in one call.
+  { pkg: 'packages/core', name: 'kmx-dirlist', link: [], packages: 'gcc' },
   // kmx enc's AES-GCM over runs of blocks (OpenSSL's EVP API; headers from libssl-dev).
-  { plugin: 'encfs', name: 'kmx-enc-gcm', link: ['-lcrypto'], packages: 'libssl-dev' },
+  { pkg: 'plugins/encfs', name: 'kmx-enc-gcm', link: ['-lcrypto'], packages: 'libssl-dev' },
 ];
 
 function buildLibraries() {
-  for (const { plugin, name, link, packages } of LIBRARIES) {
-    const source = join(root, 'plugins', plugin, 'native', `${name}.c`);
+  for (const { pkg, name, link, packages } of LIBRARIES) {
+    const source = join(root, pkg, 'native', `${name}.c`);
     if (!existsSync(source)) continue;
-    const outDir = join(root, 'plugins', plugin, 'dist', 'native');
+    const outDir = join(root, pkg, 'dist', 'native');
     const output = join(outDir, `lib${name}.so`);
     const stampFile = `${output}.sha256`;
     const want = hash(source);
@@ -71,8 +73,8 @@ function buildLibraries() {
       execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-o', output, source, ...link], { stdio: 'inherit' });
       writeFileSync(stampFile, want);
     } catch {
-      // The plugin falls back to slower code and says so (at mount and in kmx doctor).
-      console.error(`kmx build: warning: lib${name}.so not built (needs ${packages}); ${plugin} uses its slower fallback`);
+      // The package falls back to slower code (kmx enc says so at mount and in kmx doctor).
+      console.error(`kmx build: warning: lib${name}.so not built (needs ${packages}); ${pkg} uses its slower fallback`);
     }
   }
 }

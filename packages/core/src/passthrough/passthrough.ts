@@ -5,35 +5,9 @@ import { mknodat, renameat2, utimensat, type Timespec } from '../libc/files.js';
 import { lgetxattr, llistxattr, lremovexattr, lsetxattr } from '../libc/xattr.js';
 import type { Attr, Caller, DirEntry, FileSystem, OpenReply, StatFs, TimeUpdate } from '../fuse/types.js';
 import { AsCaller } from './as-caller.js';
+import { attrFromStats } from './attributes.js';
+import { listDirectory } from './listing.js';
 import { withUsablePath } from './long-paths.js';
-
-const NS_PER_SEC = 1_000_000_000n;
-
-function timespec(ns: bigint): Timespec {
-  const sec = ns / NS_PER_SEC;
-  const nsec = ns % NS_PER_SEC;
-  // BigInt division truncates toward zero; timespec wants nsec in [0, 1e9).
-  if (nsec < 0n) return { sec: Number(sec - 1n), nsec: Number(nsec + NS_PER_SEC) };
-  return { sec: Number(sec), nsec: Number(nsec) };
-}
-
-/** A FUSE Attr from a Node stat taken with { bigint: true } (the only form with nanoseconds). */
-export function attrFromStats(st: fs.BigIntStats): Attr {
-  return {
-    mode: Number(st.mode),
-    nlink: Number(st.nlink),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-    size: Number(st.size),
-    ino: Number(st.ino),
-    rdev: Number(st.rdev),
-    blksize: Number(st.blksize),
-    blocks: Number(st.blocks),
-    atime: timespec(st.atimeNs),
-    mtime: timespec(st.mtimeNs),
-    ctime: timespec(st.ctimeNs),
-  };
-}
 
 function utimeValue(t: TimeUpdate): Timespec {
   if (t === 'now') return { sec: 0, nsec: UTIME_NOW };
@@ -120,17 +94,7 @@ export class PassthroughFileSystem implements FileSystem {
   }
 
   readdir(path: string): DirEntry[] {
-    return this.at(path, (dir) => {
-      const prefix = dir.endsWith('/') ? dir : `${dir}/`;
-      return fs.readdirSync(dir).map((name) => {
-        // An entry that vanished meanwhile is listed without attributes, as readdir(3) would.
-        try {
-          return { name, attr: attrFromStats(fs.lstatSync(prefix + name, { bigint: true })) };
-        } catch {
-          return { name };
-        }
-      });
-    });
+    return this.at(path, listDirectory);
   }
 
   mknod(path: string, mode: number, rdev: number, caller: Caller): void {

@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
-import { AsCaller, PassthroughFileSystem, SysError, errnoOf, libc, type Attr, type Caller, type DirEntry, type OpenReply } from '@kmx/core';
-import { attrFromStats } from '@kmx/core';
+import { AsCaller, PassthroughFileSystem, SysError, errnoOf, libc, listDirectory, type Attr, type Caller, type DirEntry, type OpenReply } from '@kmx/core';
 import { ContentEnc } from '../contentenc/index.js';
 import { randomPool } from '../cryptocore/index.js';
 import type { CryptoPool } from '../cryptopool/index.js';
@@ -104,7 +103,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     const iv = this.tree.dirIv(dir);
     const atRoot = path === '/';
     const entries: DirEntry[] = [];
-    for (const onDisk of fs.readdirSync(dir)) {
+    for (const { name: onDisk, attr } of listDirectory(dir)) {
       if (this.names.isInternal(onDisk, atRoot)) continue;
       let name: string;
       try {
@@ -115,11 +114,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
         continue;
       }
       const childPath = atRoot ? `/${name}` : `${path}/${name}`;
-      try {
-        entries.push({ name, attr: this.plainAttr(attrFromStats(fs.lstatSync(`${dir}/${onDisk}`, { bigint: true })), childPath) });
-      } catch {
-        entries.push({ name });
-      }
+      entries.push(attr ? { name, attr: this.plainAttr(attr, childPath) } : { name });
     }
     return entries;
   }
