@@ -3,7 +3,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { PassThrough } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Transform } from 'node:stream';
 import { describe, it } from 'node:test';
 import { SSH2_VERSION, sftpOverStream, ssh2Sftp } from '../src/lib/protocol/adapter.js';
 import { SftpSession } from '../src/lib/protocol/session.js';
@@ -63,4 +67,58 @@ describe('ssh2 SFTP adapter', () => {
       child.kill();
     }
   });
+
+  it('routes READ replies into the caller\'s buffers however the stream is cut, and the rest to ssh2', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kmx-router-'));
+    const content = randomBytes(3 * 1024 * 1024 + 12_345);
+    await writeFile(join(dir, 'data'), content);
+    await writeFile(join(dir, 'empty'), '');
+    const child = spawn(SFTP_SERVER, [], { stdio: ['pipe', 'pipe', 'ignore'] });
+    // Cut what the server says into pieces of 1 byte to 70 KB (a fixed sequence), so that
+    // packet heads, data and the packets after them are split at every kind of place.
+    let seed = 7;
+    const cuts = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        for (let p = 0; p < chunk.length;) {
+          seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+          const n = seed % 5 === 0 ? 1 + (seed % 13) : 1 + (seed % 70_000);
+          this.push(chunk.subarray(p, p + n));
+          p += n;
+        }
+        done();
+      },
+    });
+    child.stdout.pipe(cuts);
+    try {
+      const client = sftpOverStream(cuts, child.stdin);
+      await ready(client);
+      const session = new SftpSession(client.sftp, () => child.stdin.end());
+      const path = join(dir, 'data');
+      const handle = await session.open(path, 0x1);
+      const reads = [[0, 1], [1, 13], [100, 4096], [5000, 131_072], [262_144, session.maxRead], [content.length - 10, 4096], [content.length + 1, 100]] as const;
+      // In parallel, with other requests between them: replies of every kind interleave.
+      const results = await Promise.all(reads.map(async ([position, length], i) => {
+        const buffer = Buffer.alloc(length, 0xee);
+        const [n] = await Promise.all([session.read(handle, buffer, position, path), i % 2 ? session.stat(path) : session.readdir(dir)]);
+        return { position, length, n, buffer };
+      }));
+      for (const { position, length, n, buffer } of results) {
+        const want = content.subarray(Math.min(position, content.length), Math.min(position + length, content.length));
+        assert.equal(n, want.length, `read of ${length} at ${position}`);
+        assert.ok(buffer.subarray(0, n).equals(want), `data of the read of ${length} at ${position}`);
+      }
+      const whole = Buffer.alloc(content.length);
+      assert.equal(await session.read(handle, whole, 0, path), content.length);
+      assert.ok(whole.equals(content), 'a read larger than the server\'s limit, in parallel parts');
+      await session.closeHandle(handle, path);
+      const empty = await session.open(join(dir, 'empty'), 0x1);
+      assert.equal(await session.read(empty, Buffer.alloc(10), 0, path), 0, 'end of file is a STATUS reply, not DATA');
+      await assert.rejects(session.read(Buffer.from('no such handle'), Buffer.alloc(10), 0, path), (err: NodeJS.ErrnoException) => typeof err.code === 'string');
+      session.close();
+    } finally {
+      child.kill();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
+

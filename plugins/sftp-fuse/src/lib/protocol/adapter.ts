@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Readable, Writable } from 'node:stream';
 import type { SFTPWrapper } from 'ssh2';
+import { DataReplyRouter } from './data-router.js';
 
 /**
  * ssh2's SFTP class speaks SFTP v3 (client or server) over an SSH channel. It touches the
@@ -27,10 +28,12 @@ export interface SFTPInternals extends SFTPWrapper {
   _maxReadLen: number;
   _maxWriteLen: number;
   _isOpenSSH: boolean;
+  /** Requests awaiting a reply, by id (DataReplyRouter completes READs from here). */
+  _requests: Record<number, { buffer?: Buffer; cb?: (err: Error | undefined, buffer?: Buffer, bytes?: number) => void } | undefined>;
   outgoing: { state: string };
 }
 
-const INTERNAL_MEMBERS = ['push', '_init', '_extensions', '_maxReadLen', '_maxWriteLen', '_isOpenSSH', 'outgoing', 'server'] as const;
+const INTERNAL_MEMBERS = ['push', '_init', '_extensions', '_maxReadLen', '_maxWriteLen', '_isOpenSSH', '_requests', 'outgoing', 'server'] as const;
 
 let checked: Ssh2SftpModule | undefined;
 
@@ -134,7 +137,9 @@ export function sftpOverStream(input: Readable, output: Writable, options: Adapt
     if (!output.destroyed) output.end();
   };
   const sftp = new SFTP(fakeClient(send, close, true), channelInfo(), { server: options.server === true, ...(options.debug ? { debug: options.debug } : {}) });
-  input.on('data', (chunk: Buffer) => sftp.push(chunk));
+  // A client's READ replies go straight into the caller's buffers (DataReplyRouter).
+  const router = options.server ? undefined : new DataReplyRouter(sftp);
+  input.on('data', router ? (chunk: Buffer) => router.push(chunk) : (chunk: Buffer) => sftp.push(chunk));
   input.on('end', () => sftp.push(null));
   input.on('close', () => sftp.push(null));
   input.on('error', () => sftp.push(null));
