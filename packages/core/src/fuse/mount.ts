@@ -1,6 +1,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { KmxError, SysError, errnoOf } from '../errors/index.js';
+import { keepFreedMemory } from '../libc/memory.js';
 import { userById } from '../libc/users.js';
 import { deviceString, mountAt, readMountinfo } from '../mount/mountinfo.js';
 import { removeMountRecord, writeMountRecord } from '../mount/registry.js';
@@ -99,6 +100,8 @@ export async function mountFilesystem(request: MountRequest): Promise<ActiveMoun
   const subtype = `kmx-${mountinfoSafe(request.plugin)}`;
   const log = request.log ?? ((line: string) => process.stderr.write(`kmx ${request.plugin}: ${line}\n`));
 
+  // From here on this process serves the mount: a data path, not a short-lived command.
+  keepFreedMemory();
   let session;
   let device: string;
   try {

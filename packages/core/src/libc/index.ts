@@ -3,6 +3,7 @@
 export * from './constants.js';
 export * from './files.js';
 export * from './identity.js';
+export * from './memory.js';
 export * from './mount.js';
 export * from './namespaces.js';
 export * from './socket.js';
