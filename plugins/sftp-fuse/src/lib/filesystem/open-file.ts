@@ -1,8 +1,15 @@
-import { SysError } from '@kmx/core';
+import { BufferPool, SysError } from '@kmx/core';
 import type { Connection } from '../connection/connection.js';
 import type { SftpSession } from '../protocol/session.js';
 import { OpenFlag } from '../protocol/session.js';
 import { ReadAhead } from './read-ahead.js';
+
+/**
+ * Where written data waits for the server's answer: FUSE reuses its buffer once a write is
+ * answered, and the SFTP layer sends from this copy without copying again. A slab whose
+ * write failed is never reused (the request may still be on its way).
+ */
+const writeSlabs = new BufferPool(1024 * 1024, 16);
 
 /**
  * A file opened through the mount. Writes are write-behind: the FUSE write is answered as
@@ -86,23 +93,23 @@ export class OpenFile {
   }
 
   /**
-   * Sends the write and answers at once (synchronously when the handle is valid: the SFTP
-   * layer copies the data as it sends it); waits only while too much data is unanswered.
+   * Sends the write and answers at once (synchronously when the handle is valid); waits only
+   * while too much data is unanswered.
    */
   write(data: Buffer, position: number): number | Promise<number> {
     if (this.error) throw this.error;
     this.readAhead.invalidate();
     const length = data.length;
+    const slab = length <= writeSlabs.size ? writeSlabs.take() : Buffer.allocUnsafe(length);
+    data.copy(slab);
+    const copy = slab.subarray(0, length);
     const handle = this.currentHandle();
     const session = this.connection.live;
-    let sent: Promise<void>;
-    if (handle && session) {
-      sent = session.write(handle, data, position, this.path);
-    } else {
-      const copy = Buffer.from(data); // the engine reuses its buffer once we answer
-      sent = this.connection.run(false, async (s) => s.write(await this.remoteHandle(s), copy, position, this.path));
-    }
+    const sent = handle && session
+      ? session.write(handle, copy, position, this.path)
+      : this.connection.run(false, async (s) => s.write(await this.remoteHandle(s), copy, position, this.path));
     const pending: Promise<void> = sent
+      .then(() => writeSlabs.give(slab))
       .catch((err: unknown) => {
         this.error ??= err instanceof Error ? err : new Error(String(err));
       })

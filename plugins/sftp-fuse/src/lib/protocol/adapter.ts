@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Readable, Writable } from 'node:stream';
 import type { SFTPWrapper } from 'ssh2';
-import { DataReplyRouter } from './data-router.js';
+import { DataReplyRouter } from './direct-io.js';
 
 /**
  * ssh2's SFTP class speaks SFTP v3 (client or server) over an SSH channel. It touches the
@@ -28,12 +28,14 @@ export interface SFTPInternals extends SFTPWrapper {
   _maxReadLen: number;
   _maxWriteLen: number;
   _isOpenSSH: boolean;
+  /** The id of the last request sent (writeInPlace takes the next one, as ssh2 does). */
+  _writeReqid: number;
   /** Requests awaiting a reply, by id (DataReplyRouter completes READs from here). */
   _requests: Record<number, { buffer?: Buffer; cb?: (err: Error | undefined, buffer?: Buffer, bytes?: number) => void } | undefined>;
   outgoing: { state: string };
 }
 
-const INTERNAL_MEMBERS = ['push', '_init', '_extensions', '_maxReadLen', '_maxWriteLen', '_isOpenSSH', '_requests', 'outgoing', 'server'] as const;
+const INTERNAL_MEMBERS = ['push', '_init', '_extensions', '_maxReadLen', '_maxWriteLen', '_isOpenSSH', '_writeReqid', '_requests', 'outgoing', 'server'] as const;
 
 let checked: Ssh2SftpModule | undefined;
 
@@ -68,6 +70,16 @@ function fakeClient(send: (data: Buffer) => void, close: () => void, openssh: bo
 function channelInfo(): unknown {
   const side = () => ({ id: 0, window: Infinity, packetSize: Infinity, state: 'open' });
   return { type: 'sftp', incoming: side(), outgoing: side() };
+}
+
+/** Each adapted SFTP object's way out, for requests kmx writes itself (writeInPlace). */
+const senders = new WeakMap<SFTPInternals, (packet: Buffer) => void>();
+
+/** Sends raw SFTP bytes on `sftp`'s stream, in order with ssh2's own output. */
+export function packetSender(sftp: SFTPInternals): (packet: Buffer) => void {
+  const send = senders.get(sftp);
+  if (!send) throw new Error('this SFTP object was not made by sftpOverStream');
+  return send;
 }
 
 export interface StreamSftp {
@@ -146,5 +158,6 @@ export function sftpOverStream(input: Readable, output: Writable, options: Adapt
   output.on('error', () => sftp.push(null));
   // After the caller has attached its 'ready' listener (a stream may answer synchronously).
   process.nextTick(() => sftp._init());
+  senders.set(sftp, send);
   return { sftp, sendPacket: send };
 }

@@ -1,5 +1,6 @@
-import type { SFTPInternals } from './adapter.js';
+import { packetSender, type SFTPInternals } from './adapter.js';
 
+const SSH_FXP_WRITE = 6;
 const SSH_FXP_DATA = 103;
 /** uint32 length, byte type, uint32 request id, uint32 data length: the head of a DATA packet. */
 const DATA_HEAD = 13;
@@ -84,4 +85,33 @@ export class DataReplyRouter {
     Reflect.deleteProperty(this.sftp._requests, id);
     request.cb!(undefined, request.buffer, done);
   }
+}
+
+/**
+ * Sends an SFTP WRITE of `data` without copying it: the packet's head (id, handle, offset,
+ * length) and the data go out as two pieces, where ssh2's write() would first copy both into
+ * a new buffer (an allocation the size of the data, per request, which V8 answers with full
+ * garbage collections). The data must stay unchanged until `done` reports success, and for
+ * good if it reports failure: a request that timed out may still be on its way. `data` must
+ * fit the server's limit (session.maxWrite).
+ */
+export function writeInPlace(sftp: SFTPInternals, handle: Buffer, data: Buffer, position: number, done: (err?: Error) => void): void {
+  if (sftp.outgoing.state !== 'open') {
+    process.nextTick(done, new Error('No response from server'));
+    return;
+  }
+  const head = Buffer.allocUnsafe(4 + 1 + 4 + 4 + handle.length + 8 + 4);
+  const id = (sftp._writeReqid = (sftp._writeReqid + 1) >>> 0);
+  let p = head.writeUInt32BE(head.length - 4 + data.length, 0);
+  p = head.writeUInt8(SSH_FXP_WRITE, p);
+  p = head.writeUInt32BE(id, p);
+  p = head.writeUInt32BE(handle.length, p);
+  p += handle.copy(head, p);
+  p = head.writeBigUInt64BE(BigInt(position), p);
+  head.writeUInt32BE(data.length, p);
+  // ssh2's STATUS handler answers it: no error for OK, an Error with the status code otherwise.
+  sftp._requests[id] = { cb: (err) => done(err) };
+  const send = packetSender(sftp);
+  send(head);
+  send(data);
 }

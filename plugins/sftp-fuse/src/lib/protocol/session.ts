@@ -1,5 +1,6 @@
 import type { Attributes, FileEntryWithStats, InputAttributes, Stats } from 'ssh2';
 import type { SFTPInternals } from './adapter.js';
+import { writeInPlace } from './direct-io.js';
 import { ConnectionLost, Status, sftpError } from './errors.js';
 
 /** SFTP v3 open flags (SSH_FXF_*). */
@@ -203,13 +204,16 @@ export class SftpSession {
     }));
   }
 
-  /** Writes all of `data` at `position`, in parallel chunks. */
+  /**
+   * Writes all of `data` at `position`, in parallel chunks sent without a copy (writeInPlace):
+   * `data` must stay unchanged until this settles, and for good if it fails.
+   */
   async write(handle: Buffer, data: Buffer, position: number, path: string): Promise<void> {
     const chunk = this.maxWrite;
     const parts: Promise<void>[] = [];
     for (let offset = 0; offset < data.length; offset += chunk) {
-      const length = Math.min(chunk, data.length - offset);
-      parts.push(this.call<undefined>('write', path, (cb) => this.sftp.write(handle, data, offset, length, position + offset, (err) => cb(err, undefined))));
+      const part = data.subarray(offset, Math.min(offset + chunk, data.length));
+      parts.push(this.call<undefined>('write', path, (cb) => writeInPlace(this.sftp, handle, part, position + offset, (err) => cb(err, undefined))));
     }
     await Promise.all(parts);
   }
