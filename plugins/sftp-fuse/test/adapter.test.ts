@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Transform } from 'node:stream';
@@ -68,7 +68,7 @@ describe('ssh2 SFTP adapter', () => {
     }
   });
 
-  it('routes READ replies into the caller\'s buffers however the stream is cut, and the rest to ssh2', async () => {
+  it('routes READ replies into the caller\'s buffers however the stream is cut, writes without copies, and the rest to ssh2', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kmx-router-'));
     const content = randomBytes(3 * 1024 * 1024 + 12_345);
     await writeFile(join(dir, 'data'), content);
@@ -114,7 +114,15 @@ describe('ssh2 SFTP adapter', () => {
       const empty = await session.open(join(dir, 'empty'), 0x1);
       assert.equal(await session.read(empty, Buffer.alloc(10), 0, path), 0, 'end of file is a STATUS reply, not DATA');
       await assert.rejects(session.read(Buffer.from('no such handle'), Buffer.alloc(10), 0, path), (err: NodeJS.ErrnoException) => typeof err.code === 'string');
+      // Writes go out in place (head and data as two pieces), several per call beyond the server's limit.
+      const copyPath = join(dir, 'copy');
+      const out = await session.open(copyPath, 0x2 | 0x8 | 0x10);
+      await Promise.all([session.write(out, content.subarray(0, 1_000_000), 0, copyPath), session.write(out, content.subarray(1_000_000), 1_000_000, copyPath), session.stat(path)]);
+      await session.closeHandle(out, copyPath);
+      assert.ok((await readFile(copyPath)).equals(content), 'what was written is on the server, byte for byte');
+      await assert.rejects(session.write(Buffer.from('no such handle'), Buffer.alloc(10), 0, copyPath), (err: NodeJS.ErrnoException) => typeof err.code === 'string');
       session.close();
+      await assert.rejects(session.write(out, Buffer.alloc(10), 0, copyPath), { code: 'EIO' }, 'a closed session fails writes with EIO');
     } finally {
       child.kill();
       await rm(dir, { recursive: true, force: true });
