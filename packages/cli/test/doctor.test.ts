@@ -27,5 +27,6 @@ describe('kmx doctor', () => {
     }
     assert.ok(checks.find((c) => c.name === '/dev/fuse'), 'a /dev/fuse check (its verdict depends on the host\'s device mode)');
     assert.ok(checks.find((c) => c.name === 'FUSE engine')?.ok);
+    assert.ok(checks.find((c) => c.name === 'directory lister')?.ok, 'npm run build made kmx-dirlist');
   });
 });

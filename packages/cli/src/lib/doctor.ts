@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Config } from '@oclif/core';
-import { DOCTOR_HOOK, ENGINE_NAMES, libc, selectEngine, type DoctorCheck, type DoctorHook } from '@kmx/core';
+import { DOCTOR_HOOK, ENGINE_NAMES, libc, nativeListing, selectEngine, type DoctorCheck, type DoctorHook } from '@kmx/core';
 
 export type Check = DoctorCheck;
 
@@ -59,6 +59,14 @@ function sharedLibrary(name: string, file: string, pkg: string, purpose: string)
   } catch {
     return { name, ok: false, detail: `${file} not found (${purpose})`, fix: `${APT} ${pkg}`, required: false };
   }
+}
+
+/** kmx-dirlist, which answers kmx passthrough's and kmx enc's READDIRPLUS in one call per directory. */
+function directoryLister(): Check {
+  const name = 'directory lister';
+  return nativeListing()
+    ? { name, ok: true, detail: 'native (kmx-dirlist): listings with attributes in one call', required: false }
+    : { name, ok: false, detail: 'not built: directory listings use Node\'s fs, slower', fix: 'npm run build (needs gcc)', required: false };
 }
 
 function engines(): Check[] {
@@ -153,6 +161,7 @@ export async function runDoctor(): Promise<Check[]> {
     sharedLibrary('libfuse2', 'libfuse.so.2', 'libfuse2', 'fuse-native engine'),
     sharedLibrary('libfuse3', 'libfuse3.so.3', 'libfuse3-3', 'libfuse3 engine'),
     ...engines(),
+    directoryLister(),
     ...fsTypes,
     userns,
     daemon,
