@@ -18,6 +18,8 @@ export interface ServeOptions<P> {
   prepare?: () => Promise<P>;
   /** In the serving process: build the filesystem. */
   filesystem: (prepared: P) => FileSystem | Promise<FileSystem>;
+  /** A detached server whose throughput matters more than its pauses (see runDetached). */
+  singleThreadedGc?: boolean;
 }
 
 /** The base flags of a mount command, as parsed. */
@@ -47,7 +49,7 @@ export abstract class MountCommand extends KmxCommand {
   protected async serve<P = undefined>(options: ServeOptions<P>, flags: MountFlags): Promise<void> {
     if (flags.daemon && !isDaemonChild()) {
       const prepared = options.prepare ? await options.prepare() : undefined;
-      const ready = await runDetached(options.plugin, prepared);
+      const ready = await runDetached(options.plugin, prepared, { singleThreadedGc: options.singleThreadedGc === true });
       this.log(`kmx ${options.plugin}: ${options.source} mounted on ${ready.mountpoint} (pid ${ready.pid})`);
       return;
     }

@@ -57,6 +57,8 @@ kmx sftp -o options: ${SFTP_OPTION_NAMES.join(', ')}; and the FUSE ones (ro, all
         const status = new StatusReporter(mountpoint);
         return buildFilesystem(plan, secrets ?? {}, fuseOptions.readOnly === true, log, (state) => status.update(state));
       },
+      // Every byte also passes through ssh2's encryption here and sshd on the other side.
+      singleThreadedGc: true,
     }, flags);
   }
 }
