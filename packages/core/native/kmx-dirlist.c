@@ -66,7 +66,7 @@ int64_t kmx_list_dir(const char *path, uint8_t *out, uint64_t cap) {
     long n = syscall(SYS_getdents64, fd, chunk, sizeof chunk);
     if (n < 0) { result = -errno; break; }
     if (n == 0) { result = (int64_t)used; break; }
-    for (long pos = 0; pos < n && result == 0;) {
+    for (long pos = 0; pos < n;) {
       struct linux_dirent64 *d = (struct linux_dirent64 *)(chunk + pos);
       pos += d->d_reclen;
       const char *name = d->d_name;

@@ -13,8 +13,8 @@ type BufferedRead = NonNullable<SFTPInternals['_requests'][number]>;
  * DATA reply to a READ that gave ssh2 a buffer (every read kmx makes) is copied from the
  * stream straight into that buffer, and the request completed as ssh2 would; every other
  * packet goes to ssh2 unchanged. ssh2 alone would first gather each 128 KiB reply, which spans
- * several SSH packets, into a freshly allocated buffer and then copy it once more: on a
- * sequential read that was a third of the process's CPU (allocation, page faults, memmove).
+ * several SSH packets, into a freshly allocated buffer and then copy it once more: a quarter
+ * of the process's CPU on a sustained read (allocation, page faults, memmove).
  * Relies on ssh2 internals (`_requests`, its read's callback), like the rest of the adapter.
  */
 export class DataReplyRouter {
