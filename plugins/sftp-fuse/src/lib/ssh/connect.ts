@@ -3,6 +3,7 @@ import { connect as tcpConnect, type Socket } from 'node:net';
 import { KmxError } from '@kmx/core';
 import ssh2, { type AnyAuthMethod, type AuthenticationType, type ConnectConfig, type ParsedKey } from 'ssh2';
 import type { Duplex } from 'node:stream';
+import { recycleOutgoingPackets } from './packet-pool.js';
 import { addHostKey, checkHostKey, fingerprint, keyType, knownHostsName, type HostKeyVerdict } from './known-hosts.js';
 
 const { Client, utils } = ssh2;
@@ -147,6 +148,7 @@ export function openSftpChannel(options: SshOptions, secrets: SshSecrets, log: (
     };
     const socket: Socket = tcpConnect({ host: options.host, port: options.port });
     socket.setNoDelay(true);
+    recycleOutgoingPackets(client, socket);
     const timer = setTimeout(() => finish(new KmxError(`${options.host}:${options.port} did not answer within ${Math.round(options.connectTimeoutMs / 1000)} s`, {
       hint: 'check the host and port; -o ConnectTimeout=S waits longer',
     })), options.connectTimeoutMs);
