@@ -103,6 +103,29 @@ describe('kmx passthrough', () => {
       setfattr -x user.none f`);
   }));
 
+  it('reports a full disk at the write that meets it, as the backing filesystem does', () => withTestMount({
+    // Backing and reference directories on tmpfs of 1 MiB each (removed with the test directory).
+    prepare: async ({ dir }) => {
+      for (const side of ['src', 'ref']) {
+        await mkdir(join(dir, side));
+        assert.equal((await sh(`mount -t tmpfs -o size=1m,mode=0755 kmx-test-full '${join(dir, side)}'`)).code, 0);
+      }
+    },
+    args: ({ dir, mnt }) => ['passthrough', join(dir, 'src'), mnt],
+  }, async ({ mnt, dir }) => {
+    // The write that reaches the end writes what fits and says so (a short write); the next fails.
+    const write = `'${process.execPath}' -e "const fs = require('fs'); const fd = fs.openSync(process.argv[1], 'a');
+      for (let i = 0; i < 2; i++) try { console.log('wrote', fs.writeSync(fd, Buffer.alloc(300000))); } catch (e) { console.log(e.code); }"`;
+    const out = await sameAsPlain(mnt, join(dir, 'ref'), `
+      dd if=/dev/zero of=f bs=100k count=8 status=none; ${write} f; stat -c %s f
+      dd if=/dev/zero of=f bs=100k count=20 conv=notrunc status=none; echo "dd=$?"
+      printf x >> f; echo "append=$?"; rm f
+      dd if=/dev/zero of=g bs=100k count=5 status=none; echo "after=$?"; stat -c %s g`);
+    assert.match(out, /wrote \d+\nENOSPC\n1048576\n/);
+    assert.match(out, /No space left on device/);
+    assert.match(out, /after=0\n512000/);
+  }));
+
   it('fsyncs, and serves concurrent readers', () => passthrough(async ({ mnt, dir }) => {
     const r = await sh(`head -c 4194304 /dev/urandom > '${dir}/r' && cp '${dir}/r' '${mnt}/r' && sync '${mnt}/r' &&
       for i in 1 2 3 4; do sha256sum < '${mnt}/r' & done; wait; sha256sum < '${dir}/r'`);

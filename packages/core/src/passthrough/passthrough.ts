@@ -37,12 +37,26 @@ function readAll(fd: number, buffer: Buffer, position: number): Promise<number> 
   });
 }
 
+/** Writes all of `data`, or as much as fits: an error after some progress is a short write, as write(2) reports it. */
+function writeAllNow(fd: number, data: Buffer, position: number): number {
+  let done = 0;
+  while (done < data.length) {
+    try {
+      done += fs.writeSync(fd, data, done, data.length - done, position + done);
+    } catch (err) {
+      if (done > 0) return done;
+      throw err;
+    }
+  }
+  return done;
+}
+
 function writeAll(fd: number, data: Buffer, position: number): Promise<number> {
   return new Promise((resolve, reject) => {
     let done = 0;
     const next = (): void => {
       fs.write(fd, data, done, data.length - done, position + done, (err, n) => {
-        if (err) return reject(err);
+        if (err) return done > 0 ? resolve(done) : reject(err);
         done += n;
         if (done === data.length) return resolve(done);
         return next();
@@ -58,13 +72,19 @@ function writeAll(fd: number, data: Buffer, position: number): Promise<number> {
  *
  * Metadata calls are synchronous: on a local disk they take microseconds, and an answer
  * given inside the engine's callback is the fastest there is. Data (read, write, fsync)
- * goes through the libuv pool, so large transfers overlap. Served by root, files are created
+ * goes through the libuv pool, so large transfers overlap; except a write while no other data
+ * operation is in flight, done at once on this thread: the pool's round trip costs two thread
+ * wakeups (~60 µs each on a virtual machine), which a sequential writer, alone, waits for on
+ * every request (measured: 256 MiB in 1 MiB writes, 0.33–0.41 → 0.27–0.32 s before the
+ * fsync). Served by root, files are created
  * as the caller (AsCaller); the process umask is cleared so that the modes the kernel
  * sends (the caller's umask already applied) are used exactly as given.
  */
 export class PassthroughFileSystem implements FileSystem {
   private readonly root: string;
   private readonly asCaller = new AsCaller();
+  /** Data operations running in the libuv pool. */
+  private pooled = 0;
 
   constructor(root: string) {
     this.root = root === '/' ? '' : root.replace(/\/+$/, '');
@@ -182,11 +202,12 @@ export class PassthroughFileSystem implements FileSystem {
   }
 
   read(_path: string, fh: number, buffer: Buffer, position: number): Promise<number> {
-    return readAll(fh, buffer, position);
+    return this.inPool(readAll(fh, buffer, position));
   }
 
-  write(_path: string, fh: number, data: Buffer, position: number): Promise<number> {
-    return writeAll(fh, data, position);
+  write(_path: string, fh: number, data: Buffer, position: number): number | Promise<number> {
+    if (this.pooled === 0) return writeAllNow(fh, data, position);
+    return this.inPool(writeAll(fh, data, position));
   }
 
   flush(): void {
@@ -198,7 +219,17 @@ export class PassthroughFileSystem implements FileSystem {
   }
 
   fsync(_path: string, fh: number, datasync: boolean): Promise<void> {
-    return new Promise((resolve, reject) => (datasync ? fs.fdatasync : fs.fsync)(fh, (err) => (err ? reject(err) : resolve())));
+    return this.inPool(new Promise((resolve, reject) => (datasync ? fs.fdatasync : fs.fsync)(fh, (err) => (err ? reject(err) : resolve()))));
+  }
+
+  /** Counts `operation` as running in the pool until it settles. */
+  private inPool<T>(operation: Promise<T>): Promise<T> {
+    this.pooled++;
+    const settled = (): void => {
+      this.pooled--;
+    };
+    operation.then(settled, settled);
+    return operation;
   }
 
   statfs(path: string): StatFs {
