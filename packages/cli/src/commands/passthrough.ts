@@ -35,6 +35,7 @@ Served by root with -o allow_other,default_permissions, other users get the perm
       mountpoint,
       fuseOptions,
       filesystem: () => new PassthroughFileSystem(source),
+      eagerCompilation: true,
     }, flags);
   }
 }
