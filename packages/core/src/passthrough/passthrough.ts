@@ -71,14 +71,13 @@ function writeAll(fd: number, data: Buffer, position: number): Promise<number> {
  * reference for FUSE overhead and the base kmx enc builds on.
  *
  * Metadata calls are synchronous: on a local disk they take microseconds, and an answer
- * given inside the engine's callback is the fastest there is. Data (read, write, fsync)
- * goes through the libuv pool, so large transfers overlap; except a write while no other data
- * operation is in flight, done at once on this thread: the pool's round trip costs two thread
- * wakeups (~60 µs each on a virtual machine), which a sequential writer, alone, waits for on
- * every request (measured: 256 MiB in 1 MiB writes, 0.33–0.41 → 0.27–0.32 s before the
- * fsync). Served by root, files are created
- * as the caller (AsCaller); the process umask is cleared so that the modes the kernel
- * sends (the caller's umask already applied) are used exactly as given.
+ * given inside the engine's callback is the fastest there is. Data (read, write, fsync) goes
+ * through the libuv pool, so large transfers overlap; but a write with no other data operation
+ * in flight is done at once, on this thread: the pool's round trip costs two thread wakeups
+ * (~60 µs each on a virtual machine), which a sequential writer waits for on every request
+ * (256 MiB in 1 MiB writes: 0.33–0.41 s through the pool, 0.27–0.32 s at once, before fsync).
+ * Served by root, files are created as the caller (AsCaller); the process umask is cleared so
+ * that the modes the kernel sends (the caller's umask already applied) are used exactly as given.
  */
 export class PassthroughFileSystem implements FileSystem {
   private readonly root: string;
