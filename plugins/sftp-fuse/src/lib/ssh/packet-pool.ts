@@ -82,13 +82,12 @@ export function gcmPacket(take: (bytes: number) => Buffer, payloadLen: number): 
   return packet;
 }
 
-const taught = new WeakSet<object>();
-
 /**
  * Makes `client`'s AES-GCM cipher allocate from a pool and `socket` (the connection's own)
  * return each packet once written. Call before connecting.
  */
 export function recycleOutgoingPackets(client: Client, socket: Socket, pool = new PacketPool()): PacketPool {
+  const taught = new WeakSet<object>();
   const teach = (): void => {
     const cipher = (client as unknown as { _protocol?: { _cipher?: Ssh2Cipher } })._protocol?._cipher;
     if (!cipher || taught.has(cipher) || cipher.constructor.name !== 'AESGCMCipherBinding') return;
