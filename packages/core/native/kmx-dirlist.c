@@ -14,6 +14,10 @@
  *
  * Returns the number of bytes written, -ERANGE when `out` is too small for the whole
  * listing (call again with more room), or -errno when the directory cannot be read.
+ *
+ * kmx_lstat and kmx_fstat write one record's attributes (the first 88 bytes) for a path or
+ * an open file, and return 0 or -errno: the same answer as Node's BigInt lstatSync, without
+ * its Stats object of BigInts, for every LOOKUP and GETATTR.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -88,4 +92,18 @@ int64_t kmx_list_dir(const char *path, uint8_t *out, uint64_t cap) {
   }
   close(fd);
   return result;
+}
+
+int kmx_lstat(const char *path, uint8_t *out) {
+  struct stat st;
+  if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0) return -errno;
+  put_attr(out, &st);
+  return 0;
+}
+
+int kmx_fstat(int fd, uint8_t *out) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -errno;
+  put_attr(out, &st);
+  return 0;
 }

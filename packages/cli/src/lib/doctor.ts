@@ -61,12 +61,12 @@ function sharedLibrary(name: string, file: string, pkg: string, purpose: string)
   }
 }
 
-/** kmx-dirlist, which answers kmx passthrough's and kmx enc's READDIRPLUS in one call per directory. */
+/** kmx-dirlist, which answers kmx passthrough's and kmx enc's READDIRPLUS in one call per directory, and their stats. */
 function directoryLister(): Check {
   const name = 'directory lister';
   return nativeListing()
-    ? { name, ok: true, detail: 'native (kmx-dirlist): listings with attributes in one call', required: false }
-    : { name, ok: false, detail: 'not built: directory listings use Node\'s fs, slower', fix: 'npm run build (needs gcc)', required: false };
+    ? { name, ok: true, detail: 'native (kmx-dirlist): listings with attributes in one call, stats without BigInts', required: false }
+    : { name, ok: false, detail: 'not built: directory listings and stats use Node\'s fs, slower', fix: 'npm run build (needs gcc)', required: false };
 }
 
 function engines(): Check[] {

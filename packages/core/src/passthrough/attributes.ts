@@ -1,6 +1,8 @@
-import type * as fs from 'node:fs';
+import * as fs from 'node:fs';
+import { SysError } from '../errors/index.js';
 import type { Timespec } from '../libc/files.js';
 import type { Attr } from '../fuse/types.js';
+import { ATTR_BYTES, decodeAttr, nativeFunctions } from './native.js';
 
 const NS_PER_SEC = 1_000_000_000n;
 
@@ -28,4 +30,29 @@ export function attrFromStats(st: fs.BigIntStats): Attr {
     mtime: timespec(st.mtimeNs),
     ctime: timespec(st.ctimeNs),
   };
+}
+
+/** One record, reused by every call (the engine serves one request at a time). */
+const record = Buffer.allocUnsafe(ATTR_BYTES);
+
+/**
+ * The lstat attributes of `path`: through kmx-dirlist where it is built, 1.7 µs less per call
+ * than a BigInt lstatSync and attrFromStats here (3.2 against 4.9 µs), on every LOOKUP and
+ * GETATTR. Throws a SysError (syscall lstat) as Node's would.
+ */
+export function lstatAttr(path: string): Attr {
+  const native = nativeFunctions();
+  if (native === null) return attrFromStats(fs.lstatSync(path, { bigint: true }));
+  const result = Number(native.lstat(path, record));
+  if (result < 0) throw new SysError(-result, 'lstat', path);
+  return decodeAttr(record, 0);
+}
+
+/** The attributes of the open file `fd`, as lstatAttr's. */
+export function fstatAttr(fd: number): Attr {
+  const native = nativeFunctions();
+  if (native === null) return attrFromStats(fs.fstatSync(fd, { bigint: true }));
+  const result = Number(native.fstat(fd, record));
+  if (result < 0) throw new SysError(-result, 'fstat');
+  return decodeAttr(record, 0);
 }

@@ -1,4 +1,4 @@
 export { PassthroughFileSystem } from './passthrough.js';
-export { attrFromStats } from './attributes.js';
+export { attrFromStats, fstatAttr, lstatAttr } from './attributes.js';
 export { listDirectory, listWithNodeFs, nativeListing } from './listing.js';
 export { AsCaller } from './as-caller.js';

@@ -5,7 +5,7 @@ import { mknodat, renameat2, utimensat, type Timespec } from '../libc/files.js';
 import { lgetxattr, llistxattr, lremovexattr, lsetxattr } from '../libc/xattr.js';
 import type { Attr, Caller, DirEntry, FileSystem, OpenReply, StatFs, TimeUpdate } from '../fuse/types.js';
 import { AsCaller } from './as-caller.js';
-import { attrFromStats } from './attributes.js';
+import { fstatAttr, lstatAttr } from './attributes.js';
 import { listDirectory } from './listing.js';
 import { withUsablePath } from './long-paths.js';
 
@@ -101,7 +101,7 @@ export class PassthroughFileSystem implements FileSystem {
   }
 
   getattr(path: string, fh?: number): Attr {
-    return attrFromStats(fh === undefined ? this.at(path, (p) => fs.lstatSync(p, { bigint: true })) : fs.fstatSync(fh, { bigint: true }));
+    return fh === undefined ? this.at(path, lstatAttr) : fstatAttr(fh);
   }
 
   access(path: string, mask: number, caller: Caller): void {
