@@ -91,7 +91,15 @@ LOG { Default_Log_Level = EVENT; }
 `;
 }
 
-/** Starts ganesha and resolves once it answers on its NFS port. */
+/** What ganesha logs once it has registered with rpcbind and started serving. */
+const INITIALIZED = 'NFS SERVER INITIALIZED';
+
+/**
+ * Starts ganesha and resolves once it has said it is initialized. Listening is not enough: it
+ * opens its ports before it registers them with rpcbind, and stopping rpcbind in between (a
+ * loaded machine, the whole suite beside a VM) left it failing `Cannot register MNT V3` and
+ * exiting under a running test.
+ */
 export async function startGanesha(options: GaneshaOptions): Promise<Ganesha> {
   const v3 = options.v3 ?? true;
   const bind = options.bind ?? '127.0.0.1';
@@ -112,7 +120,7 @@ export async function startGanesha(options: GaneshaOptions): Promise<Ganesha> {
   const log = (): Promise<string> => readFile(logFile, 'utf8').catch(() => '');
   try {
     const deadline = Date.now() + 30_000;
-    while (!(await listening(nfsPort, bind)) || (v3 && !(await listening(mountPort, bind)))) {
+    while (!(await log()).includes(INITIALIZED) || !(await listening(nfsPort, bind)) || (v3 && !(await listening(mountPort, bind)))) {
       if (child.exitCode !== null || child.pid === undefined) throw new KmxError(`ganesha.nfsd exited (${child.exitCode}): ${(await log()).split('\n').filter((l) => /FATAL|CRIT|MAJ/.test(l)).slice(-2).join(' ')}`);
       if (Date.now() > deadline) throw new KmxError('ganesha.nfsd did not start in 30 s');
       await sleep(50);
@@ -122,7 +130,7 @@ export async function startGanesha(options: GaneshaOptions): Promise<Ganesha> {
     await done();
     throw err;
   }
-  // Registered with rpcbind by now; clients pass the ports, so rpcbind is no longer needed.
+  // Registered with rpcbind; clients pass the ports, so rpcbind is no longer needed.
   await done();
   return {
     exportPath: '/export', exportDir: options.exportDir, nfsPort, mountPort, pid: child.pid!, log,
