@@ -109,6 +109,7 @@ export async function startGanesha(options: GaneshaOptions): Promise<Ganesha> {
   const conf = join(options.dir, 'ganesha.conf');
   const logFile = join(options.dir, 'ganesha.log');
   await writeFile(conf, config({ bind, nfsPort, mountPort, v3, exportDir: options.exportDir, recovery: join(options.dir, 'recovery') }));
+  await rm(logFile, { force: true }); // ganesha appends: an earlier start's INITIALIZED must not count
   const unlock = v3 ? await holdRpcbindLock() : async () => undefined;
   const stopRpcbind = v3 ? await ensureRpcbind().catch(async (err: unknown) => { await unlock(); throw err; }) : unlock;
   const done = async (): Promise<void> => {
