@@ -6,7 +6,9 @@ import type { Client } from 'ssh2';
  * Recycled buffers for outgoing SSH packets. ssh2 allocates a new buffer for every packet it
  * sends, one per 32 KiB of file data written; V8 counts each as external memory and answers
  * with full garbage collections (one per ~15 MiB written). Here the cipher takes its packets
- * from a pool, and the socket gives each back once the kernel has it.
+ * from a pool, and the socket gives each back once the kernel has it. Measured: a mount's
+ * first 256 MiB write took 700–990 ms of CPU instead of 950–980; sustained writes did not
+ * change.
  *
  * Only ssh2's AES-GCM binding is taught this (kmx's preferred cipher; its packet layout is
  * known: length, padding length, payload, random padding, 16-byte tag, encrypted in place).
