@@ -52,7 +52,7 @@ function buildHelpers() {
 
 /** Shared libraries loaded through koffi: PKG/native/NAME.c → PKG/dist/native/libNAME.so. */
 const LIBRARIES = [
-  // kmx passthrough's READDIRPLUS: a listing with every entry's attributes in one call.
+  // kmx passthrough's READDIRPLUS (a listing with every entry's attributes in one call) and its stats.
   { pkg: 'packages/core', name: 'kmx-dirlist', link: [], packages: 'gcc' },
   // kmx enc's AES-GCM over runs of blocks (OpenSSL's EVP API; headers from libssl-dev).
   { pkg: 'plugins/encfs', name: 'kmx-enc-gcm', link: ['-lcrypto'], packages: 'libssl-dev' },

@@ -30,9 +30,10 @@ export interface ServeOptions<P> {
  * than interpret it until it has run often: a fresh server otherwise answers its first few
  * thousand requests in the interpreter. kmx passthrough's first find+stat of 2,000 files on a
  * new mount (1 s timeouts) took 95–118 ms without and 70–95 ms with; warm walks, untar and
- * 256 MiB transfers did not get slower. kmx sftp's first transfer did (an earlier measurement)
- * and kmx enc's walk and untar did not change clearly, so it is a plugin's choice. Set before
- * the filesystem's code first runs: functions already compiled keep their code.
+ * 256 MiB transfers did not get slower. kmx sftp's first transfer got slower in an earlier
+ * measurement and was mixed in a later one, and kmx enc's walk and untar did not change clearly,
+ * so it is a plugin's choice. Set before the filesystem's code first runs: functions already
+ * compiled keep their code.
  */
 function compileEagerly(): void {
   setFlagsFromString('--always-sparkplug');
