@@ -3,6 +3,7 @@ import type { Connection } from '../connection/connection.js';
 import type { SftpSession } from '../protocol/session.js';
 import { OpenFlag } from '../protocol/session.js';
 import { ReadAhead } from './read-ahead.js';
+import type { SendGate } from './send-gate.js';
 
 /**
  * Where written data waits for the server's answer: FUSE reuses its buffer once a write is
@@ -37,6 +38,8 @@ export class OpenFile {
     /** SFTP open flags for a re-open (no CREAT/EXCL/TRUNC: the file exists by then). */
     private readonly reopenFlags: number,
     private readonly writeBehindLimit: number,
+    /** The mount's bound on data sent and not yet answered. */
+    private readonly sendGate: SendGate,
     /** The server's path for a path in the mount. */
     private readonly remotePath: (path: string) => string,
   ) {
@@ -93,11 +96,10 @@ export class OpenFile {
   }
 
   /**
-   * Answers at once and sends the write just after the answer (a microtask), so that the
-   * writer's next write, its copy into the kernel, overlaps with this one's encryption and
-   * sending (sustained 256 MiB writes: median 228 vs 220 MiB/s, eight interleaved pairs).
-   * Waits only while too much data is unanswered. The write counts as in flight from here on,
-   * so whatever settles the file's writes also waits for it.
+   * Answers at once; the data goes out through the mount's SendGate, never before the answer,
+   * so that the writer's next write (its copy into the kernel) overlaps with this one's
+   * encryption and sending. Waits only while more than `writeBehindLimit` is unanswered. The
+   * write counts as in flight from here on: whatever settles the file's writes waits for it.
    */
   write(data: Buffer, position: number): number | Promise<number> {
     if (this.error) throw this.error;
@@ -106,14 +108,15 @@ export class OpenFile {
     const slab = length <= writeSlabs.size ? writeSlabs.take() : Buffer.allocUnsafe(length);
     data.copy(slab);
     const copy = slab.subarray(0, length);
-    const send = (): Promise<void> => {
+    const sent = this.sendGate.send(length, () => {
+      // Queued behind a write that failed: the file is broken already; send nothing more.
+      if (this.error) return Promise.reject(this.error);
       const handle = this.currentHandle();
       const session = this.connection.live;
       return handle && session
         ? session.write(handle, copy, position, this.path)
         : this.connection.run(false, async (s) => s.write(await this.remoteHandle(s), copy, position, this.path));
-    };
-    const sent = Promise.resolve().then(send);
+    });
     const pending: Promise<void> = sent
       .then(() => writeSlabs.give(slab))
       .catch((err: unknown) => {

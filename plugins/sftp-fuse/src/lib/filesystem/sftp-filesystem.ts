@@ -5,6 +5,7 @@ import { OpenFlag } from '../protocol/session.js';
 import { S_IFLNK, S_IFMT, attrFromStats, type IdMap } from './attrs.js';
 import { MetadataCache } from './cache.js';
 import { OpenFile, OpenFiles, sftpOpenFlags } from './open-file.js';
+import { SendGate } from './send-gate.js';
 
 export interface SftpFileSystemOptions {
   /** The remote directory mounted, absolute. */
@@ -42,6 +43,7 @@ function seconds(t: TimeUpdate, current: { sec: number }): number {
 export class SftpFileSystem implements FileSystem {
   private readonly cache: MetadataCache;
   private readonly files = new OpenFiles();
+  private readonly sendGate = new SendGate();
   /** Listings being fetched, by path (a reader and a prefetch share one request). */
   private readonly listings = new Map<string, Promise<DirEntry[]>>();
   private prefetching = 0;
@@ -298,7 +300,7 @@ export class SftpFileSystem implements FileSystem {
     if (pflags & (OpenFlag.WRITE | OpenFlag.TRUNC)) this.writable('open', path);
     const remote = this.remote(path);
     const handle = await this.run(!(pflags & OpenFlag.EXCL), (s) => s.open(remote, pflags));
-    const file = new OpenFile(this.connection, path, pflags & REOPEN_MASK, this.options.writeBehindLimit, (p) => this.remote(p));
+    const file = new OpenFile(this.connection, path, pflags & REOPEN_MASK, this.options.writeBehindLimit, this.sendGate, (p) => this.remote(p));
     file.opened(handle);
     if (pflags & OpenFlag.TRUNC) this.cache.changed(path);
     return { fh: this.files.add(file) };
@@ -310,7 +312,7 @@ export class SftpFileSystem implements FileSystem {
     const remote = this.remote(path);
     // The stat rides along with the open (the server answers in order): the engine asks for it next.
     const [handle, stats] = await this.run(false, (s) => Promise.all([s.open(remote, pflags, { mode: mode & 0o7777 }), s.lstat(remote)]));
-    const file = new OpenFile(this.connection, path, pflags & REOPEN_MASK, this.options.writeBehindLimit, (p) => this.remote(p));
+    const file = new OpenFile(this.connection, path, pflags & REOPEN_MASK, this.options.writeBehindLimit, this.sendGate, (p) => this.remote(p));
     file.opened(handle);
     this.cache.added(path, attrFromStats(stats, this.options.ids));
     return { fh: this.files.add(file) };
