@@ -84,8 +84,9 @@ describe('kmx sftp mount: the connection drops', () => {
     assert.equal(read.stdout.split(' ')[0], sha(data));
     await waitFor('the mount to reconnect', async () => ((await viaServer(server.pid!)) ?? victim) !== victim);
 
-    // Mid-write: a writer has the file open; the server freezes; the data goes out (write-behind
-    // answers at once); the connection dies before any answer; fsync must report it.
+    // Mid-write: a writer has the file open; the server freezes; its writes are answered at once
+    // (write-behind: 2 MiB sent, the rest queued in kmx); the connection dies before any answer
+    // from the server; fsync must report it, for the sent and the queued data alike.
     victim = (await viaServer(server.pid!))!;
     const writer = spawn('python3', ['-c', WRITER, join(mnt, 'copy'), join(dir, 'source')], { stdio: ['pipe', 'pipe', 'pipe'] });
     let said = '';
