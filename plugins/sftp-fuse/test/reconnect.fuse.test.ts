@@ -57,6 +57,20 @@ const signal = (pid: number, sig: NodeJS.Signals): void => {
   }
 };
 
+/** A WRITER process on `target`, with what it has said so far and its exit code. */
+function startWriter(target: string, source: string): { go: () => void; said: () => string; exit: Promise<number | null>; kill: () => void } {
+  const writer = spawn('python3', ['-c', WRITER, target, source], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let said = '';
+  writer.stdout.on('data', (d: Buffer) => (said += d.toString()));
+  writer.stderr.on('data', (d: Buffer) => (said += d.toString()));
+  return {
+    go: () => writer.stdin.end('go\n'),
+    said: () => said,
+    exit: new Promise((resolve) => writer.once('exit', (code) => resolve(code))),
+    kill: () => writer.kill('SIGKILL'),
+  };
+}
+
 async function mountStatus(mnt: string): Promise<string> {
   return (await kmx(['mounts'])).stdout.split('\n').find((l) => l.startsWith(`${mnt} `)) ?? '';
 }
@@ -88,27 +102,55 @@ describe('kmx sftp mount: the connection drops', () => {
     // (write-behind: 2 MiB sent, the rest queued in kmx); the connection dies before any answer
     // from the server; fsync must report it, for the sent and the queued data alike.
     victim = (await viaServer(server.pid!))!;
-    const writer = spawn('python3', ['-c', WRITER, join(mnt, 'copy'), join(dir, 'source')], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let said = '';
-    writer.stdout.on('data', (d: Buffer) => (said += d.toString()));
-    writer.stderr.on('data', (d: Buffer) => (said += d.toString()));
-    const writerExit = new Promise<number | null>((resolve) => writer.once('exit', (code) => resolve(code)));
+    const writer = startWriter(join(mnt, 'copy'), join(dir, 'source'));
     try {
-      await waitFor('the file to be open', () => said.includes('open'));
+      await waitFor('the file to be open', () => writer.said().includes('open'));
       signal(victim, 'SIGSTOP');
-      writer.stdin.end('go\n');
-      await waitFor('the data to be sent', () => said.includes('written'));
+      writer.go();
+      await waitFor('the data to be sent', () => writer.said().includes('written'));
       signal(victim, 'SIGKILL');
-      assert.equal(await writerExit, 1, said);
-      assert.match(said, /fsync failed: Input\/output error/);
+      assert.equal(await writer.exit, 1, writer.said());
+      assert.match(writer.said(), /fsync failed: Input\/output error/);
     } finally {
-      writer.kill('SIGKILL');
+      writer.kill();
     }
 
     await waitFor('the mount to reconnect', async () => ((await viaServer(server.pid!)) ?? victim) !== victim);
     const again = await shell(`cp '${dir}/source' '${mnt}/copy2' && sha256sum < '${mnt}/copy2'`);
     assert.equal(again.stdout.split(' ')[0], sha(data), again.stderr);
     await waitFor('kmx mounts to say so', async () => /ok \(reconnected \d+ time\(s\)\)/.test(await mountStatus(mnt)));
+  }));
+
+  it('--via: what another file had queued behind the lost writes goes out on the new connection', () => withTestMount({
+    prepare: async ({ dir }) => {
+      await mkdir(join(dir, 'srv'));
+    },
+    args: ({ dir, mnt }) => ['sftp', 'mount', '--via', SFTP_SERVER, '-o', 'timeout=10', '-o', 'write_behind=16777216', `local:${dir}/srv`, mnt],
+  }, async ({ dir, mnt, server }) => {
+    const lost = randomBytes(8 * 1024 * 1024);
+    const kept = randomBytes(1024 * 1024);
+    await writeFile(join(dir, 'lost'), lost);
+    await writeFile(join(dir, 'kept'), kept);
+    const victim = (await viaServer(server.pid!))!;
+    const first = startWriter(join(mnt, 'lost'), join(dir, 'lost'));
+    const second = startWriter(join(mnt, 'kept'), join(dir, 'kept'));
+    try {
+      await waitFor('both files to be open', () => first.said().includes('open') && second.said().includes('open'));
+      signal(victim, 'SIGSTOP');
+      // 2 MiB of the first file go out and stay unanswered; the rest, and all of the second, queue in kmx.
+      first.go();
+      await waitFor('the first file to be written', () => first.said().includes('written'));
+      second.go();
+      await waitFor('the second file to be written', () => second.said().includes('written'));
+      signal(victim, 'SIGKILL');
+      assert.equal(await first.exit, 1, first.said());
+      assert.match(first.said(), /fsync failed: Input\/output error/);
+      assert.equal(await second.exit, 0, `the queued file is written on the new connection: ${second.said()}`);
+      assert.equal(sha(await readFile(join(dir, 'srv', 'kept'))), sha(kept));
+    } finally {
+      first.kill();
+      second.kill();
+    }
   }));
 
   it('--via: a frozen server fails operations with EIO after the timeout, and is replaced', () => withTestMount({

@@ -15,8 +15,8 @@ const writeSlabs = new BufferPool(1024 * 1024, 16);
 /**
  * A file opened through the mount. Writes are write-behind: the FUSE write is answered at
  * once and its SFTP WRITE sent through the mount's SendGate; at most `writeBehindLimit` bytes
- * wait for the server's answer. A failed write is kept and reported by the next write, flush (close), fsync or
- * release, as sshfs does. Reads go through ReadAhead. After a reconnection the file is opened
+ * wait for the server's answer. A failed write is kept and reported by the next write, flush
+ * (close), fsync or release, as sshfs does. Reads go through ReadAhead. After a reconnection the file is opened
  * again on the new connection, unless writes were lost in the drop: then it fails with EIO
  * until closed.
  */
