@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { temporaryDirectory, withTestMount } from '@kmx/core/testing';
+import { temporaryDirectory, withTestMount, type TestMountOptions } from '@kmx/core/testing';
 import { startSshd } from '../src/testing/index.js';
 import { SFTP_SERVER, kmx, shell, waitFor, withSshd } from './support.js';
 
@@ -71,18 +71,23 @@ function startWriter(target: string, source: string): { go: () => void; said: ()
   };
 }
 
+/** A --via sftp-server mount of DIR/srv, with these `-o` options. */
+function viaMount(...options: string[]): Pick<TestMountOptions, 'prepare' | 'args'> {
+  return {
+    prepare: async ({ dir }) => {
+      await mkdir(join(dir, 'srv'));
+    },
+    args: ({ dir, mnt }) => ['sftp', 'mount', '--via', SFTP_SERVER, ...options.flatMap((o) => ['-o', o]), `local:${dir}/srv`, mnt],
+  };
+}
+
 async function mountStatus(mnt: string): Promise<string> {
   return (await kmx(['mounts'])).stdout.split('\n').find((l) => l.startsWith(`${mnt} `)) ?? '';
 }
 
 describe('kmx sftp mount: the connection drops', () => {
-  it('--via: a read in flight is sent again, a write in flight fails with EIO at fsync/close, then it works again', () => withTestMount({
-    prepare: async ({ dir }) => {
-      await mkdir(join(dir, 'srv'));
-    },
-    // Write-behind larger than the file: the whole write is answered before the server is killed.
-    args: ({ dir, mnt }) => ['sftp', 'mount', '--via', SFTP_SERVER, '-o', 'timeout=10', '-o', 'write_behind=16777216', `local:${dir}/srv`, mnt],
-  }, async ({ dir, mnt, server }) => {
+  // Write-behind larger than the file: the whole write is answered before the server is killed.
+  it('--via: a read in flight is sent again, a write in flight fails with EIO at fsync/close, then it works again', () => withTestMount(viaMount('timeout=10', 'write_behind=16777216'), async ({ dir, mnt, server }) => {
     const data = randomBytes(8 * 1024 * 1024);
     await writeFile(join(dir, 'srv', 'big'), data);
     await writeFile(join(dir, 'source'), data);
@@ -121,12 +126,7 @@ describe('kmx sftp mount: the connection drops', () => {
     await waitFor('kmx mounts to say so', async () => /ok \(reconnected \d+ time\(s\)\)/.test(await mountStatus(mnt)));
   }));
 
-  it('--via: what another file had queued behind the lost writes goes out on the new connection', () => withTestMount({
-    prepare: async ({ dir }) => {
-      await mkdir(join(dir, 'srv'));
-    },
-    args: ({ dir, mnt }) => ['sftp', 'mount', '--via', SFTP_SERVER, '-o', 'timeout=10', '-o', 'write_behind=16777216', `local:${dir}/srv`, mnt],
-  }, async ({ dir, mnt, server }) => {
+  it('--via: what another file had queued behind the lost writes goes out on the new connection', () => withTestMount(viaMount('timeout=10', 'write_behind=16777216'), async ({ dir, mnt, server }) => {
     const lost = randomBytes(8 * 1024 * 1024);
     const kept = randomBytes(1024 * 1024);
     await writeFile(join(dir, 'lost'), lost);
@@ -153,12 +153,7 @@ describe('kmx sftp mount: the connection drops', () => {
     }
   }));
 
-  it('--via: a frozen server fails operations with EIO after the timeout, and is replaced', () => withTestMount({
-    prepare: async ({ dir }) => {
-      await mkdir(join(dir, 'srv'));
-    },
-    args: ({ dir, mnt }) => ['sftp', 'mount', '--via', SFTP_SERVER, '-o', 'timeout=2', `local:${dir}/srv`, mnt],
-  }, async ({ dir, mnt, server, output }) => {
+  it('--via: a frozen server fails operations with EIO after the timeout, and is replaced', () => withTestMount(viaMount('timeout=2'), async ({ dir, mnt, server, output }) => {
     const victim = (await viaServer(server.pid!))!;
     signal(victim, 'SIGSTOP');
     const started = Date.now();
