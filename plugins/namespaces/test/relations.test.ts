@@ -9,6 +9,8 @@ import {
   NamespaceError, NamespaceHandle, NoOwnerError, NoParentError, NotHierarchicalError, NotNamespaceError, NotUserNamespaceError,
   getNsId, getNsType, getOwnerUid, getParentNs, getUserNs, INITIAL_USER_NS_INODE,
 } from '../src/index.js';
+import { Findings } from '../src/lib/discovery/findings.js';
+import { resolveRelations } from '../src/lib/discovery/relations.js';
 import { NamespaceLab, comm, inodeOf, nsLink } from './lab.js';
 
 /** The linuxns-rel functions on real namespaces: paths, fds, FileHandles, and each error case. */
@@ -107,6 +109,17 @@ describe('namespace relations', () => {
       closeSync(fd);
     }
     assert.throws(() => getNsType('/nonexistent/ns'), (err: unknown) => err instanceof SysError && !(err instanceof NamespaceError) && err.code === 'ENOENT');
+  });
+
+  it('relates a namespace whose only way in is gone once the namespace below it leads there', async () => {
+    using middle = getParentNs(`/proc/${nested}/ns/user`);
+    const findings = new Findings();
+    // Seen first in a process that has exited since (no such pid), then the namespace below it.
+    findings.found('user', middle.inode, 'proc', '/proc/2147483647/ns/user');
+    findings.found('user', inodeOf(nested, 'user'), 'proc', `/proc/${nested}/ns/user`);
+    await resolveRelations(findings);
+    assert.equal(findings.namespaces.get(middle.inode)?.parent, INITIAL_USER_NS_INODE);
+    assert.deepEqual(findings.inaccessible, [], 'reached after all: not reported as inaccessible');
   });
 
   it('tells an inaccessible parent or owner from a missing one (inside unshare -Urm)', async () => {

@@ -42,6 +42,14 @@ export class Findings {
     return this.candidates.get(inode) ?? [];
   }
 
+  /** Takes back what `cannot` noted of `target`: it was reached another way after all. */
+  reached(kind: InaccessibleKind, target: string): void {
+    for (let i = this.inaccessible.length - 1; i >= 0; i--) {
+      const entry = this.inaccessible[i]!;
+      if (entry.kind === kind && entry.target === target) this.inaccessible.splice(i, 1);
+    }
+  }
+
   /** Notes what could not be looked at, with the errno of `err`. */
   cannot(kind: InaccessibleKind, target: string, err: unknown, reason?: string): void {
     const errno = errnoOf(err);

@@ -41,18 +41,31 @@ async function open(findings: Findings, record: NamespaceRecord): Promise<Namesp
 class RelationWalk {
   private readonly queue: Pending[];
   private readonly names = new Map<number, string | undefined>();
+  /** Queued records not yet opened, by inode: a relation that leads to one lends its handle. */
+  private readonly waiting = new Map<number, Pending>();
+  /**
+   * Records no way in could open (the process that showed one has exited since), by inode. A
+   * relation may still lead to one: an intermediate user namespace where a short-lived process
+   * was seen is reached again as the parent of the namespace below it.
+   */
+  private readonly unopened = new Set<number>();
 
   constructor(private readonly findings: Findings) {
     this.queue = [...findings.namespaces.values()].map((record) => ({ record }));
+    for (const item of this.queue) this.waiting.set(item.record.inode, item);
   }
 
   async run(): Promise<void> {
     // The queue grows while it is walked (parents and owners found on the way).
     for (let i = 0; i < this.queue.length; i++) {
       const item = this.queue[i]!;
+      this.waiting.delete(item.record.inode);
       const given = this.findings.given.get(item.record.inode);
       const handle = item.handle ?? given ?? await open(this.findings, item.record);
-      if (!handle) continue;
+      if (!handle) {
+        this.unopened.add(item.record.inode);
+        continue;
+      }
       try {
         this.relate(item.record, handle);
       } finally {
@@ -64,10 +77,18 @@ class RelationWalk {
   /** A related namespace: recorded (and queued with its open handle) if it is new. */
   private adopt(related: NamespaceHandle, type: NamespaceType, route: Route): number {
     const inode = related.inode;
-    if (this.findings.namespaces.has(inode)) {
-      related.close();
-    } else {
+    const known = this.findings.namespaces.get(inode);
+    const waiting = this.waiting.get(inode);
+    if (!known) {
       this.queue.push({ record: this.findings.found(type, inode, route), handle: related });
+    } else if (waiting && !waiting.handle) {
+      waiting.handle = related;
+      this.waiting.delete(inode);
+    } else if (this.unopened.delete(inode)) {
+      this.findings.reached('namespace', namespaceLabel(known.type, inode));
+      this.queue.push({ record: known, handle: related });
+    } else {
+      related.close();
     }
     return inode;
   }
