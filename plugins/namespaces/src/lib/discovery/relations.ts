@@ -74,7 +74,10 @@ class RelationWalk {
     }
   }
 
-  /** A related namespace: recorded (and queued with its open handle) if it is new. */
+  /**
+   * A related namespace: recorded and queued with its open handle if it is new. A known one
+   * that has not been opened yet, or could not be, takes the handle; otherwise it is closed.
+   */
   private adopt(related: NamespaceHandle, type: NamespaceType, route: Route): number {
     const inode = related.inode;
     const known = this.findings.namespaces.get(inode);
