@@ -84,7 +84,7 @@ class RelationWalk {
     const waiting = this.waiting.get(inode);
     if (!known) {
       this.queue.push({ record: this.findings.found(type, inode, route), handle: related });
-    } else if (waiting && !waiting.handle) {
+    } else if (waiting) {
       waiting.handle = related;
       this.waiting.delete(inode);
     } else if (this.unopened.delete(inode)) {
