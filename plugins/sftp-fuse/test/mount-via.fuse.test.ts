@@ -2,7 +2,7 @@
 // sshfs user expects of the mount, checked against the server's directory.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { kmxBin, withTestMount } from '@kmx/core/testing';
@@ -103,6 +103,18 @@ describe('kmx sftp mount --via sftp-server', () => {
     assert.equal(await readFile(join(dir, 'root', 'sub', 'h'), 'utf8'), 'a\n');
     assert.equal((await stat(join(dir, 'root', 'sub', 'h'))).ino, (await stat(join(dir, 'root', 'sub', 'g'))).ino);
     assert.deepEqual((await ok(`ls '${mnt}'`)).split('\n').filter(Boolean), ['sub'], 'the root, not what lies beside it');
+  }));
+
+  // The server's "no such file" outranks the cache: without that, the rm -rf "succeeds" and
+  // every name in the tree answers EEXIST until the cache times out (tar x then fails).
+  it('forgets a tree removed behind its back once the server says so, and makes it again', () => withTestMount(viaMount(), async ({ dir, mnt }) => {
+    await ok(`cd '${mnt}' && mkdir -p t/sub && echo 1 > t/f && echo 2 > t/sub/g && ls -R t`);
+    await rm(join(dir, 'srv', 't'), { recursive: true });
+    await ok(`rm -rf '${mnt}/t'`);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // past the kernel's own entry cache (1 s)
+    assert.deepEqual(await readdir(mnt), []);
+    await ok(`cd '${mnt}' && mkdir -p t/sub && set -C && echo 3 > t/f && echo 4 > t/sub/g`); // set -C: O_EXCL, as tar x
+    assert.equal(await readFile(join(dir, 'srv', 't', 'sub', 'g'), 'utf8'), '4\n');
   }));
 
   it('--read-only, uid/gid and a short cache timeout', () => withTestMount(viaMount(['--read-only', '-o', 'uid=4321,gid=8765,cache_timeout=0.5']), async ({ dir, mnt }) => {

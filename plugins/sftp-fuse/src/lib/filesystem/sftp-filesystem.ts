@@ -63,6 +63,21 @@ export class SftpFileSystem implements FileSystem {
     return this.connection.run(repeatable, operation);
   }
 
+  /**
+   * A change to `path` the server answers with "no such file": whatever the cache says about
+   * it is stale (changed on the server behind the mount's back), so it is forgotten and the
+   * next lookup asks the server. Otherwise an `rm -rf` of such a tree "succeeds" while
+   * every name in it keeps answering EEXIST for the rest of the cache timeout.
+   */
+  private async changing<T>(path: string, change: () => Promise<T>): Promise<T> {
+    try {
+      return await change();
+    } catch (err) {
+      if (err instanceof SysError && err.code === 'ENOENT') this.cache.removed(path);
+      throw err;
+    }
+  }
+
   private writable(syscall: string, path: string): void {
     if (this.options.readOnly) throw SysError.of('EROFS', syscall, path);
   }
@@ -175,19 +190,20 @@ export class SftpFileSystem implements FileSystem {
     const remote = this.remote(path);
     // The stat rides along (the server answers in order): the engine asks for it next.
     const [, stats] = await this.run(false, (s) => Promise.all([s.mkdir(remote, mode & 0o7777), s.lstat(remote)]));
+    this.cache.removed(path); // anything still cached beneath the name is stale: the directory is new
     this.cache.added(path, attrFromStats(stats, this.options.ids));
     this.cache.setListing(path, []); // new and empty: lookups inside need no round trip
   }
 
   async unlink(path: string): Promise<void> {
     this.writable('unlink', path);
-    await this.run(false, (s) => s.unlink(this.remote(path)));
+    await this.changing(path, () => this.run(false, (s) => s.unlink(this.remote(path))));
     this.cache.removed(path);
   }
 
   async rmdir(path: string): Promise<void> {
     this.writable('rmdir', path);
-    await this.run(false, (s) => s.rmdir(this.remote(path)));
+    await this.changing(path, () => this.run(false, (s) => s.rmdir(this.remote(path))));
     this.cache.removed(path);
   }
 
@@ -201,7 +217,7 @@ export class SftpFileSystem implements FileSystem {
     this.writable('rename', to);
     if (flags & RENAME_EXCHANGE) throw SysError.of('EINVAL', 'rename', to, { detail: 'SFTP cannot exchange two files' });
     const [src, dst] = [this.remote(from), this.remote(to)];
-    await this.run(false, async (s) => {
+    await this.changing(from, () => this.run(false, async (s) => {
       if (flags & RENAME_NOREPLACE || !s.hasExtension('posix-rename@openssh.com')) {
         try {
           return await s.rename(src, dst, false);
@@ -213,7 +229,7 @@ export class SftpFileSystem implements FileSystem {
         }
       }
       return s.rename(src, dst, true);
-    });
+    }));
     const moved = this.cache.lookup(from);
     this.cache.removed(from);
     this.cache.removed(to);
@@ -241,12 +257,12 @@ export class SftpFileSystem implements FileSystem {
     } else {
       const current = this.cache.lookup(path);
       const isLink = current ? (current.mode & S_IFMT) === S_IFLNK : false;
-      await this.run(true, async (s) => {
+      await this.changing(path, () => this.run(true, async (s) => {
         if (!isLink) return s.setstat(remote, attrs);
         // A symlink's own mode and times: lsetstat where the server has it, else nothing to do.
         if (s.hasExtension('lsetstat@openssh.com')) return s.lsetstat(remote, attrs);
         return undefined;
-      });
+      }));
     }
     // The engine asks for the attributes right after a change: answer from what we know.
     const before = this.cache.lookup(path);
@@ -299,7 +315,7 @@ export class SftpFileSystem implements FileSystem {
     const pflags = sftpOpenFlags(flags);
     if (pflags & (OpenFlag.WRITE | OpenFlag.TRUNC)) this.writable('open', path);
     const remote = this.remote(path);
-    const handle = await this.run(!(pflags & OpenFlag.EXCL), (s) => s.open(remote, pflags));
+    const handle = await this.changing(path, () => this.run(!(pflags & OpenFlag.EXCL), (s) => s.open(remote, pflags)));
     const file = new OpenFile(this.connection, path, pflags & REOPEN_MASK, this.options.writeBehindLimit, this.sendGate, (p) => this.remote(p));
     file.opened(handle);
     if (pflags & OpenFlag.TRUNC) this.cache.changed(path);
