@@ -38,6 +38,20 @@ describe('recycled SSH packets', () => {
     assert.ok(pool.stats.reused > 0, 'slabs given back are served again');
   });
 
+  it('get fresh random padding each, across refills of the padding source', () => {
+    const pool = new PacketPool();
+    const seen = new Set<string>();
+    for (let i = 0; i < 3000; i++) { // an empty payload gets 15 bytes of padding: 45 KB, past two refills
+      const packet = gcmPacket((bytes) => pool.take(bytes), 0);
+      const pad = packet.subarray(5, packet.length - 16);
+      assert.equal(pad.length, 15);
+      assert.equal(pad.length, packet[4]);
+      seen.add(pad.toString('hex'));
+      pool.give(packet);
+    }
+    assert.equal(seen.size, 3000, 'no padding repeats');
+  });
+
   it('carry transfers through a real sshd intact, across the rekeys it asks for', () => temporaryDirectory(async (dir) => {
     // A rekey after every 2 MiB: each installs a new cipher object, to be taught again.
     const sshd = await startSshd(join(dir, 'sshd'), { extraConfig: 'RekeyLimit 2M' });

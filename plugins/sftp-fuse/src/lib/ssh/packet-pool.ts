@@ -70,6 +70,26 @@ export class PacketPool {
   }
 }
 
+/**
+ * Random bytes for packet padding, drawn from the CSPRNG 16 KiB at a time and each used once:
+ * one randomFillSync per packet (4–19 bytes) took ~8 µs, 5 % of kmx's CPU in an untar.
+ */
+class PaddingSource {
+  private readonly bytes = Buffer.allocUnsafeSlow(16 * 1024);
+  private used = this.bytes.length;
+
+  fill(into: Buffer, offset: number, length: number): void {
+    if (this.used + length > this.bytes.length) {
+      randomFillSync(this.bytes);
+      this.used = 0;
+    }
+    this.bytes.copy(into, offset, this.used, this.used + length);
+    this.used += length;
+  }
+}
+
+const padding = new PaddingSource();
+
 /** An SSH packet for AES-GCM, laid out as ssh2's AESGCMCipherBinding.allocPacket lays it out. */
 export function gcmPacket(take: (bytes: number) => Buffer, payloadLen: number): Buffer {
   let packetLen = 4 + 1 + payloadLen;
@@ -80,7 +100,7 @@ export function gcmPacket(take: (bytes: number) => Buffer, payloadLen: number): 
   const packet = take(packetLen + GCM_TAG);
   packet.writeUInt32BE(packetLen - 4, 0);
   packet[4] = padLen;
-  randomFillSync(packet, 5 + payloadLen, padLen);
+  padding.fill(packet, 5 + payloadLen, padLen);
   return packet;
 }
 
