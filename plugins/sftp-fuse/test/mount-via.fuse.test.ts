@@ -92,6 +92,48 @@ describe('kmx sftp mount --via sftp-server', () => {
     assert.equal(small.stdout, 'fine\n', small.stderr);
   }));
 
+  // tar x and cp -p set mode and times on the file they created, just before close: those go
+  // behind the writes, answered at once, and land after them (README, "What a write returns").
+  it('sends mode and times of a file it created behind its writes, in order', () => withTestMount(viaMount(), async ({ dir, mnt }) => {
+    const script = [
+      'import os, sys',
+      `f = os.open('${mnt}/made', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)`,
+      'os.write(f, b"x" * 300000)',
+      'os.utime(f, (1000, 2000))',
+      'os.fchmod(f, 0o640)',
+      `s = os.stat('${mnt}/made')`,
+      'print(oct(s.st_mode & 0o777), int(s.st_mtime), s.st_size)',
+      'os.close(f)',
+    ].join('\n');
+    await writeFile(join(dir, 'behind.py'), script);
+    assert.equal(await ok(`python3 '${dir}/behind.py'`), '0o640 2000 300000\n', 'the mount shows the changes at once');
+    const landed = await stat(join(dir, 'srv', 'made'));
+    assert.deepEqual([landed.mode & 0o777, landed.mtimeMs, landed.size], [0o640, 2_000_000, 300000], 'and the server has them after close, the mtime not undone by the writes');
+  }));
+
+  it('reports a mode change sent behind that the server refused at close', () => withTestMount(viaMount([], `${SFTP_SERVER} -P fsetstat`), async ({ dir, mnt }) => {
+    const script = [
+      'import os',
+      `f = os.open('${mnt}/made', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)`,
+      'os.write(f, b"data")',
+      'os.fchmod(f, 0o640)',
+      'print("fchmod answered")',
+      'try:',
+      '    os.close(f)',
+      'except OSError as e:',
+      '    print("close:", e.strerror)',
+    ].join('\n');
+    await writeFile(join(dir, 'refused.py'), script);
+    assert.equal(await ok(`python3 '${dir}/refused.py'`), 'fchmod answered\nclose: Permission denied\n');
+    const landed = await stat(join(dir, 'srv', 'made'));
+    assert.equal(await readFile(join(dir, 'srv', 'made'), 'utf8'), 'data', 'the writes before it landed');
+    assert.equal(landed.mode & 0o777, 0o600);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // the kernel's own attribute cache (1 s)
+    assert.equal(await ok(`stat -c %a '${mnt}/made'`), '600\n', 'the mount does not keep showing the refused mode');
+    await ok(`chmod 640 '${mnt}/made'`); // by path (setstat), not refused
+    assert.equal((await stat(join(dir, 'srv', 'made'))).mode & 0o777, 0o640);
+  }));
+
   it('mounts kmx sftp serve as the far end (its confinement is tested in serve.test.ts)', () => withTestMount({
     prepare: async ({ dir }) => {
       await mkdir(join(dir, 'root', 'sub'), { recursive: true });

@@ -1,4 +1,5 @@
 import { BufferPool, SysError } from '@kmx/core';
+import type { InputAttributes } from 'ssh2';
 import type { Connection } from '../connection/connection.js';
 import type { SftpSession } from '../protocol/session.js';
 import { OpenFlag } from '../protocol/session.js';
@@ -25,6 +26,8 @@ export class OpenFile {
   private generation = 0;
   private opening: Promise<Buffer> | undefined;
   private readonly inflight = new Set<Promise<void>>();
+  /** Queued requests still waiting in the SendGate (or for a re-opened handle): not yet sent. */
+  private readonly undispatched = new Set<Promise<void>>();
   private inflightBytes = 0;
   private error: Error | undefined;
   /** Data written: the file's size as the server will see it once writes land. */
@@ -42,6 +45,8 @@ export class OpenFile {
     private readonly sendGate: SendGate,
     /** The server's path for a path in the mount. */
     private readonly remotePath: (path: string) => string,
+    /** Made by this mount's CREATE (not merely opened). */
+    private readonly created = false,
   ) {
     this.readAhead = new ReadAhead((position, into) => this.fetch(position, into));
   }
@@ -50,10 +55,6 @@ export class OpenFile {
   opened(handle: Buffer): void {
     this.handle = handle;
     this.generation = this.connection.generation;
-  }
-
-  get hasPendingWrites(): boolean {
-    return this.inflight.size > 0;
   }
 
   get writtenSize(): number {
@@ -98,8 +99,7 @@ export class OpenFile {
   /**
    * Answers at once; the data goes out through the mount's SendGate, never before the answer,
    * so that the writer's next write (its copy into the kernel) overlaps with this one's
-   * encryption and sending. Waits only while more than `writeBehindLimit` is unanswered. The
-   * write counts as in flight from here on: whatever settles the file's writes waits for it.
+   * encryption and sending. Waits only while more than `writeBehindLimit` is unanswered.
    */
   write(data: Buffer, position: number): number | Promise<number> {
     if (this.error) throw this.error;
@@ -108,34 +108,79 @@ export class OpenFile {
     const slab = length <= writeSlabs.size ? writeSlabs.take() : Buffer.allocUnsafe(length);
     data.copy(slab);
     const copy = slab.subarray(0, length);
-    const sent = this.sendGate.send(length, () => {
-      // Queued behind a write that failed: the file is broken already; send nothing more.
-      if (this.error) return Promise.reject(this.error);
-      const handle = this.currentHandle();
-      const session = this.connection.live;
-      return handle && session
-        ? session.write(handle, copy, position, this.path)
-        : this.connection.run(false, async (s) => s.write(await this.remoteHandle(s), copy, position, this.path));
-    });
-    const pending: Promise<void> = sent
-      .then(() => writeSlabs.give(slab))
-      .catch((err: unknown) => {
-        this.error ??= err instanceof Error ? err : new Error(String(err));
-      })
-      .finally(() => {
-        this.inflight.delete(pending);
-        this.inflightBytes -= length;
-      });
-    this.inflight.add(pending);
-    this.inflightBytes += length;
+    this.sendBehind(length, (session, handle) => session.write(handle, copy, position, this.path), () => writeSlabs.give(slab));
     this.writtenEnd = Math.max(this.writtenEnd, position + length);
     if (this.inflightBytes <= this.writeBehindLimit) return length;
     return this.waitBelowLimit().then(() => length);
   }
 
+  /**
+   * Whether a change of mode or times may go behind the writes (SftpFileSystem): the file was
+   * created through this mount (the server made it ours), is open for writing on the live
+   * connection, and nothing has failed yet.
+   */
+  get takesChangesBehind(): boolean {
+    return this.created && (this.reopenFlags & OpenFlag.WRITE) !== 0 && this.currentHandle() !== undefined;
+  }
+
+  /** An FSETSTAT after the queued writes, answered at once; a failure is the next flush's error. */
+  changeBehind(attrs: InputAttributes): void {
+    if (this.error) throw this.error;
+    this.readAhead.invalidate();
+    this.sendBehind(0, (session, handle) => session.fsetstat(handle, attrs, this.path));
+  }
+
+  /**
+   * Queues a request on the handle behind everything queued before it. It counts as in flight
+   * from here on: whatever settles the file waits for it, and its failure breaks the file.
+   */
+  private sendBehind(length: number, request: (session: SftpSession, handle: Buffer) => Promise<void>, done?: () => void): void {
+    let handedOver!: () => void;
+    const dispatched = new Promise<void>((resolve) => (handedOver = resolve));
+    const sent = this.sendGate.send(length, () => {
+      // Queued behind a request that failed: the file is broken already; send nothing more.
+      if (this.error) return Promise.reject(this.error);
+      const handle = this.currentHandle();
+      const session = this.connection.live;
+      if (handle && session) {
+        const answered = request(session, handle);
+        handedOver();
+        return answered;
+      }
+      return this.connection.run(false, async (s) => {
+        const answered = request(s, await this.remoteHandle(s));
+        handedOver();
+        return answered;
+      });
+    });
+    const pending: Promise<void> = sent
+      .then(done)
+      .catch((err: unknown) => {
+        this.error ??= err instanceof Error ? err : new Error(String(err));
+      })
+      .finally(() => {
+        handedOver(); // also when it failed before it was sent
+        this.inflight.delete(pending);
+        this.inflightBytes -= length;
+      });
+    this.inflight.add(pending);
+    this.inflightBytes += length;
+    this.undispatched.add(dispatched);
+    void dispatched.then(() => this.undispatched.delete(dispatched));
+  }
+
   private async waitBelowLimit(): Promise<void> {
     while (this.inflightBytes > this.writeBehindLimit && this.inflight.size > 0) await Promise.race(this.inflight);
     if (this.error) throw this.error;
+  }
+
+  /**
+   * Waits until every queued request is on its way to the server, not for the answers: a
+   * request sent after them is carried out after them, as OpenSSH's sftp-server and kmx
+   * serve take requests one at a time in order. Their errors stay for flush and close.
+   */
+  async dispatched(): Promise<void> {
+    while (this.undispatched.size > 0) await Promise.all(this.undispatched);
   }
 
   /** Waits for every queued write; throws the first write error, if any. */

@@ -27,6 +27,8 @@ const PREFETCH_QUEUE = 4096;
 /** How fresh attributes must be for a no-op chmod/chown to skip the server. */
 const NO_OP_WINDOW_MS = 1000;
 const RENAME_EXCHANGE = 2;
+/** Attribute changes that may go behind a created file's writes (setAttributes). */
+const CHANGES_BEHIND = new Set(['mode', 'atime', 'mtime']);
 const REOPEN_MASK = ~(OpenFlag.CREAT | OpenFlag.EXCL | OpenFlag.TRUNC);
 
 function seconds(t: TimeUpdate, current: { sec: number }): number {
@@ -82,9 +84,12 @@ export class SftpFileSystem implements FileSystem {
     if (this.options.readOnly) throw SysError.of('EROFS', syscall, path);
   }
 
-  /** Queued writes to `path` land before anything that reads or changes its attributes. */
-  private async settle(path: string): Promise<void> {
-    for (const file of this.files.ofPath(path)) if (file.hasPendingWrites) await file.drain().catch(() => undefined);
+  /**
+   * Requests queued behind for `path` are sent before a request about its attributes, which
+   * then follows them without waiting for their answers: the server takes requests in order.
+   */
+  private async sendQueued(path: string): Promise<void> {
+    for (const file of this.files.ofPath(path)) await file.dispatched();
   }
 
   destroy(): void {
@@ -92,10 +97,10 @@ export class SftpFileSystem implements FileSystem {
   }
 
   async getattr(path: string, fh?: number): Promise<Attr> {
-    await this.settle(path);
     const cached = this.cache.lookup(path);
-    if (cached) return cached;
+    if (cached) return cached; // kept up to date by what goes behind (cache.written, setAttributes)
     if (cached === null) throw SysError.of('ENOENT', 'lstat', path);
+    await this.sendQueued(path);
     const remote = this.remote(path);
     const stats = await this.run(true, (s) => (this.options.followSymlinks || path === '/' ? s.stat(remote) : s.lstat(remote)));
     const attr = attrFromStats(stats, this.options.ids);
@@ -247,14 +252,27 @@ export class SftpFileSystem implements FileSystem {
     this.cache.added(path);
   }
 
-  /** setstat of a path, or of the link itself when it is a symlink (SFTP's setstat follows links). */
+  /**
+   * setstat of a path, or of the link itself when it is a symlink (SFTP's setstat follows links).
+   * A change of mode or times to a file this mount created and still has open for writing
+   * goes behind its writes like one more write, and is answered at once (tar and cp -p set them
+   * right before close: one round trip per file less). Its owner may always make them, so
+   * only a broken connection or an odd server fails them; that is reported by the file's next
+   * flush, fsync or close, as a failed write is. Not chown: cp -p ignores its EPERM, which
+   * would come back at close instead.
+   */
   private async setAttributes(path: string, fh: number | undefined, attrs: Record<string, number>, local: Partial<Attr> = {}): Promise<void> {
     this.writable('setattr', path);
-    await this.settle(path);
     const remote = this.remote(path);
-    if (fh !== undefined) {
+    const behind = Object.keys(attrs).every((name) => CHANGES_BEHIND.has(name))
+      ? (fh !== undefined ? [this.files.get(fh)] : this.files.ofPath(path)).find((f) => f.takesChangesBehind)
+      : undefined;
+    if (behind) {
+      behind.changeBehind(attrs);
+    } else if (fh !== undefined) {
       await this.files.get(fh).withHandle(true, (s, handle) => s.fsetstat(handle, attrs, remote));
     } else {
+      await this.sendQueued(path);
       const current = this.cache.lookup(path);
       const isLink = current ? (current.mode & S_IFMT) === S_IFLNK : false;
       await this.changing(path, () => this.run(true, async (s) => {
@@ -328,7 +346,7 @@ export class SftpFileSystem implements FileSystem {
     const remote = this.remote(path);
     // The stat rides along with the open (the server answers in order): the engine asks for it next.
     const [handle, stats] = await this.run(false, (s) => Promise.all([s.open(remote, pflags, { mode: mode & 0o7777 }), s.lstat(remote)]));
-    const file = new OpenFile(this.connection, path, pflags & REOPEN_MASK, this.options.writeBehindLimit, this.sendGate, (p) => this.remote(p));
+    const file = new OpenFile(this.connection, path, pflags & REOPEN_MASK, this.options.writeBehindLimit, this.sendGate, (p) => this.remote(p), true);
     file.opened(handle);
     this.cache.added(path, attrFromStats(stats, this.options.ids));
     return { fh: this.files.add(file) };
@@ -346,23 +364,28 @@ export class SftpFileSystem implements FileSystem {
     return file.write(data, position);
   }
 
-  async flush(_path: string, fh: number): Promise<void> {
-    await this.files.get(fh).flush();
+  async flush(path: string, fh: number): Promise<void> {
+    await this.reporting(path, this.files.get(fh).flush());
   }
 
-  async fsync(_path: string, fh: number): Promise<void> {
-    await this.files.get(fh).fsync();
+  async fsync(path: string, fh: number): Promise<void> {
+    await this.reporting(path, this.files.get(fh).fsync());
+  }
+
+  /** A write or change sent behind failed: what the cache says of the file is unconfirmed. */
+  private async reporting(path: string, settled: Promise<void>): Promise<void> {
+    try {
+      await settled;
+    } catch (err) {
+      this.cache.changed(path);
+      throw err;
+    }
   }
 
   async release(path: string, fh: number): Promise<void> {
     const file = this.files.get(fh);
     this.files.remove(fh);
-    try {
-      await file.release();
-    } catch (err) {
-      this.cache.changed(path);
-      throw err;
-    }
+    await this.reporting(path, file.release());
   }
 
   async statfs(): Promise<StatFs> {
