@@ -19,8 +19,10 @@ export interface ServeOptions<P> {
   prepare?: () => Promise<P>;
   /** In the serving process: build the filesystem. */
   filesystem: (prepared: P) => FileSystem | Promise<FileSystem>;
-  /** A detached server whose throughput matters more than its pauses (see runDetached). */
+  /** A detached server whose throughput matters more than its pauses (see serverFlags). */
   singleThreadedGc?: boolean;
+  /** A detached server that churns large data buffers (see serverEnvironment). */
+  hugePageMalloc?: boolean;
   /** A server whose first requests matter, compiled ahead of use (see compileEagerly). */
   eagerCompilation?: boolean;
 }
@@ -66,7 +68,7 @@ export abstract class MountCommand extends KmxCommand {
   protected async serve<P = undefined>(options: ServeOptions<P>, flags: MountFlags): Promise<void> {
     if (flags.daemon && !isDaemonChild()) {
       const prepared = options.prepare ? await options.prepare() : undefined;
-      const ready = await runDetached(options.plugin, prepared, { singleThreadedGc: options.singleThreadedGc === true });
+      const ready = await runDetached(options.plugin, prepared, { singleThreadedGc: options.singleThreadedGc, hugePageMalloc: options.hugePageMalloc });
       this.log(`kmx ${options.plugin}: ${options.source} mounted on ${ready.mountpoint} (pid ${ready.pid})`);
       return;
     }
