@@ -8,6 +8,8 @@ interface Cached<T> {
 }
 
 const MAX_ENTRIES = 200_000;
+/** Beyond this many entries, forgetting a directory's subtree forgets everything instead of searching. */
+const SUBTREE_SEARCH_LIMIT = 20_000;
 
 export function parentOf(path: string): string {
   const slash = path.lastIndexOf('/');
@@ -121,6 +123,7 @@ export class MetadataCache {
     this.attrs.delete(path);
     this.dirs.delete(path);
     if (!mayHaveChildren) return;
+    if (this.attrs.size + this.dirs.size > SUBTREE_SEARCH_LIMIT) return this.clear(); // every mkdir would search it all
     const prefix = `${path}/`;
     for (const map of [this.attrs, this.dirs] as Map<string, unknown>[]) {
       for (const key of map.keys()) if (key.startsWith(prefix)) map.delete(key);

@@ -1,0 +1,34 @@
+// The metadata cache (src/lib/filesystem/cache.ts): what a removal forgets.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Attr } from '@kmx/core';
+import { MetadataCache } from '../src/lib/filesystem/cache.js';
+
+const t = { sec: 0, nsec: 0 };
+const attr = (mode: number): Attr => ({ mode, ino: 1, nlink: 1, uid: 0, gid: 0, rdev: 0, size: 0, blksize: 4096, blocks: 0, atime: t, mtime: t, ctime: t });
+const DIR = 0o040755;
+const FILE = 0o100644;
+
+describe('MetadataCache', () => {
+  it('forgets a removed directory\'s subtree, and nothing beside it', () => {
+    const cache = new MetadataCache(60_000);
+    cache.setListing('/', [{ name: 't', attr: attr(DIR) }, { name: 'other', attr: attr(FILE) }]);
+    cache.setListing('/t', [{ name: 'f', attr: attr(FILE) }, { name: 'sub', attr: attr(DIR) }]);
+    cache.setListing('/t/sub', [{ name: 'g', attr: attr(FILE) }]);
+    cache.removed('/t');
+    assert.equal(cache.lookup('/t'), null, 'the parent\'s listing no longer has it');
+    assert.equal(cache.lookup('/t/f'), undefined, 'unknown: asked again');
+    assert.equal(cache.lookup('/t/sub/g'), undefined);
+    assert.equal(cache.lookup('/other')?.mode, FILE);
+  });
+
+  it('forgets everything rather than search a large cache for a subtree', () => {
+    const cache = new MetadataCache(60_000);
+    cache.setListing('/big', Array.from({ length: 25_000 }, (_, i) => ({ name: `f${i}`, attr: attr(FILE) })));
+    cache.setListing('/', [{ name: 't', attr: attr(DIR) }, { name: 'big', attr: attr(DIR) }]);
+    cache.setListing('/t', [{ name: 'f', attr: attr(FILE) }]);
+    cache.removed('/t');
+    assert.equal(cache.lookup('/t/f'), undefined);
+    assert.equal(cache.lookup('/big/f1'), undefined, 'cleared');
+  });
+});
