@@ -126,7 +126,6 @@ export class OpenFile {
   /** An FSETSTAT after the queued writes, answered at once; a failure is the next flush's error. */
   changeBehind(attrs: InputAttributes): void {
     if (this.error) throw this.error;
-    this.readAhead.invalidate();
     this.sendBehind(0, (session, handle) => session.fsetstat(handle, attrs, this.path));
   }
 
