@@ -102,6 +102,7 @@ export class FileContent {
         await this.landed(file);
         // A write behind may have failed meanwhile, leaving a short block at the end (ENOSPC):
         // its errno is the answer, not the EIO of reading that block back.
+        this.dropTornEnd(file);
         this.reportFailure(file, path);
         await this.writeLocked(file, path, data, at);
       }
@@ -113,6 +114,7 @@ export class FileContent {
   settle(file: OpenFile, path: string): Promise<void> {
     return file.entry.lock.exclusive(async () => {
       await this.landed(file);
+      this.dropTornEnd(file);
       this.reportFailure(file, path);
     });
   }
@@ -121,6 +123,26 @@ export class FileContent {
   async landed(file: OpenFile): Promise<void> {
     const { entry } = file;
     while (entry.pending.size > 0) await Promise.allSettled(entry.pending.keys());
+  }
+
+  /**
+   * Once every write has landed: when writes behind failed and the file now ends within their
+   * blocks, those blocks are cut off. A full disk (ENOSPC) stops a write in the middle of a
+   * block, and that torn block would answer every later write that needs it (padding,
+   * read-modify-write) and every read with EIO, where the disk answers ENOSPC. What they held
+   * was never written; the writer is told so by the failure's errno.
+   */
+  private dropTornEnd(file: OpenFile): void {
+    const { entry } = file;
+    const failed = entry.failed;
+    if (!failed || entry.pending.size > 0) return;
+    entry.failed = undefined;
+    const layout = this.enc.layout;
+    const size = fstatSync(file.fd).size;
+    const keep = layout.cipherSize(failed.first * PLAIN_BLOCK);
+    if (size <= keep || size > layout.cipherSize((failed.last + 1) * PLAIN_BLOCK)) return;
+    truncateFd(file.fd, keep);
+    if (keep === 0) entry.fileId = undefined; // no header left: the next write makes a new one
   }
 
   private reportFailure(file: OpenFile, path: string): void {
@@ -148,7 +170,7 @@ export class FileContent {
     const last = Math.floor((end - 1) / PLAIN_BLOCK);
     for (const range of entry.pending.values()) if (range.first <= last && first <= range.last) return false;
     while (entry.pending.size >= MAX_PENDING_WRITES) await Promise.race(entry.pending.keys()).catch(() => undefined);
-    if (entry.failure !== undefined) return false; // reported by the caller once the rest has landed
+    if (entry.failure !== undefined || entry.failed) return false; // reported (and cut off) by the caller once the rest has landed
     let fileId = entry.fileId;
     if (!fileId) {
       if (entry.pending.size > 0 || fstatSync(file.fd).size > 0) return false; // the header is to be read first
@@ -161,6 +183,7 @@ export class FileContent {
     entry.logicalSize = Math.max(plainSize, end);
     done.catch((err: unknown) => {
       entry.failure ??= err;
+      entry.failed = entry.failed ? { first: Math.min(entry.failed.first, first), last: Math.max(entry.failed.last, last) } : { first, last };
     }).finally(() => {
       entry.pending.delete(done);
       if (entry.pending.size === 0) entry.logicalSize = undefined;
@@ -171,6 +194,7 @@ export class FileContent {
   truncate(file: OpenFile, path: string, size: number): Promise<void> {
     return file.entry.lock.exclusive(async () => {
       await this.landed(file);
+      this.dropTornEnd(file);
       const { fd, entry } = file;
       entry.ahead = undefined;
       const plainSize = this.plainSize(file);
