@@ -53,6 +53,18 @@ export function utimensat(dirfd: number, path: string | null, atime: Timespec, m
   check(fn(dirfd, path, times, flags), 'utimensat', path);
 }
 
+const FALLOC_FL_KEEP_SIZE = 0x01;
+const FALLOC_FL_PUNCH_HOLE = 0x02;
+
+/**
+ * fallocate(2) PUNCH_HOLE: the range reads as zeros from now on and gives its space back; the
+ * size stays. Needs no free space, unlike writing zeros. Throws (EOPNOTSUPP) where the
+ * filesystem cannot.
+ */
+export function punchHole(fd: number, offset: number, length: number): void {
+  check(cfn('int fallocate(int fd, int mode, int64_t offset, int64_t len)')(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length), 'fallocate');
+}
+
 export function close(fd: number): void {
   check(cfn('int close(int fd)')(fd), 'close');
 }

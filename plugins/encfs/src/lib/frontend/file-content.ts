@@ -1,5 +1,5 @@
 import { fstatSync } from 'node:fs';
-import { SysError, errnoOf } from '@kmx/core';
+import { SysError, errnoOf, libc } from '@kmx/core';
 import { ContentEnc, CorruptBlockError, FILE_ID_BYTES, HEADER_BYTES, PLAIN_BLOCK, encodeHeader, parseHeader, type NonceSource } from '../contentenc/index.js';
 import { randomPool } from '../cryptocore/index.js';
 import type { CryptoPool } from '../cryptopool/index.js';
@@ -27,6 +27,11 @@ const SPARE_AHEAD_BUFFERS = 4;
  * that overlap them or need old data. A write that fails behind is reported, as EIO, by the
  * next write, fsync or close of the file (with its errno), as the kernel reports failed writeback.
  */
+/** Records blocks a failed write covered, for holeFailedBlocks. */
+function failedBlocks({ entry }: OpenFile, first: number, last: number): void {
+  entry.failed.push({ first, last });
+}
+
 export class FileContent {
   private readonly spareAhead: Buffer[] = [];
 
@@ -102,7 +107,7 @@ export class FileContent {
         await this.landed(file);
         // A write behind may have failed meanwhile, leaving a short block at the end (ENOSPC):
         // its errno is the answer, not the EIO of reading that block back.
-        this.dropTornEnd(file);
+        this.holeFailedBlocks(file);
         this.reportFailure(file, path);
         await this.writeLocked(file, path, data, at);
       }
@@ -114,7 +119,7 @@ export class FileContent {
   settle(file: OpenFile, path: string): Promise<void> {
     return file.entry.lock.exclusive(async () => {
       await this.landed(file);
-      this.dropTornEnd(file);
+      this.holeFailedBlocks(file);
       this.reportFailure(file, path);
     });
   }
@@ -126,23 +131,28 @@ export class FileContent {
   }
 
   /**
-   * Once every write has landed: when writes behind failed and the file now ends within their
-   * blocks, those blocks are cut off. A full disk (ENOSPC) stops a write in the middle of a
-   * block, and that torn block would answer every later write that needs it (padding,
-   * read-modify-write) and every read with EIO, where the disk answers ENOSPC. What they held
-   * was never written; the writer is told so by the failure's errno.
+   * Once every write has landed, the blocks of writes that failed become holes. A full disk
+   * (ENOSPC) stops a write in the middle of a block, and the crypto workers write several
+   * ranges at once, so torn blocks can lie anywhere in what was written behind; each would
+   * answer every read, and every later write that needs it (padding, read-modify-write), with
+   * EIO where the disk answers ENOSPC. A hole reads as zeros and needs no space. What those
+   * blocks held was never written; the writer is told so by the failure's errno.
    */
-  private dropTornEnd(file: OpenFile): void {
+  private holeFailedBlocks(file: OpenFile): void {
     const { entry } = file;
-    const failed = entry.failed;
-    if (!failed || entry.pending.size > 0) return;
-    entry.failed = undefined;
+    if (entry.failed.length === 0 || entry.pending.size > 0) return;
     const layout = this.enc.layout;
     const size = fstatSync(file.fd).size;
-    const keep = layout.cipherSize(failed.first * PLAIN_BLOCK);
-    if (size <= keep || size > layout.cipherSize((failed.last + 1) * PLAIN_BLOCK)) return;
-    truncateFd(file.fd, keep);
-    if (keep === 0) entry.fileId = undefined; // no header left: the next write makes a new one
+    for (const { first, last } of entry.failed.splice(0)) {
+      const start = layout.cipherOffsetOf(first);
+      const end = Math.min(size, layout.cipherOffsetOf(last + 1));
+      if (end <= start) continue;
+      try {
+        libc.punchHole(file.fd, start, end - start);
+      } catch (err) {
+        this.corruption.report(`${entry.ino}:hole`, `could not clear the blocks of a failed write in inode ${entry.ino}: ${err instanceof Error ? err.message : String(err)}; reading them gives EIO`);
+      }
+    }
   }
 
   private reportFailure(file: OpenFile, path: string): void {
@@ -170,7 +180,7 @@ export class FileContent {
     const last = Math.floor((end - 1) / PLAIN_BLOCK);
     for (const range of entry.pending.values()) if (range.first <= last && first <= range.last) return false;
     while (entry.pending.size >= MAX_PENDING_WRITES) await Promise.race(entry.pending.keys()).catch(() => undefined);
-    if (entry.failure !== undefined || entry.failed) return false; // reported (and cut off) by the caller once the rest has landed
+    if (entry.failure !== undefined || entry.failed.length > 0) return false; // reported (and made holes) by the caller once the rest has landed
     let fileId = entry.fileId;
     if (!fileId) {
       if (entry.pending.size > 0 || fstatSync(file.fd).size > 0) return false; // the header is to be read first
@@ -183,7 +193,7 @@ export class FileContent {
     entry.logicalSize = Math.max(plainSize, end);
     done.catch((err: unknown) => {
       entry.failure ??= err;
-      entry.failed = entry.failed ? { first: Math.min(entry.failed.first, first), last: Math.max(entry.failed.last, last) } : { first, last };
+      failedBlocks(file, first, last);
     }).finally(() => {
       entry.pending.delete(done);
       if (entry.pending.size === 0) entry.logicalSize = undefined;
@@ -194,7 +204,7 @@ export class FileContent {
   truncate(file: OpenFile, path: string, size: number): Promise<void> {
     return file.entry.lock.exclusive(async () => {
       await this.landed(file);
-      this.dropTornEnd(file);
+      this.holeFailedBlocks(file);
       const { fd, entry } = file;
       entry.ahead = undefined;
       const plainSize = this.plainSize(file);
@@ -267,7 +277,12 @@ export class FileContent {
       if (first !== last && needTail) (await this.readBlocks(file, path, last, 1)).copy(plain, (last - first) * PLAIN_BLOCK);
       data.copy(plain, position - spanStart);
     }
-    await this.writeBlocks(file, plain, first, fileId, header);
+    try {
+      await this.writeBlocks(file, plain, first, fileId, header);
+    } catch (err) {
+      failedBlocks(file, first, last); // a full disk may have torn the last one
+      throw err;
+    }
   }
 
   /**

@@ -300,7 +300,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
   /** close(): writes still in flight land, and a failure among them is the close's error. */
   override flush(path?: string, fh?: number): Promise<void> | void {
     const file = fh === undefined ? undefined : this.open_.get(fh);
-    if (file && (file.entry.pending.size > 0 || file.entry.failure !== undefined)) return this.files.settle(file, path ?? '');
+    if (file && (file.entry.pending.size > 0 || file.entry.failure !== undefined || file.entry.failed.length > 0)) return this.files.settle(file, path ?? '');
   }
 
   override fsync(path: string, fh: number, datasync: boolean): Promise<void> {

@@ -15,8 +15,8 @@ export class OpenFileEntry {
   logicalSize: number | undefined;
   /** The first failure of a pending write: the next write, fsync or close reports it. */
   failure: unknown;
-  /** The blocks of writes behind that failed, until their torn end is cut off (FileContent.dropTornEnd). */
-  failed: { first: number; last: number } | undefined;
+  /** The blocks of writes that failed, until they are made holes (FileContent.holeFailedBlocks). */
+  readonly failed: Array<{ first: number; last: number }> = [];
   /** Where the furthest read started so far ends, to tell sequential reading. */
   readEnd = -1;
   /** Blocks decrypted ahead of a sequential reader (dropped by any write or truncation). */
