@@ -27,7 +27,7 @@ const SPARE_AHEAD_BUFFERS = 4;
  * that overlap them or need old data. A write that fails behind is reported, as EIO, by the
  * next write, fsync or close of the file (with its errno), as the kernel reports failed writeback.
  */
-/** Records blocks a failed write covered, for holeFailedBlocks. */
+/** Records blocks a failed write covered, for holeTornBlocks. */
 function failedBlocks({ entry }: OpenFile, first: number, last: number): void {
   entry.failed.push({ first, last });
 }
@@ -107,7 +107,7 @@ export class FileContent {
         await this.landed(file);
         // A write behind may have failed meanwhile, leaving a short block at the end (ENOSPC):
         // its errno is the answer, not the EIO of reading that block back.
-        this.holeFailedBlocks(file);
+        this.holeTornBlocks(file);
         this.reportFailure(file, path);
         await this.writeLocked(file, path, data, at);
       }
@@ -119,7 +119,7 @@ export class FileContent {
   settle(file: OpenFile, path: string): Promise<void> {
     return file.entry.lock.exclusive(async () => {
       await this.landed(file);
-      this.holeFailedBlocks(file);
+      this.holeTornBlocks(file);
       this.reportFailure(file, path);
     });
   }
@@ -131,27 +131,46 @@ export class FileContent {
   }
 
   /**
-   * Once every write has landed, the blocks of writes that failed become holes. A full disk
-   * (ENOSPC) stops a write in the middle of a block, and the crypto workers write several
-   * ranges at once, so torn blocks can lie anywhere in what was written behind; each would
-   * answer every read, and every later write that needs it (padding, read-modify-write), with
-   * EIO where the disk answers ENOSPC. A hole reads as zeros and needs no space. What those
-   * blocks held was never written; the writer is told so by the failure's errno.
+   * Once every write has landed, the blocks of failed writes that no longer authenticate
+   * become holes. A full disk (ENOSPC) stops a write in the middle of a block, and the crypto
+   * workers write several ranges at once, so torn blocks can lie anywhere in what was written
+   * behind; each would answer every read, and every later write that needs it (padding,
+   * read-modify-write), with EIO where the disk answers ENOSPC. A hole reads as zeros and needs
+   * no space; a torn short block at the end is cut off. Blocks that still open (old data a
+   * failed write never reached, or new data that did land) are kept; the writer learns of the
+   * loss from the failure's errno.
    */
-  private holeFailedBlocks(file: OpenFile): void {
+  private holeTornBlocks(file: OpenFile): void {
     const { entry } = file;
     if (entry.failed.length === 0 || entry.pending.size > 0) return;
+    const ranges = entry.failed.splice(0);
+    entry.ahead = undefined;
+    const fileId = entry.fileId;
+    if (!fileId) return; // no header to check blocks against
     const layout = this.enc.layout;
-    const size = fstatSync(file.fd).size;
-    for (const { first, last } of entry.failed.splice(0)) {
-      const start = layout.cipherOffsetOf(first);
-      const end = Math.min(size, layout.cipherOffsetOf(last + 1));
-      if (end <= start) continue;
-      try {
-        libc.punchHole(file.fd, start, end - start);
-      } catch (err) {
-        this.corruption.report(`${entry.ino}:hole`, `could not clear the blocks of a failed write in inode ${entry.ino}: ${err instanceof Error ? err.message : String(err)}; reading them gives EIO`);
+    let size = fstatSync(file.fd).size;
+    for (const { first, last } of ranges) {
+      for (let blockNo = first; blockNo <= last && layout.cipherOffsetOf(blockNo) < size; blockNo++) {
+        const offset = layout.cipherOffsetOf(blockNo);
+        const cipher = readAt(file.fd, layout.cipherBlock, offset);
+        try {
+          this.enc.decryptBlocks(cipher, blockNo, fileId);
+        } catch {
+          // A short last block of zeros is no hole: a torn end is cut off instead.
+          if (cipher.length < layout.cipherBlock) {
+            truncateFd(file.fd, offset);
+            size = offset;
+          } else this.punch(file, offset, cipher.length);
+        }
       }
+    }
+  }
+
+  private punch(file: OpenFile, offset: number, length: number): void {
+    try {
+      libc.punchHole(file.fd, offset, length);
+    } catch (err) {
+      this.corruption.report(`${file.entry.ino}:hole`, `could not clear a torn block of a failed write in inode ${file.entry.ino}: ${err instanceof Error ? err.message : String(err)}; reading it gives EIO`);
     }
   }
 
@@ -204,7 +223,7 @@ export class FileContent {
   truncate(file: OpenFile, path: string, size: number): Promise<void> {
     return file.entry.lock.exclusive(async () => {
       await this.landed(file);
-      this.holeFailedBlocks(file);
+      this.holeTornBlocks(file);
       const { fd, entry } = file;
       entry.ahead = undefined;
       const plainSize = this.plainSize(file);

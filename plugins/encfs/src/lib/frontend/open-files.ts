@@ -15,7 +15,7 @@ export class OpenFileEntry {
   logicalSize: number | undefined;
   /** The first failure of a pending write: the next write, fsync or close reports it. */
   failure: unknown;
-  /** The blocks of writes that failed, until they are made holes (FileContent.holeFailedBlocks). */
+  /** The blocks of writes that failed, until torn ones are made holes (FileContent.holeTornBlocks). */
   readonly failed: Array<{ first: number; last: number }> = [];
   /** Where the furthest read started so far ends, to tell sequential reading. */
   readEnd = -1;
