@@ -23,6 +23,12 @@ const ok = async (script: string): Promise<string> => {
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
+/** Runs a Python script (given as lines) from a file in `dir`; its output. */
+const python = async (dir: string, lines: string[]): Promise<string> => {
+  await writeFile(join(dir, 'script.py'), lines.join('\n'));
+  return ok(`python3 '${dir}/script.py'`);
+};
+
 describe('kmx sftp mount --via sftp-server', () => {
   // {host} is replaced (quoted): the command runs only if it got "local".
   it('reads, writes, lists and removes what the server has', () => withTestMount(viaMount([], `test {host} = local && exec ${SFTP_SERVER}`), async ({ dir, mnt }) => {
@@ -93,9 +99,9 @@ describe('kmx sftp mount --via sftp-server', () => {
   }));
 
   // tar x and cp -p set mode and times on the file they created, just before close: those go
-  // behind the writes, answered at once, and land after them (README, "What a write returns").
+  // behind the writes, answered at once, and land after them (README: kmx sftp, Speed).
   it('sends mode and times of a file it created behind its writes, in order', () => withTestMount(viaMount(), async ({ dir, mnt }) => {
-    const script = [
+    const output = await python(dir, [
       'import os, sys',
       `f = os.open('${mnt}/made', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)`,
       'os.write(f, b"x" * 300000)',
@@ -104,15 +110,14 @@ describe('kmx sftp mount --via sftp-server', () => {
       `s = os.stat('${mnt}/made')`,
       'print(oct(s.st_mode & 0o777), int(s.st_mtime), s.st_size)',
       'os.close(f)',
-    ].join('\n');
-    await writeFile(join(dir, 'behind.py'), script);
-    assert.equal(await ok(`python3 '${dir}/behind.py'`), '0o640 2000 300000\n', 'the mount shows the changes at once');
+    ]);
+    assert.equal(output, '0o640 2000 300000\n', 'the mount shows the changes at once');
     const landed = await stat(join(dir, 'srv', 'made'));
     assert.deepEqual([landed.mode & 0o777, landed.mtimeMs, landed.size], [0o640, 2_000_000, 300000], 'and the server has them after close, the mtime not undone by the writes');
   }));
 
   it('reports a mode change sent behind that the server refused at close', () => withTestMount(viaMount([], `${SFTP_SERVER} -P fsetstat`), async ({ dir, mnt }) => {
-    const script = [
+    const output = await python(dir, [
       'import os',
       `f = os.open('${mnt}/made', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)`,
       'os.write(f, b"data")',
@@ -122,9 +127,8 @@ describe('kmx sftp mount --via sftp-server', () => {
       '    os.close(f)',
       'except OSError as e:',
       '    print("close:", e.strerror)',
-    ].join('\n');
-    await writeFile(join(dir, 'refused.py'), script);
-    assert.equal(await ok(`python3 '${dir}/refused.py'`), 'fchmod answered\nclose: Permission denied\n');
+    ]);
+    assert.equal(output, 'fchmod answered\nclose: Permission denied\n');
     const landed = await stat(join(dir, 'srv', 'made'));
     assert.equal(await readFile(join(dir, 'srv', 'made'), 'utf8'), 'data', 'the writes before it landed');
     assert.equal(landed.mode & 0o777, 0o600);
