@@ -15,6 +15,11 @@ const MAX_PENDING_WRITES = 8;
 /** Read-ahead buffers kept for reuse: a fresh megabyte per read would be external memory that drives V8 into major GCs. */
 const SPARE_AHEAD_BUFFERS = 4;
 
+/** Records blocks a failed write covered, for holeTornBlocks. */
+function failedBlocks({ entry }: OpenFile, first: number, last: number): void {
+  entry.failed.push({ first, last });
+}
+
 /**
  * Reads, writes and truncates the plaintext of one open encrypted file. Only the last block
  * of a file may be partial, so unaligned writes re-encrypt the blocks they touch
@@ -27,11 +32,6 @@ const SPARE_AHEAD_BUFFERS = 4;
  * that overlap them or need old data. A write that fails behind is reported, as EIO, by the
  * next write, fsync or close of the file (with its errno), as the kernel reports failed writeback.
  */
-/** Records blocks a failed write covered, for holeTornBlocks. */
-function failedBlocks({ entry }: OpenFile, first: number, last: number): void {
-  entry.failed.push({ first, last });
-}
-
 export class FileContent {
   private readonly spareAhead: Buffer[] = [];
 
@@ -136,7 +136,7 @@ export class FileContent {
    * workers write several ranges at once, so torn blocks can lie anywhere in what was written
    * behind; each would answer every read, and every later write that needs it (padding,
    * read-modify-write), with EIO where the disk answers ENOSPC. A hole reads as zeros and needs
-   * no space; a torn short block at the end is cut off. Blocks that still open (old data a
+   * no space; a torn short block at the end is cut off. Blocks that authenticate (old data a
    * failed write never reached, or new data that did land) are kept; the writer learns of the
    * loss from the failure's errno.
    */
