@@ -109,7 +109,12 @@ export class FileContent {
         // its errno is the answer, not the EIO of reading that block back.
         this.holeTornBlocks(file);
         this.reportFailure(file, path);
-        await this.writeLocked(file, path, data, at);
+        // A full disk may tear what this write touches: the old last block it pads, or its own.
+        const from = Math.min(at, this.plainSize(file));
+        await this.writeLocked(file, path, data, at).catch((err: unknown) => {
+          failedBlocks(file, Math.floor(from / PLAIN_BLOCK), Math.floor((at + data.length - 1) / PLAIN_BLOCK));
+          throw err;
+        });
       }
       return data.length;
     });
@@ -296,12 +301,7 @@ export class FileContent {
       if (first !== last && needTail) (await this.readBlocks(file, path, last, 1)).copy(plain, (last - first) * PLAIN_BLOCK);
       data.copy(plain, position - spanStart);
     }
-    try {
-      await this.writeBlocks(file, plain, first, fileId, header);
-    } catch (err) {
-      failedBlocks(file, first, last); // a full disk may have torn the last one
-      throw err;
-    }
+    await this.writeBlocks(file, plain, first, fileId, header);
   }
 
   /**
