@@ -109,12 +109,7 @@ export class FileContent {
         // its errno is the answer, not the EIO of reading that block back.
         this.holeTornBlocks(file);
         this.reportFailure(file, path);
-        // A full disk may tear what this write touches: the old last block it pads, or its own.
-        const from = Math.min(at, this.plainSize(file));
-        await this.writeLocked(file, path, data, at).catch((err: unknown) => {
-          failedBlocks(file, Math.floor(from / PLAIN_BLOCK), Math.floor((at + data.length - 1) / PLAIN_BLOCK));
-          throw err;
-        });
+        await this.writeLocked(file, path, data, at);
       }
       return data.length;
     });
@@ -309,13 +304,18 @@ export class FileContent {
    * A new file's header (only with first = 0) goes out with small writes in the same pwrite.
    */
   private async writeBlocks(file: OpenFile, plain: Buffer, first: number, fileId: Buffer, header?: Buffer): Promise<void> {
-    if (this.pool && plain.length >= POOL_MIN_BLOCKS * PLAIN_BLOCK) {
-      if (header) writeAt(file.fd, header, 0);
-      return this.pool.encrypt(file.fd, first, fileId, plain);
+    try {
+      if (this.pool && plain.length >= POOL_MIN_BLOCKS * PLAIN_BLOCK) {
+        if (header) writeAt(file.fd, header, 0);
+        return await this.pool.encrypt(file.fd, first, fileId, plain);
+      }
+      const sealed = this.enc.encryptBlocks(plain, first, fileId, randomNonces);
+      if (header) writeAt(file.fd, Buffer.concat([header, sealed]), 0);
+      else writeAt(file.fd, sealed, this.enc.layout.cipherOffsetOf(first));
+    } catch (err) {
+      failedBlocks(file, first, first + Math.ceil(plain.length / PLAIN_BLOCK) - 1); // a full disk may have torn one
+      throw err;
     }
-    const sealed = this.enc.encryptBlocks(plain, first, fileId, randomNonces);
-    if (header) writeAt(file.fd, Buffer.concat([header, sealed]), 0);
-    else writeAt(file.fd, sealed, this.enc.layout.cipherOffsetOf(first));
   }
 
   /** Before a file grows past its partial last block, that block is re-encrypted at full length. */
