@@ -2,7 +2,7 @@
 // sshfs user expects of the mount, checked against the server's directory.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { kmxBin, withTestMount } from '@kmx/core/testing';
@@ -64,6 +64,7 @@ describe('kmx sftp mount --via sftp-server', () => {
     assert.equal((await stat(join(srv, 'hard'))).ino, (await stat(join(srv, 'target'))).ino, 'a real hard link');
     assert.equal(await readlink(join(srv, 'soft')), 'target');
     assert.equal(await readlink(join(mnt, 'soft')), 'target');
+    assert.equal(await ok(`stat -c %F '${mnt}/soft'`), 'symbolic link\n', 'a link shows as the link (no follow_symlinks)');
     assert.equal(await readFile(join(mnt, 'soft'), 'utf8'), 'new\n');
     await ok(`python3 -c "import os; f = os.open('${mnt}/synced', os.O_WRONLY | os.O_CREAT); os.write(f, b'data'); os.fsync(f); os.close(f)"`);
     assert.equal(await readFile(join(srv, 'synced'), 'utf8'), 'data');
@@ -96,6 +97,57 @@ describe('kmx sftp mount --via sftp-server', () => {
     assert.match(r.stderr, /Input\/output error|No space left/);
     const small = await sh(`rm -f '${mnt}/big' && echo fine > '${mnt}/small' && cat '${mnt}/small'`);
     assert.equal(small.stdout, 'fine\n', small.stderr);
+  }));
+
+  it('-o write_behind=0: every write waits for the server, so a refused one fails at write()', () => withTestMount({
+    prepare: async ({ dir }) => {
+      await mkdir(join(dir, 'srv'));
+      await ok(`mount -t tmpfs -o size=1m kmxtest '${dir}/srv'`);
+    },
+    args: ({ dir, mnt }) => ['sftp', 'mount', '--via', SFTP_SERVER, '-o', 'write_behind=0', `local:${dir}/srv`, mnt],
+  }, async ({ dir, mnt }) => {
+    const output = await python(dir, [
+      'import os',
+      `f = os.open('${mnt}/big', os.O_WRONLY | os.O_CREAT)`,
+      'written = 0',
+      'try:',
+      '    while written < 4 << 20:',
+      '        written += os.write(f, b"x" * 65536)',
+      'except OSError as e:',
+      '    print("write:", e.strerror)',
+      'try:',
+      '    os.close(f)',
+      '    print("closed")',
+      'except OSError as e:',
+      '    print("close:", e.strerror)',
+      'print(written)',
+    ]);
+    const [failure, closed, written] = output.trim().split('\n');
+    assert.match(failure!, /^write: (Input\/output error|No space left on device)$/, output);
+    assert.equal(closed, 'closed', 'nothing was left to fail at close');
+    assert.ok(Number(written) > 0 && Number(written) <= 1024 * 1024, output);
+    assert.ok((await stat(join(dir, 'srv', 'big'))).size >= Number(written), 'every write answered landed');
+  }));
+
+  it('-o follow_symlinks shows what links point to; a dangling link stays a link, and can be removed', () => withTestMount(viaMount(['-o', 'follow_symlinks']), async ({ dir, mnt }) => {
+    const srv = join(dir, 'srv');
+    for (const at of ['named', 'listed']) {
+      await mkdir(join(srv, at, 'sub'), { recursive: true });
+      await writeFile(join(srv, at, 'sub', 'f'), 'target');
+      await symlink('sub/f', join(srv, at, 'file-link'));
+      await symlink('sub', join(srv, at, 'dir-link'));
+      await symlink('nowhere', join(srv, at, 'dangling'));
+    }
+    const kinds = 'dangling symbolic link\ndir-link directory\nfile-link regular file\n';
+    // Looked up by name (getattr), and from a listing fetched first (readdir).
+    assert.equal(await ok(`cd '${mnt}/named' && stat -c '%n %F' dangling dir-link file-link`), kinds);
+    assert.deepEqual((await readdir(join(mnt, 'listed'))).sort(), ['dangling', 'dir-link', 'file-link', 'sub']);
+    assert.equal(await ok(`cd '${mnt}/listed' && stat -c '%n %F' dangling dir-link file-link`), kinds);
+    assert.equal(await readFile(join(mnt, 'named', 'dir-link', 'f'), 'utf8'), 'target');
+    assert.equal(await readlink(join(mnt, 'named', 'dangling')), 'nowhere');
+    await ok(`rm '${mnt}/named/dangling' '${mnt}/listed/dangling'`);
+    await assert.rejects(lstat(join(srv, 'named', 'dangling')), { code: 'ENOENT' });
+    await assert.rejects(lstat(join(srv, 'listed', 'dangling')), { code: 'ENOENT' });
   }));
 
   // tar x and cp -p set mode and times on the file they created, just before close: those go

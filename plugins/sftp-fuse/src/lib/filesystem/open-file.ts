@@ -16,10 +16,10 @@ const writeSlabs = new BufferPool(1024 * 1024, 16);
 /**
  * A file opened through the mount. Writes are write-behind: the FUSE write is answered at
  * once and its SFTP WRITE sent through the mount's SendGate; at most `writeBehindLimit` bytes
- * wait for the server's answer. A failed write is kept and reported by the next write, flush
- * (close), fsync or release, as sshfs does. Reads go through ReadAhead. After a reconnection the file is opened
- * again on the new connection, unless writes were lost in the drop: then it fails with EIO
- * until closed.
+ * wait for the server's answer (with 0, each write waits for its own). A failed write behind
+ * is kept and reported by the next write, flush (close), fsync or release, as sshfs does.
+ * Reads go through ReadAhead. After a reconnection the file is opened again on the new
+ * connection, unless writes were lost in the drop: then it fails with EIO until closed.
  */
 export class OpenFile {
   private handle: Buffer | undefined;
@@ -108,8 +108,18 @@ export class OpenFile {
     const slab = length <= writeSlabs.size ? writeSlabs.take() : Buffer.allocUnsafe(length);
     data.copy(slab);
     const copy = slab.subarray(0, length);
-    this.sendBehind(length, (session, handle) => session.write(handle, copy, position, this.path), () => writeSlabs.give(slab));
-    this.writtenEnd = Math.max(this.writtenEnd, position + length);
+    const send = (session: SftpSession, handle: Buffer): Promise<void> => session.write(handle, copy, position, this.path);
+    const end = position + length;
+    if (this.writeBehindLimit === 0) {
+      // Nothing behind (write_behind=0, sshfs's sshfs_sync): the write answers with its own
+      // outcome, which its caller has then seen, so a failure is not kept for flush and close.
+      return this.sendBehind(length, send, () => writeSlabs.give(slab), false).then(() => {
+        this.writtenEnd = Math.max(this.writtenEnd, end);
+        return length;
+      });
+    }
+    this.writtenEnd = Math.max(this.writtenEnd, end);
+    void this.sendBehind(length, send, () => writeSlabs.give(slab));
     if (this.inflightBytes <= this.writeBehindLimit) return length;
     return this.waitBelowLimit().then(() => length);
   }
@@ -126,14 +136,15 @@ export class OpenFile {
   /** An FSETSTAT after the queued writes, answered at once; a failure is the next flush's error. */
   changeBehind(attrs: InputAttributes): void {
     if (this.error) throw this.error;
-    this.sendBehind(0, (session, handle) => session.fsetstat(handle, attrs, this.path));
+    void this.sendBehind(0, (session, handle) => session.fsetstat(handle, attrs, this.path));
   }
 
   /**
    * Queues a request on the handle behind everything queued before it. It counts as in flight
-   * from here on: whatever settles the file waits for it, and its failure breaks the file.
+   * from here on: whatever settles the file waits for it, and its failure breaks the file
+   * (unless `keepsFailure` is false: the caller reports it). Settles as the request does.
    */
-  private sendBehind(length: number, request: (session: SftpSession, handle: Buffer) => Promise<void>, done?: () => void): void {
+  private sendBehind(length: number, request: (session: SftpSession, handle: Buffer) => Promise<void>, done?: () => void, keepsFailure = true): Promise<void> {
     let handedOver!: () => void;
     const dispatched = new Promise<void>((resolve) => (handedOver = resolve));
     const sent = this.sendGate.send(length, () => {
@@ -155,7 +166,7 @@ export class OpenFile {
     const pending: Promise<void> = sent
       .then(done)
       .catch((err: unknown) => {
-        this.error ??= err instanceof Error ? err : new Error(String(err));
+        if (keepsFailure) this.error ??= err instanceof Error ? err : new Error(String(err));
       })
       .finally(() => {
         handedOver(); // also when it failed before it was sent
@@ -166,6 +177,7 @@ export class OpenFile {
     this.inflightBytes += length;
     this.undispatched.add(dispatched);
     void dispatched.then(() => this.undispatched.delete(dispatched));
+    return sent;
   }
 
   private async waitBelowLimit(): Promise<void> {

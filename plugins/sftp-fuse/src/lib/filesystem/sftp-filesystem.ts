@@ -6,6 +6,7 @@ import { S_IFLNK, S_IFMT, attrFromStats, type IdMap } from './attrs.js';
 import { MetadataCache } from './cache.js';
 import { OpenFile, OpenFiles, sftpOpenFlags } from './open-file.js';
 import { SendGate } from './send-gate.js';
+import { followLinks, statFollowing } from './symlinks.js';
 
 export interface SftpFileSystemOptions {
   /** The remote directory mounted, absolute. */
@@ -102,7 +103,7 @@ export class SftpFileSystem implements FileSystem {
     if (cached === null) throw SysError.of('ENOENT', 'lstat', path);
     await this.sendQueued(path);
     const remote = this.remote(path);
-    const stats = await this.run(true, (s) => (this.options.followSymlinks || path === '/' ? s.stat(remote) : s.lstat(remote)));
+    const stats = await this.run(true, (s) => (this.options.followSymlinks ? statFollowing(s, remote) : path === '/' ? s.stat(remote) : s.lstat(remote)));
     const attr = attrFromStats(stats, this.options.ids);
     if (fh !== undefined) attr.size = Math.max(attr.size, this.files.get(fh).writtenSize);
     this.cache.setAttr(path, attr);
@@ -158,12 +159,7 @@ export class SftpFileSystem implements FileSystem {
   private async listDirectory(path: string): Promise<DirEntry[]> {
     const list = await this.run(true, (s) => s.readdir(this.remote(path)));
     const entries = list.filter((e) => e.name !== '.' && e.name !== '..').map((e) => ({ name: e.name, attr: attrFromStats(e.attrs, this.options.ids) }));
-    if (this.options.followSymlinks) {
-      await Promise.all(entries.filter((e) => (e.attr.mode & S_IFMT) === S_IFLNK).map(async (e) => {
-        const target = await this.run(true, (s) => s.stat(this.remote(path === '/' ? `/${e.name}` : `${path}/${e.name}`))).catch(() => undefined);
-        if (target) e.attr = attrFromStats(target, this.options.ids);
-      }));
-    }
+    if (this.options.followSymlinks) await followLinks(entries, (name) => this.run(true, (s) => s.stat(this.remote(path === '/' ? `/${name}` : `${path}/${name}`))), this.options.ids);
     this.cache.setListing(path, entries);
     return entries;
   }
@@ -361,7 +357,8 @@ export class SftpFileSystem implements FileSystem {
     const file = this.files.get(fh);
     this.cache.written(path, position + data.length);
     for (const other of this.files.ofPath(path)) if (other !== file) other.invalidate();
-    return file.write(data, position);
+    const written = file.write(data, position);
+    return typeof written === 'number' ? written : this.reporting(path, written);
   }
 
   async flush(path: string, fh: number): Promise<void> {
@@ -373,9 +370,9 @@ export class SftpFileSystem implements FileSystem {
   }
 
   /** A write or change sent behind failed: what the cache says of the file is unconfirmed. */
-  private async reporting(path: string, settled: Promise<void>): Promise<void> {
+  private async reporting<T>(path: string, settled: Promise<T>): Promise<T> {
     try {
-      await settled;
+      return await settled;
     } catch (err) {
       this.cache.changed(path);
       throw err;
