@@ -126,6 +126,21 @@ describe('kmx sftp mount: the connection drops', () => {
     await waitFor('kmx mounts to say so', async () => /ok \(reconnected \d+ time\(s\)\)/.test(await mountStatus(mnt)));
   }));
 
+  it('--via with reconnect=no: once the server is gone, everything fails with EIO at once, and the mount says so', () => withTestMount(viaMount('reconnect=no'), async ({ dir, mnt, server }) => {
+    await writeFile(join(dir, 'srv', 'f'), 'data');
+    const victim = (await viaServer(server.pid!))!;
+    signal(victim, 'SIGKILL');
+    await waitFor('kmx mounts to show the connection down', async () => /down: connection lost/.test(await mountStatus(mnt)));
+    const started = Date.now();
+    for (const script of [`cat '${mnt}/f'`, `ls '${mnt}'`, `touch '${mnt}/new'`, `mkdir '${mnt}/d'`]) {
+      const r = await shell(script);
+      assert.notEqual(r.code, 0, script);
+      assert.match(r.stderr, /Input\/output error/, script);
+    }
+    assert.ok(Date.now() - started < 5_000, 'without waiting for a server');
+    assert.equal(await viaServer(server.pid!), undefined, 'and without starting a new one');
+  }));
+
   it('--via: what another file had queued behind the lost writes goes out on the new connection, or fails loudly', () => withTestMount(viaMount('timeout=10', 'write_behind=16777216'), async ({ dir, mnt, server, output }) => {
     const lost = randomBytes(8 * 1024 * 1024);
     const kept = randomBytes(1024 * 1024);
