@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { Readable, Writable } from 'node:stream';
 import type { SFTPWrapper } from 'ssh2';
 import { DataReplyRouter } from './direct-io.js';
+import { Scavenger } from './scavenger.js';
 
 /**
  * ssh2's SFTP class speaks SFTP v3 (client or server) over an SSH channel. It touches the
@@ -149,9 +150,17 @@ export function sftpOverStream(input: Readable, output: Writable, options: Adapt
     if (!output.destroyed) output.end();
   };
   const sftp = new SFTP(fakeClient(send, close, true), channelInfo(), { server: options.server === true, ...(options.debug ? { debug: options.debug } : {}) });
-  // A client's READ replies go straight into the caller's buffers (DataReplyRouter).
-  const router = options.server ? undefined : new DataReplyRouter(sftp);
-  input.on('data', router ? (chunk: Buffer) => router.push(chunk) : (chunk: Buffer) => sftp.push(chunk));
+  // A client's READ replies go straight into the caller's buffers (DataReplyRouter), and the
+  // chunks they came in are let go of early (Scavenger).
+  if (options.server) input.on('data', (chunk: Buffer) => sftp.push(chunk));
+  else {
+    const router = new DataReplyRouter(sftp);
+    const scavenger = new Scavenger();
+    input.on('data', (chunk: Buffer) => {
+      router.push(chunk);
+      scavenger.read(chunk.length);
+    });
+  }
   input.on('end', () => sftp.push(null));
   input.on('close', () => sftp.push(null));
   input.on('error', () => sftp.push(null));
