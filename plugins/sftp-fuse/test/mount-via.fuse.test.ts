@@ -21,6 +21,15 @@ const ok = async (script: string): Promise<string> => {
   return r.stdout;
 };
 
+/** viaMount, serving a 1 MiB tmpfs: a disk that fills (withTestMount unmounts it). */
+const smallDiskMount = (extra: string[] = []) => ({
+  ...viaMount(extra),
+  prepare: async ({ dir }: { dir: string }) => {
+    await mkdir(join(dir, 'srv'));
+    await ok(`mount -t tmpfs -o size=1m kmxtest '${dir}/srv'`);
+  },
+});
+
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 /** Runs a Python script (given as lines) from a file in `dir`; its output. */
@@ -85,13 +94,7 @@ describe('kmx sftp mount --via sftp-server', () => {
     assert.equal((await stat(join(srv, 'copied'))).mode & 0o777, 0o640);
   }));
 
-  it('reports a write the server refused at close, not before (write-behind)', () => withTestMount({
-    prepare: async ({ dir }) => {
-      await mkdir(join(dir, 'srv'));
-      await ok(`mount -t tmpfs -o size=1m kmxtest '${dir}/srv'`);
-    },
-    args: ({ dir, mnt }) => ['sftp', 'mount', '--via', SFTP_SERVER, `local:${dir}/srv`, mnt],
-  }, async ({ mnt }) => {
+  it('reports a write the server refused at close, not before (write-behind)', () => withTestMount(smallDiskMount(), async ({ mnt }) => {
     const r = await sh(`dd if=/dev/urandom of='${mnt}/big' bs=64k count=64 status=none`);
     assert.notEqual(r.code, 0, 'a full disk is an error');
     assert.match(r.stderr, /Input\/output error|No space left/);
@@ -99,13 +102,7 @@ describe('kmx sftp mount --via sftp-server', () => {
     assert.equal(small.stdout, 'fine\n', small.stderr);
   }));
 
-  it('-o write_behind=0: every write waits for the server, so a refused one fails at write()', () => withTestMount({
-    prepare: async ({ dir }) => {
-      await mkdir(join(dir, 'srv'));
-      await ok(`mount -t tmpfs -o size=1m kmxtest '${dir}/srv'`);
-    },
-    args: ({ dir, mnt }) => ['sftp', 'mount', '--via', SFTP_SERVER, '-o', 'write_behind=0', `local:${dir}/srv`, mnt],
-  }, async ({ dir, mnt }) => {
+  it('-o write_behind=0: every write waits for the server, so a refused one fails at write()', () => withTestMount(smallDiskMount(['-o', 'write_behind=0']), async ({ dir, mnt }) => {
     const output = await python(dir, [
       'import os',
       `f = os.open('${mnt}/big', os.O_WRONLY | os.O_CREAT)`,

@@ -12,7 +12,7 @@ import { runInNewContext } from 'node:vm';
  */
 const EVERY_BYTES = 4 * 1024 * 1024;
 
-type Gc = (options: { type: 'minor' | 'major' }) => void;
+type Gc = (options: { type: 'minor' }) => void;
 
 let gc: Gc | null | undefined;
 
