@@ -22,13 +22,20 @@ describe('MetadataCache', () => {
     assert.equal(cache.lookup('/other')?.mode, FILE);
   });
 
-  it('forgets everything rather than search a large cache for a subtree', () => {
+  it('forgets what lies deep beneath a name, even below directories it never cached, and keeps a large rest', () => {
     const cache = new MetadataCache(60_000);
     cache.setListing('/big', Array.from({ length: 25_000 }, (_, i) => ({ name: `f${i}`, attr: attr(FILE) })));
     cache.setListing('/', [{ name: 't', attr: attr(DIR) }, { name: 'big', attr: attr(DIR) }]);
-    cache.setListing('/t', [{ name: 'f', attr: attr(FILE) }]);
+    cache.setAttr('/t/a/b/deep', attr(FILE)); // /t/a and /t/a/b were never cached themselves
+    cache.setListing('/t/a/b/c', [{ name: 'g', attr: attr(FILE) }]);
     cache.removed('/t');
-    assert.equal(cache.lookup('/t/f'), undefined);
-    assert.equal(cache.lookup('/big/f1'), undefined, 'cleared');
+    assert.equal(cache.lookup('/t/a/b/deep'), undefined);
+    assert.equal(cache.lookup('/t/a/b/c/g'), undefined);
+    assert.equal(cache.listing('/t/a/b/c'), undefined);
+    assert.equal(cache.lookup('/big/f24999')?.mode, FILE, 'the rest stays');
+    cache.setAttr('/t', attr(DIR)); // made again: nothing old comes back beneath it
+    assert.equal(cache.lookup('/t/a/b/deep'), undefined);
+    cache.removed('/big');
+    assert.equal(cache.lookup('/big/f0'), undefined);
   });
 });

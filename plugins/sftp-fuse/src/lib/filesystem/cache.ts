@@ -8,8 +8,6 @@ interface Cached<T> {
 }
 
 const MAX_ENTRIES = 200_000;
-/** Beyond this many entries, forgetting a directory's subtree forgets everything instead of searching. */
-const SUBTREE_SEARCH_LIMIT = 20_000;
 
 export function parentOf(path: string): string {
   const slash = path.lastIndexOf('/');
@@ -30,6 +28,12 @@ export function nameOf(path: string): string {
 export class MetadataCache {
   private readonly attrs = new Map<string, Cached<Attr>>();
   private readonly dirs = new Map<string, Cached<Set<string>>>();
+  /**
+   * The paths cached beneath each directory, one level down, with every directory between a
+   * cached path and the root linked in: forgetting a subtree visits that subtree only (a mkdir
+   * forgets what was cached beneath its name), whatever the size of the cache.
+   */
+  private readonly children = new Map<string, Set<string>>();
 
   constructor(private readonly timeoutMs: number) {}
 
@@ -53,6 +57,7 @@ export class MetadataCache {
     this.trim();
     const now = Date.now();
     this.attrs.set(path, { value: attr, expires: now + Math.min(timeoutMs, this.timeoutMs), at: now });
+    this.index(path);
   }
 
   /** The attributes if they were learnt within `maxAgeMs` (fresher than the cache's own trust). */
@@ -84,8 +89,12 @@ export class MetadataCache {
     this.trim();
     const expires = Date.now() + this.timeoutMs;
     this.dirs.set(path, { value: new Set(entries.map((e) => e.name)), expires });
+    this.index(path);
     const prefix = path === '/' ? '/' : `${path}/`;
-    for (const e of entries) this.attrs.set(prefix + e.name, { value: e.attr, expires });
+    for (const e of entries) {
+      this.attrs.set(prefix + e.name, { value: e.attr, expires });
+      this.index(prefix + e.name);
+    }
   }
 
   /** A name was created in `dir` through the mount. */
@@ -115,18 +124,30 @@ export class MetadataCache {
   clear(): void {
     this.attrs.clear();
     this.dirs.clear();
+    this.children.clear();
+  }
+
+  /** Links `path` to its parent in `children`, and so on up to the first one already linked. */
+  private index(path: string): void {
+    for (let p = path; p !== '/'; p = parentOf(p)) {
+      const parent = parentOf(p);
+      let below = this.children.get(parent);
+      if (!below) this.children.set(parent, (below = new Set()));
+      if (below.has(p)) return;
+      below.add(p);
+    }
   }
 
   private forgetTree(path: string): void {
-    const attr = this.attrs.get(path)?.value;
-    const mayHaveChildren = this.dirs.has(path) || attr === undefined || (attr.mode & 0o170000) === 0o040000;
-    this.attrs.delete(path);
-    this.dirs.delete(path);
-    if (!mayHaveChildren) return;
-    if (this.attrs.size + this.dirs.size > SUBTREE_SEARCH_LIMIT) return this.clear(); // every mkdir would search it all
-    const prefix = `${path}/`;
-    for (const map of [this.attrs, this.dirs] as Map<string, unknown>[]) {
-      for (const key of map.keys()) if (key.startsWith(prefix)) map.delete(key);
+    if (path !== '/') this.children.get(parentOf(path))?.delete(path);
+    const pending = [path];
+    for (let p = pending.pop(); p !== undefined; p = pending.pop()) {
+      this.attrs.delete(p);
+      this.dirs.delete(p);
+      const below = this.children.get(p);
+      if (!below) continue;
+      this.children.delete(p);
+      for (const child of below) pending.push(child);
     }
   }
 
