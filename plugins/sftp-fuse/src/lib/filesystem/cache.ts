@@ -18,6 +18,10 @@ export function nameOf(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
 
+export function childOf(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
 /**
  * sshfs's attribute and directory caches: what the server said about a path, for `timeoutMs`.
  * A fresh listing of a directory also answers "no such file" for names not in it, without a
@@ -90,10 +94,10 @@ export class MetadataCache {
     const expires = Date.now() + this.timeoutMs;
     this.dirs.set(path, { value: new Set(entries.map((e) => e.name)), expires });
     this.index(path);
-    const prefix = path === '/' ? '/' : `${path}/`;
     for (const e of entries) {
-      this.attrs.set(prefix + e.name, { value: e.attr, expires });
-      this.index(prefix + e.name);
+      const child = childOf(path, e.name);
+      this.attrs.set(child, { value: e.attr, expires });
+      this.index(child);
     }
   }
 

@@ -3,7 +3,7 @@ import type { Connection } from '../connection/connection.js';
 import type { SftpSession } from '../protocol/session.js';
 import { OpenFlag } from '../protocol/session.js';
 import { S_IFLNK, S_IFMT, attrFromStats, type IdMap } from './attrs.js';
-import { MetadataCache } from './cache.js';
+import { MetadataCache, childOf } from './cache.js';
 import { OpenFile, OpenFiles, sftpOpenFlags } from './open-file.js';
 import { SendGate } from './send-gate.js';
 import { followLinks, statFollowing } from './symlinks.js';
@@ -130,9 +130,8 @@ export class SftpFileSystem implements FileSystem {
    */
   private prefetchSubdirectories(path: string, entries: readonly DirEntry[]): void {
     if (!this.cache.enabled) return;
-    const prefix = path === '/' ? '/' : `${path}/`;
     for (const e of entries) {
-      if (e.attr && (e.attr.mode & S_IFMT) === 0o040000 && this.prefetchQueue.length < PREFETCH_QUEUE) this.prefetchQueue.push(prefix + e.name);
+      if (e.attr && (e.attr.mode & S_IFMT) === 0o040000 && this.prefetchQueue.length < PREFETCH_QUEUE) this.prefetchQueue.push(childOf(path, e.name));
     }
     this.pumpPrefetch();
   }
@@ -159,7 +158,7 @@ export class SftpFileSystem implements FileSystem {
   private async listDirectory(path: string): Promise<DirEntry[]> {
     const list = await this.run(true, (s) => s.readdir(this.remote(path)));
     const entries = list.filter((e) => e.name !== '.' && e.name !== '..').map((e) => ({ name: e.name, attr: attrFromStats(e.attrs, this.options.ids) }));
-    if (this.options.followSymlinks) await followLinks(entries, (name) => this.run(true, (s) => s.stat(this.remote(path === '/' ? `/${name}` : `${path}/${name}`))), this.options.ids);
+    if (this.options.followSymlinks) await followLinks(entries, (name) => this.run(true, (s) => s.stat(this.remote(childOf(path, name)))), this.options.ids);
     this.cache.setListing(path, entries);
     return entries;
   }
@@ -168,10 +167,9 @@ export class SftpFileSystem implements FileSystem {
   private cachedListing(path: string): DirEntry[] | undefined {
     const names = this.cache.listing(path);
     if (!names) return undefined;
-    const prefix = path === '/' ? '/' : `${path}/`;
     const entries: DirEntry[] = [];
     for (const name of names) {
-      const attr = this.cache.lookup(prefix + name);
+      const attr = this.cache.lookup(childOf(path, name));
       if (!attr) return undefined;
       entries.push({ name, attr });
     }
