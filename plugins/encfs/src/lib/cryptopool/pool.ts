@@ -27,6 +27,16 @@ export function startCryptoPool(setup: WorkerSetup, overhead: number): CryptoPoo
   return count > 0 ? new CryptoPool(setup, overhead, count) : undefined;
 }
 
+/**
+ * Waits for every part of a write, then fails with the first failure. Promise.all would fail
+ * while other parts still write: whoever then checks the blocks (FileContent.holeTornBlocks
+ * after a full disk) could look before a part tears its block.
+ */
+async function everyPart(parts: ReadonlyArray<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(parts)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 type JobWithoutIds = Job extends infer J ? (J extends Job ? Omit<J, 'id' | 'slot'> : never) : never;
 
 interface PoolWorker {
@@ -80,7 +90,7 @@ export class CryptoPool {
   async encrypt(fd: number, first: number, fileId: Buffer, plain: Buffer): Promise<void> {
     const hex = fileId.toString('hex');
     const blocks = Math.ceil(plain.length / PLAIN_BLOCK);
-    await Promise.all(this.split(blocks).map(async ([offset, n]) => {
+    await everyPart(this.split(blocks).map(async ([offset, n]) => {
       const slice = plain.subarray(offset * PLAIN_BLOCK, Math.min(plain.length, (offset + n) * PLAIN_BLOCK));
       await this.withSlot((slot) => {
         slice.copy(this.slotView(slot));
@@ -103,7 +113,7 @@ export class CryptoPool {
       slice.copy(this.slotView(slot));
       jobs.push(this.send({ op: 'encrypt', fd, first: first + offset, length: slice.length, fileId: hex }, slot).finally(() => this.releaseSlot(slot)));
     }
-    return { done: Promise.all(jobs).then(() => undefined) };
+    return { done: everyPart(jobs) };
   }
 
   /** Reverse mode: plaintext blocks first … first+count-1 of a plain file, encrypted as `cPath`, handed to `consume` in order. */
