@@ -20,6 +20,11 @@ for (const version of ['3', '4'] as const) {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, '640 2\nexisting.txt\nnew.txt\n');
       assert.equal(existsSync(join(server, 'd')), false);
+      // libnfs's messages carry the path: names that read like its transport failures are still
+      // only names (a missing one is ENOENT, not EIO; tar x of /usr/include/linux hit these)
+      const names = await sh(`cd '${m.mnt}' && for n in socket.h connector.h nf_cttimeout.h; do cat $n 2>&1; echo x > $n && cat $n && rm $n; done`);
+      assert.equal(names.code, 0, names.stderr);
+      assert.equal(names.stdout.replace(/^cat: /gm, ''), ['socket.h', 'connector.h', 'nf_cttimeout.h'].map((n) => `${n}: No such file or directory\nx\n`).join(''));
       // a large file: v3 in 1 MiB calls, v4.0 in libnfs 4.0's 2 KiB writes
       const size = version === '3' ? 64 : 4;
       const data = randomBytes(size * 1024 * 1024);

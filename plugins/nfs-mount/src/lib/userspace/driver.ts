@@ -13,6 +13,8 @@ const POLLERR = 8;
 const POLLHUP = 0x10;
 const TICK_MS = 250;
 const EIO = 5;
+/** What libnfs 4.0 answers a call with when the RPC itself failed: EFAULT, EINTR (timeout, cancel). */
+const TRANSPORT_FAILURES = new Set([14, 4]);
 
 interface PollEvents {
   readable: boolean;
@@ -132,10 +134,10 @@ export class NfsContext {
     } catch {
       message = '';
     }
-    // libnfs reports a timeout or a lost connection with codes that are not errnos of the
-    // operation; to a reader of the mount these are I/O errors.
-    const errno = /timed out|timeout|disconnect|connect|socket/i.test(message) ? EIO : -err;
-    const code = errno > 0 && errno < 200 ? errno : EIO;
+    // libnfs reports a lost connection (EFAULT) or a timeout or cancel (EINTR) with codes that
+    // are not errnos of the operation; to a reader of the mount these are I/O errors. By code,
+    // not by message: the message carries the path, and a file named socket.h is just a name.
+    const code = -err > 0 && -err < 200 && !TRANSPORT_FAILURES.has(-err) ? -err : EIO;
     return new SysError(code, what, undefined, { detail: message || undefined });
   }
 
