@@ -19,3 +19,28 @@ export class BufferPool {
     if (buffer.length === this.size && this.spares.length < this.keep) this.spares.push(buffer);
   }
 }
+
+/**
+ * Pools of a few sizes, each take served by the smallest size that fits. Writes come in the
+ * writer's sizes (tar 10 KiB, cp 128 KiB, dd up to the engine's 1 MiB), and a write behind
+ * holds its copy until answered: in 1 MiB slabs only, an untar of 800 small files held up to
+ * 53 at once and faulted in ~90 MiB of fresh memory (a tenth of kmx sftp's CPU).
+ */
+export class SizedBufferPool {
+  private readonly pools: BufferPool[];
+
+  /** `classes`: [size, idle buffers kept] pairs, smallest first. */
+  constructor(classes: ReadonlyArray<readonly [size: number, keep: number]>) {
+    this.pools = classes.map(([size, keep]) => new BufferPool(size, keep));
+  }
+
+  /** A buffer of at least `length` bytes; one larger than every class is not pooled. */
+  take(length: number): Buffer {
+    const pool = this.pools.find((p) => length <= p.size);
+    return pool ? pool.take() : Buffer.allocUnsafeSlow(length);
+  }
+
+  give(buffer: Buffer): void {
+    this.pools.find((p) => p.size === buffer.length)?.give(buffer);
+  }
+}
