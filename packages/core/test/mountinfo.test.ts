@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { deviceString, libc, mountAt, parseMountinfo, readMountinfo } from '@kmx/core';
+import { deviceString, libc, mountAt, parseMountinfo, probeMount, readMountinfo } from '@kmx/core';
 import { temporaryDirectory } from '@kmx/core/testing';
 import { statSync } from 'node:fs';
 
@@ -32,5 +32,11 @@ describe('mountinfo', () => {
     } finally {
       libc.umount2(target);
     }
+  }));
+
+  it('tells a stale mount by the reason after the path, not by words in the path', () => temporaryDirectory(async (dir) => {
+    // stat's message quotes the path: "cannot statx '…: Transport endpoint is not connected': No such file…"
+    assert.equal(await probeMount(join(dir, 'x: Transport endpoint is not connected')), 'ok');
+    assert.equal(await probeMount(dir), 'ok');
   }));
 });

@@ -33,7 +33,7 @@ export function probeMount(mountpoint: string): Promise<MountState> {
     execFile('stat', ['--format=%d', '--', mountpoint], { timeout: PROBE_TIMEOUT_MS, killSignal: 'SIGKILL', env: { LC_ALL: 'C', PATH: process.env.PATH ?? '/usr/bin:/bin' } },
       (err, _stdout, stderr) => {
         if (!err) resolve('ok');
-        else if (/not connected/i.test(stderr)) resolve('stale');
+        else if (stderr.trim().endsWith(': Transport endpoint is not connected')) resolve('stale'); // after the path, which may hold any words
         else if ((err as { killed?: boolean }).killed) resolve('unresponsive');
         else resolve('ok'); // EACCES and the like: the server answered
       });

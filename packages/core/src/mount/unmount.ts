@@ -51,7 +51,8 @@ export async function unmountPath(mountpoint: string, options: { lazy?: boolean 
     }
   }
   const stderr = String((lastError as { stderr?: unknown }).stderr ?? '').trim().split('\n')[0] ?? '';
-  const busy = /busy/i.test(stderr);
+  // The reason is what follows the path (which may hold any word, busy included).
+  const busy = stderr.endsWith(': Device or resource busy');
   throw new KmxError(`cannot unmount ${mountpoint}: ${stderr || String(lastError)}`, {
     hint: busy ? 'a process still uses it: close it, or unmount with --lazy' : undefined,
   });
