@@ -44,3 +44,12 @@ export class SizedBufferPool {
     this.pools.find((p) => p.size === buffer.length)?.give(buffer);
   }
 }
+
+/**
+ * Copies of FUSE WRITE data kept until the server has them (write-behind), in the sizes writers
+ * use: tar's 10 KiB, cp's 128 KiB, and up to the engines' largest WRITE (1 MiB). `keepLargest`:
+ * idle 1 MiB buffers kept (the smaller classes keep 2 and 4 MiB).
+ */
+export function writeCopyPool(keepLargest: number): SizedBufferPool {
+  return new SizedBufferPool([[16 * 1024, 128], [128 * 1024, 32], [1024 * 1024, keepLargest]]);
+}

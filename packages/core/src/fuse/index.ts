@@ -4,4 +4,4 @@ export { ENGINE_NAMES, type EngineName, type FuseEngine } from './engine.js';
 export { selectEngine, isEngineName } from './engines/index.js';
 export * from './mount.js';
 export { widenReadahead } from './readahead.js';
-export { BufferPool, SizedBufferPool } from './buffer-pool.js';
+export { BufferPool, SizedBufferPool, writeCopyPool } from './buffer-pool.js';

@@ -1,4 +1,5 @@
 import type * as KoffiModule from 'koffi';
+import { constants } from 'node:os';
 import { KmxError, SysError } from '@kmx/core';
 import { libnfs, type LibNfs, type Pointer } from './bindings.js';
 
@@ -14,7 +15,7 @@ const POLLHUP = 0x10;
 const TICK_MS = 250;
 const EIO = 5;
 /** What libnfs 4.0 answers a call with when the RPC itself failed: EFAULT, EINTR (timeout, cancel). */
-const TRANSPORT_FAILURES = new Set([14, 4]);
+const TRANSPORT_FAILURES = new Set([constants.errno.EFAULT, constants.errno.EINTR]);
 
 interface PollEvents {
   readable: boolean;

@@ -1,4 +1,4 @@
-import { SizedBufferPool, SysError, errnoOf } from '@kmx/core';
+import { SysError, errnoOf, writeCopyPool } from '@kmx/core';
 
 // Write-behind for one open file: a FUSE write is answered as soon as its NFS WRITE is queued
 // (with a copy of the data), so the next one can follow without waiting a round trip. At most
@@ -6,11 +6,10 @@ import { SizedBufferPool, SysError, errnoOf } from '@kmx/core';
 // flush, fsync or close, as a local filesystem reports a deferred write error.
 
 /**
- * Copies of queued writes live in reused slabs, shared by all open files, in sizes up to the
- * engine's largest WRITE (1 MiB): a fresh Buffer per write kept V8's major GC busy for over a
- * third of the process's CPU during a sequential write.
+ * Copies of queued writes live in reused slabs, shared by all open files: a fresh Buffer per
+ * write kept V8's major GC busy for over a third of the process's CPU during a sequential write.
  */
-const slabs = new SizedBufferPool([[16 * 1024, 128], [128 * 1024, 32], [1024 * 1024, 32]]);
+const slabs = writeCopyPool(32);
 
 export class WriteBehind {
   private readonly inFlight = new Set<Promise<void>>();

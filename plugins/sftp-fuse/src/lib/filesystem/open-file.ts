@@ -1,4 +1,4 @@
-import { SizedBufferPool, SysError } from '@kmx/core';
+import { SysError, writeCopyPool } from '@kmx/core';
 import type { InputAttributes } from 'ssh2';
 import type { Connection } from '../connection/connection.js';
 import type { SftpSession } from '../protocol/session.js';
@@ -11,7 +11,7 @@ import type { SendGate } from './send-gate.js';
  * answered, and the SFTP layer sends from this copy without copying again. A slab whose
  * write failed is never reused (the request may still be on its way).
  */
-const writeSlabs = new SizedBufferPool([[16 * 1024, 128], [128 * 1024, 32], [1024 * 1024, 16]]);
+const writeSlabs = writeCopyPool(16);
 
 /**
  * A file opened through the mount. Writes are write-behind: the FUSE write is answered at
