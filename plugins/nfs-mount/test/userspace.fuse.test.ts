@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { sh, withTestMount } from '@kmx/core/testing';
@@ -34,6 +34,35 @@ for (const version of ['3', '4'] as const) {
       const mtime = await sh(`touch -m -d '2001-02-03 04:05:06' '${m.mnt}/new.txt' && stat -c %Y '${server}/new.txt'`);
       assert.equal(mtime.stdout.trim(), String(Date.UTC(2001, 1, 3, 4, 5, 6) / 1000 + new Date(2001, 1, 3).getTimezoneOffset() * 60));
       assert.deepEqual(readdirSync(m.mnt).sort(), ['big', 'existing.txt', 'new.txt']);
+    })));
+
+    it("changes an open file's attributes, and never a symlink's target", () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version) }, async (m) => {
+      // tar's order: write, chown, chmod, touch while open, then the next file; and a second
+      // open of the file beside the first (truncate, cat). On v4, libnfs 4.0's own OPEN for a
+      // change, or a second OPEN, broke every later OPEN of the session (ERANGE).
+      const open = await sh(`cd '${m.mnt}' && exec 3>a && printf x >&3 && chown 0:0 a && chmod 640 a && printf y >&3 && truncate -s 3 a && cat a && touch -c -d @946684800 a && exec 3>&- && echo z > b && cat b && stat -c '%a %Y' a`);
+      assert.equal(open.code, 0, open.stderr);
+      assert.equal(open.stdout, 'xy\0z\n640 946684800\n');
+      // One file open through two hard links at once (diff -r, tar c), then the next file.
+      const linked = await sh(`cd '${m.mnt}' && ln b b2 && exec 5<b 6<b2 && cat <&5 && cat <&6 && exec 5<&- 6<&- && echo w > w && cat w && rm b2 w`);
+      assert.equal(linked.stdout, 'z\nz\nw\n', linked.stderr);
+      // A symlink's times: v3's server keeps them as they are; v4 through libnfs 4.0 would
+      // follow the link and change its target, so it refuses. A directory's mode: v4 cannot.
+      const link = await sh(`cd '${m.mnt}' && touch -d @1000000000 b && ln -s b link && touch -h -d @978307200 link; echo $?; stat -c %Y b; mkdir d && chmod 711 d; echo $?`);
+      const [touched, target, chmodded] = link.stdout.trim().split('\n');
+      // Link targets read back whole (libnfs 4.0 gives v4's without a NUL after them).
+      const targets = Array.from({ length: 60 }, (_, i) => `t${i}-${'x'.repeat(i)}`);
+      targets.forEach((t, i) => symlinkSync(t, join(g.exportDir, `l${i}`)));
+      const read = await sh(`cd '${m.mnt}' && for i in $(seq 0 59); do readlink l$i; done`);
+      assert.equal(read.stdout, targets.map((t) => `${t}\n`).join(''), read.stderr);
+      assert.equal(target, '1000000000', 'the target of the link changed');
+      if (version === '3') {
+        assert.deepEqual([touched, chmodded, statSync(join(g.exportDir, 'd')).mode & 0o777], ['0', '0', 0o711], link.stderr);
+      } else {
+        assert.deepEqual([touched, chmodded], ['1', '1']);
+        assert.match(link.stderr, /setting times of 'link': Operation not supported/);
+        assert.match(link.stderr, /changing permissions of 'd': Operation not supported/);
+      }
     })));
 
     it('fails a read with EIO, without hanging, when the server stops mid-read', () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version, ['--timeout', '2']) }, async (m) => {

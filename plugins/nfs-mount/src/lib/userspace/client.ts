@@ -169,8 +169,14 @@ export class NfsClient {
     return this.ctx.call('link', (cb, id) => this.lib.link_async(this.ctx.raw, existing, path, cb, id), () => undefined);
   }
 
-  readlink(path: string): Promise<string> {
-    return this.ctx.call('readlink', (cb, id) => this.lib.readlink_async(this.ctx.raw, path, cb, id), (data) => String(this.lib.koffi.decode(data, 'char', -1)));
+  /**
+   * A symlink's target. libnfs 4.0 hands an NFSv4 target over without a NUL after it (seen as
+   * stray bytes after the target, now and then), so on v4 it is cut at the link's size.
+   */
+  async readlink(path: string): Promise<string> {
+    const size = this.protocol === 4 ? (await this.lstat(path)).size : undefined;
+    const target = await this.ctx.call('readlink', (cb, id) => this.lib.readlink_async(this.ctx.raw, path, cb, id), (data) => String(this.lib.koffi.decode(data, 'char', -1)));
+    return size === undefined ? target : Buffer.from(target).subarray(0, size).toString();
   }
 
   chmod(path: string, mode: number): Promise<void> {

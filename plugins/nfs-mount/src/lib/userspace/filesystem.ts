@@ -2,6 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import type { Attr, DirEntry, FileSystem, OpenReply, StatFs, TimeUpdate, Timespec } from '@kmx/core';
 import { SysError } from '@kmx/core';
 import type { NfsClient, NfsHandle } from './client.js';
+import { SharedOpens, type SharedOpen } from './shared-opens.js';
 import { WriteBehind } from './write-behind.js';
 
 // The user-space NFS mount: every FUSE operation becomes one or a few libnfs calls over one
@@ -9,6 +10,8 @@ import { WriteBehind } from './write-behind.js';
 // mounting user's AUTH_SYS identity) apply; libnfs 4.0's NFSv4 quirks are worked around here.
 
 const O_ACCMODE = 3;
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
 /** Bytes of writes one open file may have in flight (write-behind). */
 const WRITE_BEHIND_BYTES = 16 * 1024 * 1024;
 const ACCESS_FLAGS = O_ACCMODE | fsConstants.O_APPEND | fsConstants.O_TRUNC;
@@ -18,30 +21,39 @@ function now(): Timespec {
   return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1_000_000 };
 }
 
+interface OpenHandle {
+  path: string;
+  /** The libnfs open behind it: its own on v3, the file's SharedOpen on v4. */
+  ref: { handle: NfsHandle } | SharedOpen;
+  writes: WriteBehind;
+}
+
 export class NfsFileSystem implements FileSystem {
-  private readonly handles = new Map<number, { handle: NfsHandle; path: string; writes: WriteBehind }>();
+  private readonly handles = new Map<number, OpenHandle>();
   private nextFh = 1;
-  /**
-   * NFSv4 opens of one file by one client share a stateid, so a CLOSE for one handle breaks
-   * every other open of that file (BAD_STATEID). Handles of a path are closed together, when
-   * its last one is released.
-   */
-  private readonly openPaths = new Map<string, NfsHandle[]>();
+  /** NFSv4: one libnfs open per file (SharedOpens says why). */
+  private readonly shared: SharedOpens;
 
-  constructor(private readonly client: NfsClient, private readonly log: (line: string) => void = () => undefined) {}
+  constructor(private readonly client: NfsClient, private readonly log: (line: string) => void = () => undefined) {
+    this.shared = new SharedOpens(client, (path) => this.settled(path));
+  }
 
-  private keep(handle: NfsHandle, path: string): OpenReply {
+  private keep(ref: OpenHandle['ref'], path: string): OpenReply {
     const fh = this.nextFh++;
     if (this.nextFh > 0x7fffffff) this.nextFh = 1;
-    this.handles.set(fh, { handle, path, writes: new WriteBehind(WRITE_BEHIND_BYTES) });
-    const open = this.openPaths.get(path);
-    if (open) open.push(handle);
-    else this.openPaths.set(path, [handle]);
+    this.handles.set(fh, { ref, path, writes: new WriteBehind(WRITE_BEHIND_BYTES) });
     return { fh };
   }
 
-  private handle(fh: number): NfsHandle {
-    return this.open_(fh).handle;
+  /** Waits for the writes behind of every open of `path`; a failure stays for flush and close. */
+  private async settled(path: string): Promise<void> {
+    for (const open of this.handles.values()) if (open.path === path) await open.writes.settled();
+  }
+
+  /** The libnfs handle of an open, once it is not being replaced (SharedOpens). */
+  private async handleOf(open: OpenHandle): Promise<NfsHandle> {
+    if ('ready' in open.ref) await open.ref.ready;
+    return open.ref.handle;
   }
 
   destroy(): void {
@@ -49,8 +61,7 @@ export class NfsFileSystem implements FileSystem {
   }
 
   async getattr(path: string): Promise<Attr> {
-    // Sizes and times must include writes still behind.
-    for (const open of this.handles.values()) if (open.path === path) await open.writes.settled();
+    await this.settled(path); // sizes and times must include writes still behind
     return this.client.lstat(path);
   }
 
@@ -63,29 +74,32 @@ export class NfsFileSystem implements FileSystem {
   }
 
   async open(path: string, flags: number): Promise<OpenReply> {
-    return this.keep(await this.client.open(path, flags & ACCESS_FLAGS), path);
+    const openFile = (): Promise<NfsHandle> => this.client.open(path, flags & ACCESS_FLAGS);
+    if (this.client.protocol !== 4) return this.keep({ handle: await openFile() }, path);
+    return this.keep(await this.shared.acquire(path, flags, openFile), path);
   }
 
   async create(path: string, mode: number, flags: number): Promise<OpenReply> {
-    const handle = await this.client.create(path, (flags & ACCESS_FLAGS) | fsConstants.O_CREAT, mode & 0o7777);
-    if (this.client.protocol !== 4) return this.keep(handle, path);
-    // libnfs 4.0 creates NFSv4 files EXCLUSIVE4: mode 0600 and a far-future mtime. A SETATTR on
-    // the open file invalidates its stateid (later WRITEs get BAD_STATEID), so close it, set
-    // both, and open it again.
-    await this.client.close_(handle);
-    const t = now();
-    await this.client.chmod(path, mode & 0o7777);
-    await this.client.utimes(path, t, t);
-    return this.keep(await this.client.open(path, flags & fsConstants.O_APPEND ? flags & ACCESS_FLAGS & ~fsConstants.O_TRUNC : flags & 3), path);
+    const createFile = (): Promise<NfsHandle> => this.client.create(path, (flags & ACCESS_FLAGS) | fsConstants.O_CREAT, mode & 0o7777);
+    if (this.client.protocol !== 4) return this.keep({ handle: await createFile() }, path);
+    return this.keep(await this.shared.acquire(path, flags, async () => {
+      // libnfs 4.0 creates NFSv4 files EXCLUSIVE4: mode 0600 and a far-future mtime. A SETATTR
+      // next to the open breaks it (SharedOpens), so close it, set both, and open it again.
+      await this.client.close_(await createFile());
+      const t = now();
+      await this.client.chmod(path, mode & 0o7777);
+      await this.client.utimes(path, t, t);
+      return this.client.open(path, flags & fsConstants.O_APPEND ? flags & ACCESS_FLAGS & ~fsConstants.O_TRUNC : flags & 3);
+    }, true), path);
   }
 
   async read(_path: string, fh: number, buffer: Buffer, position: number): Promise<number> {
     const open = this.open_(fh);
     await open.writes.drain(); // read what this handle wrote
-    return this.client.read(open.handle, buffer, position);
+    return this.client.read(await this.handleOf(open), buffer, position);
   }
 
-  private open_(fh: number): { handle: NfsHandle; path: string; writes: WriteBehind } {
+  private open_(fh: number): OpenHandle {
     const open = this.handles.get(fh);
     if (open === undefined) throw SysError.of('EBADF', 'nfs', undefined, { detail: `no open file ${fh}` });
     return open;
@@ -93,8 +107,9 @@ export class NfsFileSystem implements FileSystem {
 
   async write(_path: string, fh: number, data: Buffer, position: number): Promise<number> {
     const open = this.open_(fh);
+    await this.handleOf(open);
     // The engine owns `data` only until this settles, and the WRITE outlives it: send a copy.
-    await open.writes.addCopy(data, (copy) => this.client.write(open.handle, copy, position));
+    await open.writes.addCopy(data, (copy) => this.client.write(open.ref.handle, copy, position));
     return data.length;
   }
 
@@ -105,7 +120,7 @@ export class NfsFileSystem implements FileSystem {
   async fsync(_path: string, fh: number): Promise<void> {
     const open = this.open_(fh);
     await open.writes.drain();
-    await this.client.fsync(open.handle);
+    await this.client.fsync(await this.handleOf(open));
   }
 
   async release(_path: string, fh: number): Promise<void> {
@@ -113,21 +128,15 @@ export class NfsFileSystem implements FileSystem {
     if (open === undefined) return;
     await open.writes.drain().catch((err: unknown) => this.log(`write to ${open.path} failed after close: ${String(err)}`));
     this.handles.delete(fh);
-    if (this.client.protocol !== 4) {
-      await this.client.close_(open.handle);
-      return;
-    }
-    const siblings = this.openPaths.get(open.path) ?? [];
-    if ([...this.handles.values()].some((h) => h.path === open.path)) return; // closed with the last one
-    this.openPaths.delete(open.path);
-    for (const handle of siblings) await this.client.close_(handle).catch(() => undefined);
+    if ('users' in open.ref) await this.shared.release(open.ref);
+    else await this.client.close_(open.ref.handle);
   }
 
   async truncate(path: string, size: number, fh: number | undefined): Promise<void> {
     const open = fh === undefined ? undefined : this.handles.get(fh);
-    if (open === undefined) return this.client.truncate(path, size);
+    if (open === undefined) return this.settingAttributes(path, () => this.client.truncate(path, size));
     await open.writes.drain();
-    return this.client.ftruncate(open.handle, size);
+    return this.client.ftruncate(await this.handleOf(open), size);
   }
 
   mkdir(path: string, mode: number): Promise<void> {
@@ -138,13 +147,24 @@ export class NfsFileSystem implements FileSystem {
     return this.client.rmdir(path);
   }
 
-  unlink(path: string): Promise<void> {
-    return this.client.unlink(path);
+  async unlink(path: string): Promise<void> {
+    const gone = await this.lastName(path);
+    await this.client.unlink(path);
+    if (gone !== undefined) this.shared.forget(gone);
   }
 
   async rename(from: string, to: string, flags: number): Promise<void> {
     if (flags !== 0) throw SysError.of('EINVAL', 'rename', to, { detail: 'NFS has no RENAME_NOREPLACE or RENAME_EXCHANGE' });
+    const replaced = await this.lastName(to).catch(() => undefined); // to need not exist
     await this.client.rename(from, to);
+    if (replaced !== undefined) this.shared.forget(replaced);
+  }
+
+  /** NFSv4: the inode of the file at `path` if that is its last name (SharedOpens forgets it once gone). */
+  private async lastName(path: string): Promise<number | undefined> {
+    if (this.client.protocol !== 4) return undefined;
+    const attr = await this.client.lstat(path);
+    return attr.nlink <= 1 ? attr.ino : undefined;
   }
 
   symlink(target: string, path: string): Promise<void> {
@@ -156,17 +176,31 @@ export class NfsFileSystem implements FileSystem {
   }
 
   chmod(path: string, mode: number): Promise<void> {
-    return this.client.chmod(path, mode & 0o7777);
+    return this.settingAttributes(path, () => this.client.chmod(path, mode & 0o7777));
   }
 
   chown(path: string, uid: number, gid: number): Promise<void> {
-    return this.client.chown(path, uid, gid);
+    return this.settingAttributes(path, () => this.client.chown(path, uid, gid));
   }
 
   async utimens(path: string, atime: TimeUpdate, mtime: TimeUpdate): Promise<void> {
     const current = atime === 'omit' || mtime === 'omit' ? await this.client.lstat(path) : undefined;
     const pick = (t: TimeUpdate, old: Timespec | undefined): Timespec => (t === 'now' ? now() : t === 'omit' ? old ?? now() : t);
-    await this.client.utimes(path, pick(atime, current?.atime), pick(mtime, current?.mtime));
+    await this.settingAttributes(path, () => this.client.utimes(path, pick(atime, current?.atime), pick(mtime, current?.mtime)));
+  }
+
+  /**
+   * libnfs 4.0 changes NFSv4 attributes by path through an OPEN of its own (measured against
+   * ganesha): a directory has none to give (EISDIR) and a symlink is followed (its target would
+   * change instead), so v4 changes regular files only, around the mount's open of the file.
+   */
+  private async settingAttributes(path: string, set: () => Promise<void>): Promise<void> {
+    if (this.client.protocol !== 4) return set();
+    const attr = await this.client.lstat(path);
+    if ((attr.mode & S_IFMT) !== S_IFREG || attr.ino === undefined) {
+      throw SysError.of('EOPNOTSUPP', 'setattr', path, { detail: "libnfs 4.0 changes only regular files' attributes over NFSv4" });
+    }
+    await this.shared.around(path, attr.ino, set);
   }
 
   statfs(path: string): Promise<StatFs> {

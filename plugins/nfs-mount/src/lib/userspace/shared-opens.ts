@@ -1,0 +1,141 @@
+import { constants as fsConstants } from 'node:fs';
+import { SysError } from '@kmx/core';
+import type { NfsClient, NfsHandle } from './client.js';
+
+const O_ACCMODE = 3;
+/** What an open of a file shares with the mount's other opens of it: access and O_APPEND. */
+const SHARED_FLAGS = O_ACCMODE | fsConstants.O_APPEND;
+
+/** The one libnfs open of a file behind every open of it through the mount. */
+export interface SharedOpen {
+  /** The file's inode number (its hard links share it). */
+  ino: number;
+  handle: NfsHandle;
+  /** Access and O_APPEND it was opened with. */
+  flags: number;
+  users: number;
+  /** Settled except while the libnfs open is being replaced: I/O waits for it. */
+  ready: Promise<void>;
+}
+
+const writes = (flags: number): boolean => (flags & O_ACCMODE) !== fsConstants.O_RDONLY;
+
+/** Whether an open for `have` serves one asked for `want`. */
+function covers(have: number, want: number): boolean {
+  const access = (have & O_ACCMODE) === fsConstants.O_RDWR || (have & O_ACCMODE) === (want & O_ACCMODE);
+  return access && (!writes(want) || (have & fsConstants.O_APPEND) === (want & fsConstants.O_APPEND));
+}
+
+/**
+ * NFSv4 through libnfs 4.0 (measured against ganesha): the opens of one file by one client
+ * share the server's open state, so a second libnfs open of a file leaves the first one's
+ * stateid stale (its reads fail), and closing both sends a CLOSE the server no longer knows,
+ * after which libnfs's open-owner sequence is out of step and every later OPEN of the session
+ * fails (BAD_SEQID, seen as ERANGE). So each file (by inode: hard links are one file) has one
+ * libnfs open, shared and counted; an
+ * open that needs more access reopens it read-write. libnfs 4.0 also changes attributes by
+ * path through an OPEN of its own, which breaks the sequence the same way next to ours:
+ * `around` closes the file's open for the change and opens it again. Opens, closes and
+ * changes run one at a time (FUSE sends a RELEASE without waiting for it, so the next OPEN of
+ * the file can overtake it).
+ */
+export class SharedOpens {
+  private readonly byIno = new Map<number, SharedOpen>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** `settle(path)`: waits for the writes behind of every open of `path`. */
+  constructor(private readonly client: NfsClient, private readonly settle: (path: string) => Promise<void>) {}
+
+  /**
+   * The shared open of the file at `path` for an open asking `flags`; `openFirst` opens it when
+   * the mount has no open of it yet (and applies O_TRUNC itself). `created`: `openFirst`
+   * creates it, so it is a file of its own (a freed inode number may come back).
+   */
+  acquire(path: string, flags: number, openFirst: () => Promise<NfsHandle>, created = false): Promise<SharedOpen> {
+    return this.inTurn(async () => {
+      const want = flags & SHARED_FLAGS;
+      const known = created ? undefined : await this.inode(path);
+      const current = known === undefined ? undefined : this.byIno.get(known);
+      if (current === undefined) {
+        const handle = await openFirst();
+        const shared: SharedOpen = { ino: known ?? (await this.inode(path)), handle, flags: want, users: 1, ready: Promise.resolve() };
+        this.byIno.set(shared.ino, shared);
+        return shared;
+      }
+      if (!covers(current.flags, want)) {
+        if (writes(want) && writes(current.flags)) {
+          // Both write, one with O_APPEND and one without: one libnfs open cannot be both.
+          throw SysError.of('EBUSY', 'open', path, { detail: 'libnfs 4.0 keeps one NFSv4 open per file, and it is open for writing in the other mode (O_APPEND)' });
+        }
+        const append = (writes(current.flags) ? current.flags : want) & fsConstants.O_APPEND;
+        await this.replace(path, current, fsConstants.O_RDWR | append);
+      }
+      current.users++;
+      if (flags & fsConstants.O_TRUNC) {
+        await this.settle(path);
+        await this.client.ftruncate(current.handle, 0);
+      }
+      return current;
+    });
+  }
+
+  /** One open of the file ends; the last one closes it. */
+  release(shared: SharedOpen): Promise<void> {
+    return this.inTurn(async () => {
+      if (--shared.users > 0) return;
+      if (this.byIno.get(shared.ino) === shared) this.byIno.delete(shared.ino);
+      await this.client.close_(shared.handle);
+    });
+  }
+
+  /** The file numbered `ino` lost its last name: its opens keep it, and the number may come back. */
+  forget(ino: number): void {
+    this.byIno.delete(ino);
+  }
+
+  /** Runs a change of the attributes of the file at `path` (inode `ino`) with the mount's open of it, if any, closed. */
+  around(path: string, ino: number, change: () => Promise<void>): Promise<void> {
+    return this.inTurn(async () => {
+      const shared = this.byIno.get(ino);
+      if (shared === undefined) return change();
+      return this.replace(path, shared, shared.flags, change);
+    });
+  }
+
+  private async inode(path: string): Promise<number> {
+    const { ino } = await this.client.lstat(path);
+    if (ino === undefined) throw SysError.of('EIO', 'open', path, { detail: 'the server gave no file id' });
+    return ino;
+  }
+
+  private inTurn<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(step, step);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Closes the libnfs open once the writes behind it have landed, runs `between`, and opens it
+   * again with `flags` (as it was, if that fails). I/O arriving meanwhile waits on `ready`.
+   */
+  private async replace(path: string, shared: SharedOpen, flags: number, between?: () => Promise<void>): Promise<void> {
+    let reopened!: () => void;
+    shared.ready = new Promise((resolve) => (reopened = resolve));
+    try {
+      await this.settle(path);
+      await this.client.close_(shared.handle);
+      let failed: { err: unknown } | undefined;
+      await between?.().catch((err: unknown) => (failed = { err }));
+      try {
+        shared.handle = await this.client.open(path, flags);
+        shared.flags = flags;
+      } catch (err) {
+        shared.handle = await this.client.open(path, shared.flags);
+        throw err;
+      }
+      if (failed) throw failed.err;
+    } finally {
+      reopened();
+    }
+  }
+}
