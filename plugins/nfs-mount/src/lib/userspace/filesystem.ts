@@ -35,7 +35,9 @@ export class NfsFileSystem implements FileSystem {
   private readonly shared: SharedOpens;
 
   constructor(private readonly client: NfsClient, private readonly log: (line: string) => void = () => undefined) {
-    this.shared = new SharedOpens(client, (path) => this.settled(path));
+    this.shared = new SharedOpens(client, async (shared) => {
+      for (const open of this.handles.values()) if (open.ref === shared) await open.writes.settled();
+    });
   }
 
   private keep(ref: OpenHandle['ref'], path: string): OpenReply {

@@ -43,8 +43,8 @@ export class SharedOpens {
   private readonly byIno = new Map<number, SharedOpen>();
   private queue: Promise<unknown> = Promise.resolve();
 
-  /** `settle(path)`: waits for the writes behind of every open of `path`. */
-  constructor(private readonly client: NfsClient, private readonly settle: (path: string) => Promise<void>) {}
+  /** `settle(shared)`: waits for the writes behind of every open through `shared`. */
+  constructor(private readonly client: NfsClient, private readonly settle: (shared: SharedOpen) => Promise<void>) {}
 
   /**
    * The shared open of the file at `path` for an open asking `flags`; `openFirst` opens it when
@@ -72,7 +72,7 @@ export class SharedOpens {
       }
       current.users++;
       if (flags & fsConstants.O_TRUNC) {
-        await this.settle(path);
+        await this.settle(current);
         await this.client.ftruncate(current.handle, 0);
       }
       return current;
@@ -122,7 +122,7 @@ export class SharedOpens {
     let reopened!: () => void;
     shared.ready = new Promise((resolve) => (reopened = resolve));
     try {
-      await this.settle(path);
+      await this.settle(shared);
       await this.client.close_(shared.handle);
       let failed: { err: unknown } | undefined;
       await between?.().catch((err: unknown) => (failed = { err }));
