@@ -10,8 +10,6 @@ import { WriteBehind } from './write-behind.js';
 // mounting user's AUTH_SYS identity) apply; libnfs 4.0's NFSv4 quirks are worked around here.
 
 const O_ACCMODE = 3;
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
 /** Bytes of writes one open file may have in flight (write-behind). */
 const WRITE_BEHIND_BYTES = 16 * 1024 * 1024;
 const ACCESS_FLAGS = O_ACCMODE | fsConstants.O_APPEND | fsConstants.O_TRUNC;
@@ -199,7 +197,7 @@ export class NfsFileSystem implements FileSystem {
   private async settingAttributes(path: string, set: () => Promise<void>): Promise<void> {
     if (this.client.protocol !== 4) return set();
     const attr = await this.client.lstat(path);
-    if ((attr.mode & S_IFMT) !== S_IFREG || attr.ino === undefined) {
+    if ((attr.mode & fsConstants.S_IFMT) !== fsConstants.S_IFREG || attr.ino === undefined) {
       throw SysError.of('EOPNOTSUPP', 'setattr', path, { detail: "libnfs 4.0 changes only regular files' attributes over NFSv4" });
     }
     await this.shared.around(path, attr.ino, set);
