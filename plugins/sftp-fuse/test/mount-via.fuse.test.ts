@@ -202,6 +202,29 @@ describe('kmx sftp mount --via sftp-server', () => {
 
   // The server's "no such file" outranks the cache: without that, the rm -rf "succeeds" and
   // every name in the tree answers EEXIST until the cache times out (tar x then fails).
+  it('sizes and reads follow a file that got shorter: ftruncate of an open file, and a cut behind the mount', () => withTestMount(viaMount(['-o', 'cache_timeout=1']), async ({ dir, mnt }) => {
+    const block = 128 * 1024; // read-ahead's block: the reads below start inside one
+    const output = await python(dir, [
+      'import os, time',
+      // Cut on the server while the kernel still has the old size: reads past the new end are empty.
+      `open('${dir}/srv/cut-behind', 'wb').write(os.urandom(${4 * block + 500}))`,
+      `f = os.open('${mnt}/cut-behind', os.O_RDONLY)`,
+      `os.truncate('${dir}/srv/cut-behind', 10)`,
+      `print(len(os.pread(f, 4096, ${3 * block + 5 * 4096 + 100})), len(os.pread(f, 4096, 8192)), len(os.pread(f, 100, 4)))`,
+      'os.close(f)',
+      // Written through the mount, then cut: once the cache has expired the size is the cut one.
+      `f = os.open('${mnt}/cut', os.O_RDWR | os.O_CREAT, 0o644)`,
+      'os.pwrite(f, os.urandom(3_700_000), 0)',
+      'os.fsync(f)',
+      'os.ftruncate(f, 2_641_179)',
+      'time.sleep(1.2)',
+      `print(os.fstat(f).st_size, os.stat('${mnt}/cut').st_size, len(os.pread(f, 175_993, 3_576_624)), len(os.pread(f, 175_993, 2_600_000)))`,
+      'os.close(f)',
+    ]);
+    assert.equal(output, '0 0 6\n2641179 2641179 0 41179\n');
+    assert.equal((await stat(join(dir, 'srv', 'cut'))).size, 2_641_179);
+  }));
+
   it('forgets a tree removed behind its back once the server says so, and makes it again', () => withTestMount(viaMount(), async ({ dir, mnt }) => {
     await ok(`cd '${mnt}' && mkdir -p t/sub && echo 1 > t/f && echo 2 > t/sub/g && ls -R t`);
     await rm(join(dir, 'srv', 't'), { recursive: true });

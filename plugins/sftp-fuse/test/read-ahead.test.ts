@@ -11,6 +11,7 @@ function source(file: { data: Buffer }, seen: Set<Buffer>, fail?: (position: num
     seen.add(into);
     await sleep(1);
     if (fail?.(position)) throw new Error(`no block at ${position}`);
+    if (position >= file.data.length) return 0; // as a server answers past the end
     return file.data.copy(into, 0, position, Math.min(file.data.length, position + into.length));
   };
 }
@@ -70,5 +71,18 @@ describe('kmx sftp read-ahead', () => {
     file.data = Buffer.concat([file.data, randomBytes(100)]);
     assert.equal(await reader.read(out.subarray(0, 200), BLOCK), 110);
     assert.ok(out.subarray(0, 110).equals(file.data.subarray(BLOCK)));
+  });
+
+  it('answers a read that starts past an end that moved back with 0 bytes, not an error', async () => {
+    // The kernel still believes the old size (cached attributes) and asks for a page inside a
+    // block that is now short or empty.
+    const file = { data: randomBytes(4 * BLOCK) };
+    const reader = new ReadAhead(source(file, new Set()));
+    file.data = file.data.subarray(0, BLOCK + 10);
+    const out = Buffer.alloc(4096);
+    assert.equal(await reader.read(out, BLOCK + 8192), 0, 'inside the short last block');
+    assert.equal(await reader.read(out, 3 * BLOCK + 8192), 0, 'inside a block past the end');
+    assert.equal(await reader.read(out, BLOCK + 6), 4);
+    assert.ok(out.subarray(0, 4).equals(file.data.subarray(BLOCK + 6)));
   });
 });

@@ -30,8 +30,12 @@ export class OpenFile {
   private readonly undispatched = new Set<Promise<void>>();
   private inflightBytes = 0;
   private error: Error | undefined;
-  /** Data written: the file's size as the server will see it once writes land. */
-  private writtenEnd = 0;
+  /**
+   * Where the writes not yet answered end: the file's size as the server will see it once
+   * they land (0 once every write is answered: then the server's size is the truth, whatever
+   * happened to the file since).
+   */
+  private unansweredEnd = 0;
   private readonly readAhead: ReadAhead;
 
   constructor(
@@ -57,8 +61,14 @@ export class OpenFile {
     this.generation = this.connection.generation;
   }
 
-  get writtenSize(): number {
-    return this.writtenEnd;
+  /** The size the file will have once this file's unanswered writes land; 0 when none is. */
+  get pendingSize(): number {
+    return this.unansweredEnd;
+  }
+
+  /** The file was cut to `size` (after the writes before it): they no longer make it longer. */
+  truncated(size: number): void {
+    this.unansweredEnd = Math.min(this.unansweredEnd, size);
   }
 
   /** The file changed through another handle: what was read ahead may be stale. */
@@ -109,16 +119,12 @@ export class OpenFile {
     data.copy(slab);
     const copy = slab.subarray(0, length);
     const send = (session: SftpSession, handle: Buffer): Promise<void> => session.write(handle, copy, position, this.path);
-    const end = position + length;
+    this.unansweredEnd = Math.max(this.unansweredEnd, position + length);
     if (this.writeBehindLimit === 0) {
       // Nothing behind (write_behind=0, sshfs's sshfs_sync): the write answers with its own
       // outcome, which its caller has then seen, so a failure is not kept for flush and close.
-      return this.sendBehind(length, send, () => writeSlabs.give(slab), false).then(() => {
-        this.writtenEnd = Math.max(this.writtenEnd, end);
-        return length;
-      });
+      return this.sendBehind(length, send, () => writeSlabs.give(slab), false).then(() => length);
     }
-    this.writtenEnd = Math.max(this.writtenEnd, end);
     void this.sendBehind(length, send, () => writeSlabs.give(slab));
     if (this.inflightBytes <= this.writeBehindLimit) return length;
     return this.waitBelowLimit().then(() => length);
@@ -172,6 +178,7 @@ export class OpenFile {
         handedOver(); // also when it failed before it was sent
         this.inflight.delete(pending);
         this.inflightBytes -= length;
+        if (this.inflight.size === 0) this.unansweredEnd = 0;
       });
     this.inflight.add(pending);
     this.inflightBytes += length;

@@ -129,8 +129,9 @@ export class ReadAhead {
         break;
       }
       const start = position + done - b * BLOCK;
-      const n = blk.data.copy(buffer, done, start, Math.min(blk.data.length, start + buffer.length - done));
-      done += n;
+      // A short block ends the file; the reader may start past that end when the file shrank
+      // while the kernel still believed the old size.
+      if (start < blk.data.length) done += blk.data.copy(buffer, done, start, Math.min(blk.data.length, start + buffer.length - done));
       if (blk.data.length < BLOCK) {
         // The end of the file, as of that read: ask again next time (it may be growing).
         this.forget(b, blk);

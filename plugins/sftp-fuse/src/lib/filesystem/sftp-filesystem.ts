@@ -105,7 +105,7 @@ export class SftpFileSystem implements FileSystem {
     const remote = this.remote(path);
     const stats = await this.run(true, (s) => (this.options.followSymlinks ? statFollowing(s, remote) : path === '/' ? s.stat(remote) : s.lstat(remote)));
     const attr = attrFromStats(stats, this.options.ids);
-    if (fh !== undefined) attr.size = Math.max(attr.size, this.files.get(fh).writtenSize);
+    if (fh !== undefined) attr.size = Math.max(attr.size, this.files.get(fh).pendingSize);
     this.cache.setAttr(path, attr);
     return attr;
   }
@@ -257,6 +257,8 @@ export class SftpFileSystem implements FileSystem {
    */
   private async setAttributes(path: string, fh: number | undefined, attrs: Record<string, number>, local: Partial<Attr> = {}): Promise<void> {
     this.writable('setattr', path);
+    // Writes before a truncate land before it; those after it follow it (and count again).
+    if (attrs.size !== undefined) for (const file of this.files.ofPath(path)) file.truncated(attrs.size);
     const remote = this.remote(path);
     const behind = Object.keys(attrs).every((name) => CHANGES_BEHIND.has(name))
       ? (fh !== undefined ? [this.files.get(fh)] : this.files.ofPath(path)).find((f) => f.takesChangesBehind)
