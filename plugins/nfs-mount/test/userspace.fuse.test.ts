@@ -65,6 +65,52 @@ for (const version of ['3', '4'] as const) {
       }
     })));
 
+    it('lands writes behind before a change, a read or a write over the same bytes, through any descriptor (cp -p, ftruncate beside a writer)', () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version) }, async (m) => {
+      // ganesha serves requests on several threads: a change sent while writes are in flight
+      // may be carried out before them (cp -p sets the times on the still-open copy).
+      const mib = version === '3' ? 8 : 1; // libnfs 4.0 writes NFSv4 in 2 KiB calls
+      writeFileSync(join(m.dir, 'order.py'), [
+        'import os',
+        `m, s = '${m.mnt}', '${g.exportDir}'`,
+        'late = 0',
+        'for i in range(3):',
+        "    f = os.open(f'{m}/p{i}', os.O_WRONLY | os.O_CREAT, 0o644)",
+        `    for k in range(${mib}): os.write(f, os.urandom(1 << 20))`,
+        '    os.utime(f, (1_000_000_000, 1_000_000_000))',
+        '    os.close(f)',
+        "    late += os.stat(f'{s}/p{i}').st_mtime != 1_000_000_000",
+        'print(late)',
+        "fd = os.open(f'{m}/t', os.O_RDWR | os.O_CREAT, 0o644)",
+        "fd2 = os.open(f'{m}/t', os.O_RDWR)",
+        'os.pwrite(fd, os.urandom(600_000), 0)',
+        'os.fsync(fd)',
+        'os.ftruncate(fd, 1_031_337)',
+        'os.pwrite(fd2, os.urandom(29_086), 1_019_490)',
+        'os.ftruncate(fd, 591_635)',
+        "print(os.fstat(fd).st_size, os.stat(f'{s}/t').st_size, len(os.pread(fd2, 65_289, 558_483)))",
+        'os.close(fd)',
+        'os.close(fd2)',
+        // Writes over bytes still being written, through another descriptor and the same one.
+        'wrong = 0',
+        'for i in range(5):',
+        '    a, b = os.urandom(256 << 10), os.urandom(64 << 10)',
+        "    fd = os.open(f'{m}/o{i}', os.O_RDWR | os.O_CREAT, 0o644)",
+        "    fd2 = os.open(f'{m}/o{i}', os.O_RDWR)",
+        '    os.pwrite(fd, a, 0)',
+        '    os.pwrite(fd2, b, 100_000)',
+        '    os.pwrite(fd, b[:4096], 200_000)',
+        '    os.close(fd)',
+        '    os.close(fd2)',
+        '    want = bytearray(a)',
+        '    want[100_000:100_000 + len(b)] = b',
+        '    want[200_000:204_096] = b[:4096]',
+        "    wrong += open(f'{s}/o{i}', 'rb').read() != bytes(want)",
+        'print(wrong)',
+      ].join('\n'));
+      const r = await sh(`python3 '${m.dir}/order.py'`, { timeoutMs: 120_000 });
+      assert.equal(r.stdout, '0\n591635 591635 33152\n0\n', r.stderr);
+    })));
+
     it('fails a read with EIO, without hanging, when the server stops mid-read', () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version, ['--timeout', '2']) }, async (m) => {
       writeFileSync(join(g.exportDir, 'big'), randomBytes(16 * 1024 * 1024));
       const first = await sh(`dd if='${m.mnt}/big' of=/dev/null bs=1M count=1 status=none && echo ok`);

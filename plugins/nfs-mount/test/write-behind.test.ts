@@ -11,12 +11,12 @@ describe('kmx nfs write-behind', () => {
     const writes = new WriteBehind(4 << 20);
     const seen: string[] = [];
     const data = Buffer.from('first');
-    await writes.addCopy(data, async (copy) => {
+    await writes.addCopy(data, 0, async (copy) => {
       await sleep(20);
       seen.push(copy.toString());
     });
     data.write('later');
-    await writes.addCopy(data, async (copy) => seen.push(copy.toString()));
+    await writes.addCopy(data, 0, async (copy) => seen.push(copy.toString()));
     await writes.drain();
     assert.deepEqual(seen.sort(), ['first', 'later']);
   });
@@ -26,7 +26,7 @@ describe('kmx nfs write-behind', () => {
     let inFlight = 0;
     let most = 0;
     for (let i = 0; i < 8; i++) {
-      await writes.addCopy(Buffer.alloc(1 << 20, i), async (copy) => {
+      await writes.addCopy(Buffer.alloc(1 << 20, i), i << 20, async (copy) => {
         inFlight += copy.length;
         most = Math.max(most, inFlight);
         await sleep(5);
@@ -40,9 +40,26 @@ describe('kmx nfs write-behind', () => {
 
   it('reports a failed write once, at the next write or drain', async () => {
     const writes = new WriteBehind(4 << 20);
-    await writes.addCopy(Buffer.from('x'), () => Promise.reject(SysError.of('ENOSPC', 'write')));
+    await writes.addCopy(Buffer.from('x'), 0, () => Promise.reject(SysError.of('ENOSPC', 'write')));
     await writes.settled();
-    await assert.rejects(writes.addCopy(Buffer.from('y'), async () => undefined), { code: 'ENOSPC' });
+    await assert.rejects(writes.addCopy(Buffer.from('y'), 0, async () => undefined), { code: 'ENOSPC' });
     await writes.drain();
+  });
+
+  it('tells when the writes over a range have landed, not waiting for others', async () => {
+    const writes = new WriteBehind(4 << 20);
+    const landed: string[] = [];
+    const slow = (name: string, ms: number) => async (): Promise<void> => {
+      await sleep(ms);
+      landed.push(name);
+    };
+    await writes.addCopy(Buffer.alloc(100), 0, slow('0-100', 30));
+    await writes.addCopy(Buffer.alloc(100), 1000, slow('1000-1100', 200));
+    await writes.landed(50, 60);
+    assert.deepEqual(landed, ['0-100']);
+    await writes.landed(100, 1000); // touches neither
+    assert.deepEqual(landed, ['0-100']);
+    await writes.landed(1099, 2000);
+    assert.deepEqual(landed, ['0-100', '1000-1100']);
   });
 });

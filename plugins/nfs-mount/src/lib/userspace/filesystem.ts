@@ -45,7 +45,12 @@ export class NfsFileSystem implements FileSystem {
     return { fh };
   }
 
-  /** Waits for the writes behind of every open of `path`; a failure stays for flush and close. */
+  /**
+   * Waits for the writes behind of every open of `path`; a failure stays for flush and close.
+   * Whatever must follow those writes waits for this: ganesha serves requests on several
+   * threads, so a SETATTR or READ sent while they are in flight may be carried out first (cp -p
+   * sets the times of the still-open copy; one descriptor truncates what another wrote).
+   */
   private async settled(path: string): Promise<void> {
     for (const open of this.handles.values()) if (open.path === path) await open.writes.settled();
   }
@@ -93,9 +98,10 @@ export class NfsFileSystem implements FileSystem {
     }, true), path);
   }
 
-  async read(_path: string, fh: number, buffer: Buffer, position: number): Promise<number> {
+  async read(path: string, fh: number, buffer: Buffer, position: number): Promise<number> {
     const open = this.open_(fh);
-    await open.writes.drain(); // read what this handle wrote
+    await open.writes.drain(); // read what this handle wrote (and report its failure)
+    await this.settled(path); // and what others wrote
     return this.client.read(await this.handleOf(open), buffer, position);
   }
 
@@ -105,11 +111,13 @@ export class NfsFileSystem implements FileSystem {
     return open;
   }
 
-  async write(_path: string, fh: number, data: Buffer, position: number): Promise<number> {
+  async write(path: string, fh: number, data: Buffer, position: number): Promise<number> {
     const open = this.open_(fh);
     await this.handleOf(open);
+    // What was written before over the same bytes, through any open of the file, lands first.
+    for (const other of this.handles.values()) if (other.path === path || other.ref === open.ref) await other.writes.landed(position, position + data.length);
     // The engine owns `data` only until this settles, and the WRITE outlives it: send a copy.
-    await open.writes.addCopy(data, (copy) => this.client.write(open.ref.handle, copy, position));
+    await open.writes.addCopy(data, position, (copy) => this.client.write(open.ref.handle, copy, position));
     return data.length;
   }
 
@@ -136,6 +144,7 @@ export class NfsFileSystem implements FileSystem {
     const open = fh === undefined ? undefined : this.handles.get(fh);
     if (open === undefined) return this.settingAttributes(path, () => this.client.truncate(path, size));
     await open.writes.drain();
+    await this.settled(path);
     return this.client.ftruncate(await this.handleOf(open), size);
   }
 
@@ -184,6 +193,7 @@ export class NfsFileSystem implements FileSystem {
   }
 
   async utimens(path: string, atime: TimeUpdate, mtime: TimeUpdate): Promise<void> {
+    await this.settled(path); // a time left as it is includes the writes behind
     const current = atime === 'omit' || mtime === 'omit' ? await this.client.lstat(path) : undefined;
     const pick = (t: TimeUpdate, old: Timespec | undefined): Timespec => (t === 'now' ? now() : t === 'omit' ? old ?? now() : t);
     await this.settingAttributes(path, () => this.client.utimes(path, pick(atime, current?.atime), pick(mtime, current?.mtime)));
@@ -195,6 +205,7 @@ export class NfsFileSystem implements FileSystem {
    * change instead), so v4 changes regular files only, around the mount's open of the file.
    */
   private async settingAttributes(path: string, set: () => Promise<void>): Promise<void> {
+    await this.settled(path);
     if (this.client.protocol !== 4) return set();
     const attr = await this.client.lstat(path);
     if ((attr.mode & fsConstants.S_IFMT) !== fsConstants.S_IFREG || attr.ino === undefined) {

@@ -11,17 +11,23 @@ import { SysError, errnoOf, writeCopyPool } from '@kmx/core';
  */
 const slabs = writeCopyPool(32);
 
+/** The bytes [start, end) of the file a queued write covers. */
+interface Extent {
+  start: number;
+  end: number;
+}
+
 export class WriteBehind {
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly inFlight = new Map<Promise<void>, Extent>();
   private bytes = 0;
   private failure: unknown;
 
   constructor(private readonly limit: number) {}
 
-  /** Queues `send` (which writes `size` bytes); resolves once it is queued, not done. */
-  async add(size: number, send: () => Promise<unknown>): Promise<void> {
+  /** Queues `send` (which writes `size` bytes at `position`); resolves once it is queued, not done. */
+  async add(position: number, size: number, send: () => Promise<unknown>): Promise<void> {
     this.check();
-    while (this.bytes + size > this.limit && this.inFlight.size > 0) await Promise.race(this.inFlight);
+    while (this.bytes + size > this.limit && this.inFlight.size > 0) await Promise.race(this.inFlight.keys());
     this.check();
     this.bytes += size;
     const op: Promise<void> = send().then(
@@ -33,7 +39,20 @@ export class WriteBehind {
       this.bytes -= size;
       this.inFlight.delete(op);
     });
-    this.inFlight.add(op);
+    this.inFlight.set(op, { start: position, end: position + size });
+  }
+
+  /**
+   * Waits for the queued writes that cover any of [start, end): a server may carry out
+   * requests in flight together in any order, so a later write over the same bytes must not
+   * be sent before an earlier one has landed.
+   */
+  async landed(start: number, end: number): Promise<void> {
+    for (;;) {
+      const overlapping = [...this.inFlight].filter(([, e]) => e.start < end && start < e.end).map(([op]) => op);
+      if (overlapping.length === 0) return;
+      await Promise.all(overlapping);
+    }
   }
 
   /**
@@ -42,11 +61,11 @@ export class WriteBehind {
    * collector: libnfs sends write data from the caller's memory, and a call failed by a lost
    * connection is answered while libnfs may still hold its request.
    */
-  async addCopy(data: Buffer, send: (copy: Buffer) => Promise<unknown>): Promise<void> {
+  async addCopy(data: Buffer, position: number, send: (copy: Buffer) => Promise<unknown>): Promise<void> {
     const slab = slabs.take(data.length);
     data.copy(slab);
     try {
-      await this.add(data.length, () => send(slab.subarray(0, data.length)).then(() => slabs.give(slab)));
+      await this.add(position, data.length, () => send(slab.subarray(0, data.length)).then(() => slabs.give(slab)));
     } catch (err) {
       slabs.give(slab); // not queued: an earlier failure was reported instead
       throw err;
@@ -55,12 +74,12 @@ export class WriteBehind {
 
   /** Waits for every queued write, leaving a failure to be reported later. */
   async settled(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight.keys());
   }
 
   /** Waits for every queued write; throws the first failure (once). */
   async drain(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight.keys());
     this.check();
   }
 
