@@ -225,6 +225,43 @@ describe('kmx sftp mount --via sftp-server', () => {
     assert.equal((await stat(join(dir, 'srv', 'cut'))).size, 2_641_179);
   }));
 
+  it('keeps a file unlinked, replaced or moved while open usable through its descriptor', () => withTestMount(viaMount(), async ({ dir, mnt }) => {
+    const output = await python(dir, [
+      'import os',
+      `m = '${mnt}'`,
+      // A temporary file: made, unlinked, then used (the engine keeps the orphan; fuse-native
+      // hides it under .fuse_hidden* until closed, as sshfs does).
+      "fd = os.open(f'{m}/tmp', os.O_RDWR | os.O_CREAT, 0o600)",
+      "os.write(fd, b'hello ' * 1000)",
+      "os.unlink(f'{m}/tmp')",
+      "os.pwrite(fd, b'world', 6000)",
+      "print(os.pread(fd, 5, 6000).decode(), os.fstat(fd).st_size, os.path.exists(f'{m}/tmp'))",
+      // A new file under the old name is another file.
+      "open(f'{m}/tmp', 'w').write('new')",
+      "print(os.fstat(fd).st_size, os.stat(f'{m}/tmp').st_size)",
+      'os.close(fd)',
+      // Replaced by a rename while open: the old file is still read through its descriptor.
+      "open(f'{m}/old', 'w').write('old contents')",
+      "fd = os.open(f'{m}/old', os.O_RDONLY)",
+      "os.rename(f'{m}/tmp', f'{m}/old')",
+      "print(os.pread(fd, 100, 0).decode(), os.fstat(fd).st_size, open(f'{m}/old').read())",
+      'os.close(fd)',
+      // Its directory moved while it is open for writing: writes and attributes follow it.
+      "os.makedirs(f'{m}/d/e')",
+      "fd = os.open(f'{m}/d/e/f', os.O_WRONLY | os.O_CREAT, 0o644)",
+      "os.write(fd, b'x' * 100)",
+      "os.rename(f'{m}/d', f'{m}/moved')",
+      "os.write(fd, b'y' * 100)",
+      'os.fsync(fd)',
+      "print(os.fstat(fd).st_size, os.stat(f'{m}/moved/e/f').st_size)",
+      'os.close(fd)',
+    ]);
+    assert.equal(output, 'world 6005 False\n6005 3\nold contents 12 new\n200 200\n');
+    assert.equal((await readFile(join(dir, 'srv', 'moved', 'e', 'f'), 'utf8')), 'x'.repeat(100) + 'y'.repeat(100));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // fuse-native removes its hidden files at release
+    assert.deepEqual((await readdir(join(dir, 'srv'))).sort(), ['moved', 'old']);
+  }));
+
   it('forgets a tree removed behind its back once the server says so, and makes it again', () => withTestMount(viaMount(), async ({ dir, mnt }) => {
     await ok(`cd '${mnt}' && mkdir -p t/sub && echo 1 > t/f && echo 2 > t/sub/g && ls -R t`);
     await rm(join(dir, 'srv', 't'), { recursive: true });

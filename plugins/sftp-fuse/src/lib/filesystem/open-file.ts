@@ -1,5 +1,5 @@
 import { SysError, writeCopyPool } from '@kmx/core';
-import type { InputAttributes } from 'ssh2';
+import type { InputAttributes, Stats } from 'ssh2';
 import type { Connection } from '../connection/connection.js';
 import type { SftpSession } from '../protocol/session.js';
 import { OpenFlag } from '../protocol/session.js';
@@ -37,6 +37,7 @@ export class OpenFile {
    */
   private unansweredEnd = 0;
   private readonly readAhead: ReadAhead;
+  private isOrphan = false;
 
   constructor(
     private readonly connection: Connection,
@@ -69,6 +70,20 @@ export class OpenFile {
   /** The file was cut to `size` (after the writes before it): they no longer make it longer. */
   truncated(size: number): void {
     this.unansweredEnd = Math.min(this.unansweredEnd, size);
+  }
+
+  /** Unlinked (or replaced by a rename) while open: its path names something else now, or nothing. */
+  get orphaned(): boolean {
+    return this.isOrphan;
+  }
+
+  orphan(): void {
+    this.isOrphan = true;
+  }
+
+  /** The file's attributes through its handle (FSTAT), once queued writes have landed. */
+  stat(): Promise<Stats> {
+    return this.withHandle(true, (session, handle) => session.fstat(handle, this.path));
   }
 
   /** The file changed through another handle: what was read ahead may be stale. */
@@ -281,7 +296,17 @@ export class OpenFiles {
   /** Open files of one path (to let their queued writes land before a stat or setstat). */
   ofPath(path: string): OpenFile[] {
     const out: OpenFile[] = [];
-    for (const file of this.files.values()) if (file.path === path) out.push(file);
+    for (const file of this.files.values()) if (file.path === path && !file.orphaned) out.push(file);
     return out;
+  }
+
+  /** A rename moved `from` (a file, or a directory and all below it) to `to`. */
+  moved(from: string, to: string): void {
+    const below = from.endsWith('/') ? from : `${from}/`;
+    for (const file of this.files.values()) {
+      if (file.orphaned) continue;
+      if (file.path === from) file.path = to;
+      else if (file.path.startsWith(below)) file.path = to + file.path.slice(below.length - 1);
+    }
   }
 }

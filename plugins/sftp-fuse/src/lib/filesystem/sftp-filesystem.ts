@@ -98,6 +98,8 @@ export class SftpFileSystem implements FileSystem {
   }
 
   async getattr(path: string, fh?: number): Promise<Attr> {
+    const open = fh === undefined ? undefined : this.files.get(fh);
+    if (open?.orphaned) return attrFromStats(await open.stat(), this.options.ids); // its path is another file's, or none
     const cached = this.cache.lookup(path);
     if (cached) return cached; // kept up to date by what goes behind (cache.written, setAttributes)
     if (cached === null) throw SysError.of('ENOENT', 'lstat', path);
@@ -198,6 +200,7 @@ export class SftpFileSystem implements FileSystem {
     this.writable('unlink', path);
     await this.changing(path, () => this.run(false, (s) => s.unlink(this.remote(path))));
     this.cache.removed(path);
+    for (const file of this.files.ofPath(path)) file.orphan();
   }
 
   async rmdir(path: string): Promise<void> {
@@ -233,7 +236,8 @@ export class SftpFileSystem implements FileSystem {
     this.cache.removed(from);
     this.cache.removed(to);
     this.cache.added(to, moved && (moved.mode & S_IFMT) !== 0o040000 ? moved : undefined);
-    for (const file of this.files.ofPath(from)) file.path = to;
+    for (const file of this.files.ofPath(to)) file.orphan(); // replaced
+    this.files.moved(from, to);
   }
 
   async link(existing: string, path: string): Promise<void> {
