@@ -111,6 +111,37 @@ for (const version of ['3', '4'] as const) {
       assert.equal(r.stdout, '0\n591635 591635 33152\n0\n', r.stderr);
     })));
 
+    it('keeps a file unlinked, replaced or moved while open usable through its descriptor (hidden as .nfs*)', () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version) }, async (m) => {
+      writeFileSync(join(m.dir, 'open.py'), [
+        'import os',
+        `m = '${m.mnt}'`,
+        "fd = os.open(f'{m}/tmp', os.O_RDWR | os.O_CREAT, 0o600)",
+        "os.write(fd, b'hello ' * 1000)",
+        "os.unlink(f'{m}/tmp')",
+        "os.pwrite(fd, b'world', 6000)",
+        "print(os.pread(fd, 5, 6000).decode(), os.fstat(fd).st_size, os.path.exists(f'{m}/tmp'))",
+        "open(f'{m}/tmp', 'w').write('new')", // another file under the old name
+        "print(os.fstat(fd).st_size, os.stat(f'{m}/tmp').st_size)",
+        'os.close(fd)',
+        "open(f'{m}/old', 'w').write('old contents')",
+        "fd = os.open(f'{m}/old', os.O_RDONLY)",
+        "os.rename(f'{m}/tmp', f'{m}/old')", // replaces the open file
+        "print(os.pread(fd, 100, 0).decode(), os.fstat(fd).st_size, open(f'{m}/old').read())",
+        'os.close(fd)',
+        "os.makedirs(f'{m}/d/e')",
+        "fd = os.open(f'{m}/d/e/f', os.O_WRONLY | os.O_CREAT, 0o644)",
+        "os.write(fd, b'x' * 100)",
+        "os.rename(f'{m}/d', f'{m}/moved')", // its directory moves while writes are behind
+        "os.write(fd, b'y' * 100)",
+        "print(os.stat(f'{m}/moved/e/f').st_size)",
+        'os.close(fd)',
+      ].join('\n'));
+      const r = await sh(`python3 '${m.dir}/open.py'`);
+      assert.equal(r.stdout, 'world 6005 False\n6005 3\nold contents 12 new\n200\n', r.stderr);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the last close (FUSE's RELEASE) removes the hidden files
+      assert.deepEqual(readdirSync(g.exportDir).sort(), ['moved', 'old']);
+    })));
+
     it('fails a read with EIO, without hanging, when the server stops mid-read', () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version, ['--timeout', '2']) }, async (m) => {
       writeFileSync(join(g.exportDir, 'big'), randomBytes(16 * 1024 * 1024));
       const first = await sh(`dd if='${m.mnt}/big' of=/dev/null bs=1M count=1 status=none && echo ok`);

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
+import { posix } from 'node:path';
 import type { Attr, DirEntry, FileSystem, OpenReply, StatFs, TimeUpdate, Timespec } from '@kmx/core';
 import { SysError } from '@kmx/core';
 import type { NfsClient, NfsHandle } from './client.js';
@@ -20,7 +22,10 @@ function now(): Timespec {
 }
 
 interface OpenHandle {
+  /** Follows renames; a hidden name once unlinked while open (hide). */
   path: string;
+  /** Unlinked while open: renamed to a hidden name, removed when its last open closes. */
+  hidden: boolean;
   /** The libnfs open behind it: its own on v3, the file's SharedOpen on v4. */
   ref: { handle: NfsHandle } | SharedOpen;
   writes: WriteBehind;
@@ -41,7 +46,7 @@ export class NfsFileSystem implements FileSystem {
   private keep(ref: OpenHandle['ref'], path: string): OpenReply {
     const fh = this.nextFh++;
     if (this.nextFh > 0x7fffffff) this.nextFh = 1;
-    this.handles.set(fh, { ref, path, writes: new WriteBehind(WRITE_BEHIND_BYTES) });
+    this.handles.set(fh, { ref, path, hidden: false, writes: new WriteBehind(WRITE_BEHIND_BYTES) });
     return { fh };
   }
 
@@ -65,9 +70,17 @@ export class NfsFileSystem implements FileSystem {
     this.client.close();
   }
 
-  async getattr(path: string): Promise<Attr> {
-    await this.settled(path); // sizes and times must include writes still behind
-    return this.client.lstat(path);
+  async getattr(path: string, fh?: number): Promise<Attr> {
+    const at = this.pathOf(path, fh);
+    await this.settled(at); // sizes and times must include writes still behind
+    const attr = await this.client.lstat(at);
+    return at === path ? attr : { ...attr, nlink: Math.max(0, attr.nlink - 1) }; // hidden: counted without its hidden name
+  }
+
+  /** Where the file open as `fh` is now: its hidden name once unlinked while open, else `path`. */
+  private pathOf(path: string, fh: number | undefined): string {
+    const open = fh === undefined ? undefined : this.handles.get(fh);
+    return open?.hidden ? open.path : path;
   }
 
   readlink(path: string): Promise<string> {
@@ -138,11 +151,36 @@ export class NfsFileSystem implements FileSystem {
     this.handles.delete(fh);
     if ('users' in open.ref) await this.shared.release(open.ref);
     else await this.client.close_(open.ref.handle);
+    if (open.hidden && this.opensOf(open.path).length === 0) {
+      await this.unlink(open.path).catch((err: unknown) => this.log(`could not remove ${open.path}: ${String(err)}`));
+    }
+  }
+
+  private opensOf(path: string): OpenHandle[] {
+    return [...this.handles.values()].filter((open) => open.path === path);
+  }
+
+  /**
+   * A file unlinked (or replaced by a rename) while open here is renamed to a hidden name in its
+   * directory instead, as the kernel's NFS client does (silly rename): NFS has no open files to
+   * keep it alive, and the descriptors still open on it must go on working. The last close
+   * removes it.
+   */
+  private async hide(path: string): Promise<void> {
+    const opens = this.opensOf(path);
+    if (opens.length === 0) return;
+    const hidden = posix.join(posix.dirname(path), `.nfs${randomBytes(12).toString('hex')}`);
+    await this.client.rename(path, hidden);
+    for (const open of opens) {
+      open.path = hidden;
+      open.hidden = true;
+    }
   }
 
   async truncate(path: string, size: number, fh: number | undefined): Promise<void> {
     const open = fh === undefined ? undefined : this.handles.get(fh);
     if (open === undefined) return this.settingAttributes(path, () => this.client.truncate(path, size));
+    path = open.path;
     await open.writes.drain();
     await this.settled(path);
     return this.client.ftruncate(await this.handleOf(open), size);
@@ -157,6 +195,7 @@ export class NfsFileSystem implements FileSystem {
   }
 
   async unlink(path: string): Promise<void> {
+    if (this.opensOf(path).some((open) => !open.hidden)) return this.hide(path);
     const gone = await this.lastName(path);
     await this.client.unlink(path);
     if (gone !== undefined) this.shared.forget(gone);
@@ -164,9 +203,16 @@ export class NfsFileSystem implements FileSystem {
 
   async rename(from: string, to: string, flags: number): Promise<void> {
     if (flags !== 0) throw SysError.of('EINVAL', 'rename', to, { detail: 'NFS has no RENAME_NOREPLACE or RENAME_EXCHANGE' });
+    if (from === to) return;
+    await this.hide(to);
     const replaced = await this.lastName(to).catch(() => undefined); // to need not exist
     await this.client.rename(from, to);
     if (replaced !== undefined) this.shared.forget(replaced);
+    const below = `${from}/`;
+    for (const open of this.handles.values()) {
+      if (open.path === from) open.path = to;
+      else if (open.path.startsWith(below)) open.path = `${to}/${open.path.slice(below.length)}`;
+    }
   }
 
   /** NFSv4: the inode of the file at `path` if that is its last name (SharedOpens forgets it once gone). */
@@ -184,15 +230,18 @@ export class NfsFileSystem implements FileSystem {
     return this.client.link(existing, path);
   }
 
-  chmod(path: string, mode: number): Promise<void> {
-    return this.settingAttributes(path, () => this.client.chmod(path, mode & 0o7777));
+  chmod(path: string, mode: number, fh?: number): Promise<void> {
+    const at = this.pathOf(path, fh);
+    return this.settingAttributes(at, () => this.client.chmod(at, mode & 0o7777));
   }
 
-  chown(path: string, uid: number, gid: number): Promise<void> {
-    return this.settingAttributes(path, () => this.client.chown(path, uid, gid));
+  chown(path: string, uid: number, gid: number, fh?: number): Promise<void> {
+    const at = this.pathOf(path, fh);
+    return this.settingAttributes(at, () => this.client.chown(at, uid, gid));
   }
 
-  async utimens(path: string, atime: TimeUpdate, mtime: TimeUpdate): Promise<void> {
+  async utimens(path: string, atime: TimeUpdate, mtime: TimeUpdate, fh?: number): Promise<void> {
+    path = this.pathOf(path, fh);
     await this.settled(path); // a time left as it is includes the writes behind
     const current = atime === 'omit' || mtime === 'omit' ? await this.client.lstat(path) : undefined;
     const pick = (t: TimeUpdate, old: Timespec | undefined): Timespec => (t === 'now' ? now() : t === 'omit' ? old ?? now() : t);
