@@ -111,10 +111,10 @@ export class NfsFileSystem implements FileSystem {
     }, true), path);
   }
 
-  async read(path: string, fh: number, buffer: Buffer, position: number): Promise<number> {
+  async read(_path: string, fh: number, buffer: Buffer, position: number): Promise<number> {
     const open = this.open_(fh);
     await open.writes.drain(); // read what this handle wrote (and report its failure)
-    await this.settled(path); // and what others wrote
+    await this.settled(open.path); // and what others wrote
     return this.client.read(await this.handleOf(open), buffer, position);
   }
 
@@ -124,11 +124,11 @@ export class NfsFileSystem implements FileSystem {
     return open;
   }
 
-  async write(path: string, fh: number, data: Buffer, position: number): Promise<number> {
+  async write(_path: string, fh: number, data: Buffer, position: number): Promise<number> {
     const open = this.open_(fh);
     await this.handleOf(open);
     // What was written before over the same bytes, through any open of the file, lands first.
-    for (const other of this.handles.values()) if (other.path === path || other.ref === open.ref) await other.writes.landed(position, position + data.length);
+    for (const other of this.handles.values()) if (other.path === open.path || other.ref === open.ref) await other.writes.landed(position, position + data.length);
     // The engine owns `data` only until this settles, and the WRITE outlives it: send a copy.
     await open.writes.addCopy(data, position, (copy) => this.client.write(open.ref.handle, copy, position));
     return data.length;
