@@ -79,7 +79,7 @@ describe('kmx enc mount: the plaintext view', () => {
     assert.ok(Number(kib) < 100, `the encrypted file uses ${kib} KiB on disk`);
   }));
 
-  it('makes, lists, renames and removes directories and long names with the same errors', () => forward(async ({ mnt }, ref) => {
+  it('makes, lists, renames (over empty directories too) and removes directories and long names with the same errors', () => forward(async ({ mnt }, ref) => {
     const out = await sameAsPlain(mnt, ref, `
       umask 022; mkdir d; mkdir -m 0700 p; mkdir -m 0500 ro; stat -c '%A %h %n' d p ro
       mkdir d; rmdir nothere; mkdir ro/x
@@ -90,6 +90,9 @@ describe('kmx enc mount: the plaintext view', () => {
       L=$(printf 'L%.0s' $(seq 1 230)); M=$(printf 'M%.0s' $(seq 1 240)); mkdir "$L"; echo in > "$L/f"; mv "$L" "$M"; cat "$M/f"; ls | wc -l
       mv "$M/f" "$L"; cat "$L"; ln "$L" "$L.2"; stat -c %h "$L"; rm "$L"; cat "$L.2"; rmdir "$M"; ls
       touch "$(printf 'T%.0s' $(seq 1 256))"
+      mkdir s t; echo in > s/f; mv -T s t; ls t; ls s
+      mkdir "$L" u; echo l > u/g; mv -T u "$L"; cat "$L/g"; rm -r "$L"
+      mkdir v w; touch w/full; mv -T v w; rm -r v w t
       rmdir ro; ls`);
     assert.match(out, /File exists/);
     assert.match(out, /Directory not empty/);

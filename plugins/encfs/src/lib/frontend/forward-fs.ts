@@ -223,12 +223,28 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     const source = this.tree.entry(from);
     const target = this.tree.entry(to);
     const exchange = (flags & 2) !== 0; // RENAME_EXCHANGE: both names stay, so do their sidecars
-    const sidecar = !exchange && target.name.longName !== undefined && this.writeSidecar(target, caller);
+    let sidecar = !exchange && target.name.longName !== undefined && this.writeSidecar(target, caller);
+    const move = (): void => this.caller_.run(caller, () => {
+      if (flags === 0) fs.renameSync(source.path, target.path);
+      else libc.renameat2(libc.AT_FDCWD, source.path, libc.AT_FDCWD, target.path, flags);
+    });
     try {
-      this.caller_.run(caller, () => {
-        if (flags === 0) fs.renameSync(source.path, target.path);
-        else libc.renameat2(libc.AT_FDCWD, source.path, libc.AT_FDCWD, target.path, flags);
-      });
+      try {
+        move();
+      } catch (err) {
+        // A directory that is empty in plaintext still holds its diriv, so the backing rename
+        // refuses to replace it (ENOTEMPTY, or EEXIST on some filesystems): remove it as rmdir
+        // would (which fails if it is not empty after all), then move again, as gocryptfs does.
+        const code = errnoOf(err);
+        if (flags !== 0 || (code !== 39 && code !== 17) || !this.tree.useDirIv) throw err;
+        try {
+          this.rmdir(to, caller);
+        } catch {
+          throw err;
+        }
+        if (target.name.longName !== undefined) sidecar = this.writeSidecar(target, caller); // rmdir took the name's
+        move();
+      }
     } catch (err) {
       if (sidecar) fs.rmSync(`${target.path}${LONGNAME_SUFFIX}`, { force: true });
       throw err;
