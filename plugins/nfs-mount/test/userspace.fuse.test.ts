@@ -142,6 +142,27 @@ for (const version of ['3', '4'] as const) {
       assert.deepEqual(readdirSync(g.exportDir).sort(), ['moved', 'old']);
     })));
 
+    it('lists what files are now: a listing after a chmod or a rewrite of a file in it', () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version) }, async (m) => {
+      // libnfs's own cache of listings kept a file's old mode and size (its directory's mtime
+      // had not changed); the kernel took them from the next READDIRPLUS and read only up to
+      // the old size.
+      writeFileSync(join(m.dir, 'listing.py'), [
+        'import os',
+        `d = '${m.mnt}/sub'`,
+        'os.mkdir(d)',
+        'def walk():',
+        "    return {n: (oct(os.lstat(f'{d}/{n}').st_mode & 0o777), os.lstat(f'{d}/{n}').st_size, len(open(f'{d}/{n}', 'rb').read())) for n in sorted(os.listdir(d))}",
+        "open(f'{d}/a', 'wb').write(os.urandom(1478))",
+        "open(f'{d}/b', 'wb').write(os.urandom(1093))",
+        'walk()',
+        "os.chmod(f'{d}/a', 0o755)",
+        "open(f'{d}/b', 'wb').write(os.urandom(1264))",
+        'print(walk())',
+      ].join('\n'));
+      const r = await sh(`python3 '${m.dir}/listing.py'`);
+      assert.equal(r.stdout, "{'a': ('0o755', 1478, 1478), 'b': ('0o644', 1264, 1264)}\n", r.stderr);
+    })));
+
     it('fails a read with EIO, without hanging, when the server stops mid-read', () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version, ['--timeout', '2']) }, async (m) => {
       writeFileSync(join(g.exportDir, 'big'), randomBytes(16 * 1024 * 1024));
       const first = await sh(`dd if='${m.mnt}/big' of=/dev/null bs=1M count=1 status=none && echo ok`);

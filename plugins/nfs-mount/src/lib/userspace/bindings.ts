@@ -15,7 +15,7 @@ export interface LibNfs {
   koffi: Koffi;
   callbackType: KoffiModule.TypeObject;
   init_context: Fn; destroy_context: Fn; get_error: Fn; get_fd: Fn; which_events: Fn; service: Fn;
-  set_timeout: Fn; set_version: Fn; set_uid: Fn; set_gid: Fn; set_autoreconnect: Fn;
+  set_timeout: Fn; set_version: Fn; set_uid: Fn; set_gid: Fn; set_autoreconnect: Fn; set_dircache: Fn;
   get_readmax: Fn; get_writemax: Fn; umask: Fn;
   parse_url_dir: Fn; destroy_url: Fn; mount_async: Fn;
   stat64_async: Fn; lstat64_async: Fn; open_async: Fn; create_async: Fn; close_async: Fn;
@@ -67,6 +67,7 @@ export function libnfs(): LibNfs {
     set_uid: f('void nfs_set_uid(void *nfs, int uid)'),
     set_gid: f('void nfs_set_gid(void *nfs, int gid)'),
     set_autoreconnect: f('void nfs_set_autoreconnect(void *nfs, int retries)'),
+    set_dircache: f('void nfs_set_dircache(void *nfs, int enabled)'),
     get_readmax: f('uint64_t nfs_get_readmax(void *nfs)'),
     get_writemax: f('uint64_t nfs_get_writemax(void *nfs)'),
     umask: f('uint16_t nfs_umask(void *nfs, uint16_t mask)'),

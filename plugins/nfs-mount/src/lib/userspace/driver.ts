@@ -55,6 +55,10 @@ export class NfsContext {
     if (!this.nfs) throw new KmxError('libnfs could not create a context');
     this.lib.set_timeout(this.nfs, options.timeoutMs);
     this.lib.set_autoreconnect(this.nfs, 0); // a dead server is an error, not an endless retry
+    // libnfs keeps listings and trusts them while the directory's mtime stands, but a write,
+    // chmod or truncate of a file in it leaves that mtime alone: the kernel then took the
+    // file's old size and mode from the next READDIRPLUS (and read only up to that size).
+    this.lib.set_dircache(this.nfs, 0);
     if (options.uid !== undefined) this.lib.set_uid(this.nfs, options.uid);
     if (options.gid !== undefined) this.lib.set_gid(this.nfs, options.gid);
     this.callback = this.lib.koffi.register((err: number, _nfs: Pointer, data: Pointer, id: Pointer) => this.complete(err, data, id), this.lib.koffi.pointer(this.lib.callbackType));
