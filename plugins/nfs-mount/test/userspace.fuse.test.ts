@@ -36,7 +36,7 @@ for (const version of ['3', '4'] as const) {
       assert.deepEqual(readdirSync(m.mnt).sort(), ['big', 'existing.txt', 'new.txt']);
     })));
 
-    it("changes an open file's attributes, and never a symlink's target", () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version) }, async (m) => {
+    it("changes an open file's attributes, and never a symlink's target (nor links it)", () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version) }, async (m) => {
       // tar's order: write, chown, chmod, touch while open, then the next file; and a second
       // open of the file beside the first (truncate, cat). On v4, libnfs 4.0's own OPEN for a
       // change, or a second OPEN, broke every later OPEN of the session (ERANGE).
@@ -63,6 +63,10 @@ for (const version of ['3', '4'] as const) {
         assert.match(link.stderr, /setting times of 'link': Operation not supported/);
         assert.match(link.stderr, /changing permissions of 'd': Operation not supported/);
       }
+      // A hard link of a symlink: libnfs would link the file it points to instead, so it is refused.
+      const hard = await sh(`cd '${m.mnt}' && ln link hard; echo $?; ls hard 2>&1; stat -c %h b`);
+      assert.match(hard.stderr, /failed to create hard link 'hard' => 'link': Operation not supported/);
+      assert.match(hard.stdout, /^1\n.*No such file or directory\n1\n$/);
     })));
 
     it('lands writes behind before a change, a read or a write over the same bytes, through any descriptor (cp -p, ftruncate beside a writer)', () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version) }, async (m) => {

@@ -226,7 +226,12 @@ export class NfsFileSystem implements FileSystem {
     return this.client.symlink(target, path);
   }
 
-  link(existing: string, path: string): Promise<void> {
+  /** libnfs looks the source up following a symlink: it would link the file a symlink points to. */
+  async link(existing: string, path: string): Promise<void> {
+    const source = await this.client.lstat(existing);
+    if ((source.mode & fsConstants.S_IFMT) === fsConstants.S_IFLNK) {
+      throw SysError.of('EOPNOTSUPP', 'link', existing, { detail: 'libnfs 4.0 would link the file the symlink points to, not the symlink' });
+    }
     return this.client.link(existing, path);
   }
 
