@@ -238,6 +238,7 @@ describe('kmx sftp mount --via sftp-server', () => {
       "print(os.pread(fd, 5, 6000).decode(), os.fstat(fd).st_size, os.path.exists(f'{m}/tmp'))",
       // A new file under the old name is another file.
       "open(f'{m}/tmp', 'w').write('new')",
+      "os.pwrite(fd, b'!', 7000)",
       "print(os.fstat(fd).st_size, os.stat(f'{m}/tmp').st_size)",
       'os.close(fd)',
       // Replaced by a rename while open: the old file is still read through its descriptor.
@@ -256,7 +257,7 @@ describe('kmx sftp mount --via sftp-server', () => {
       "print(os.fstat(fd).st_size, os.stat(f'{m}/moved/e/f').st_size)",
       'os.close(fd)',
     ]);
-    assert.equal(output, 'world 6005 False\n6005 3\nold contents 12 new\n200 200\n');
+    assert.equal(output, 'world 6005 False\n7001 3\nold contents 12 new\n200 200\n');
     assert.equal((await readFile(join(dir, 'srv', 'moved', 'e', 'f'), 'utf8')), 'x'.repeat(100) + 'y'.repeat(100));
     await new Promise((resolve) => setTimeout(resolve, 300)); // fuse-native removes its hidden files at release
     assert.deepEqual((await readdir(join(dir, 'srv'))).sort(), ['moved', 'old']);

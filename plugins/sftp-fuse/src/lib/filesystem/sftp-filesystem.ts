@@ -282,7 +282,9 @@ export class SftpFileSystem implements FileSystem {
         return undefined;
       }));
     }
-    // The engine asks for the attributes right after a change: answer from what we know.
+    // The engine asks for the attributes right after a change: answer from what we know
+    // (not for an orphan, whose old path may be another file's now).
+    if (fh !== undefined && this.files.get(fh).orphaned) return;
     const before = this.cache.lookup(path);
     if (before) {
       const now = Math.floor(Date.now() / 1000);
@@ -359,8 +361,10 @@ export class SftpFileSystem implements FileSystem {
   write(path: string, fh: number, data: Buffer, position: number): number | Promise<number> {
     this.writable('write', path);
     const file = this.files.get(fh);
-    this.cache.written(path, position + data.length);
-    for (const other of this.files.ofPath(path)) if (other !== file) other.invalidate();
+    if (!file.orphaned) {
+      this.cache.written(path, position + data.length);
+      for (const other of this.files.ofPath(path)) if (other !== file) other.invalidate();
+    }
     const written = file.write(data, position);
     return typeof written === 'number' ? written : this.reporting(path, written);
   }
