@@ -3,14 +3,19 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { sh, withTestMount } from '@kmx/core/testing';
+import { python, sh, withTestMount, type TestMount } from '@kmx/core/testing';
+import type { Ganesha } from '../src/lib/peer/ganesha.js';
 import { userspaceArgs, withGanesha } from './harness.js';
 
 /** kmx nfs --userspace against nfs-ganesha on loopback: libnfs through FUSE, NFSv3 and v4.0. */
 
 for (const version of ['3', '4'] as const) {
   describe(`user-space NFS, v${version === '4' ? '4.0' : '3'}`, () => {
-    it('reads, writes, creates, renames, unlinks, makes dirs and moves a large file', () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version) }, async (m) => {
+    /** `body` with ganesha serving and kmx mounting its export in user space. */
+    const mounted = (body: (g: Ganesha, m: TestMount) => Promise<void>, extra: string[] = []): Promise<void> =>
+      withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version, extra) }, (m) => body(g, m)));
+
+    it('reads, writes, creates, renames, unlinks, makes dirs and moves a large file', () => mounted(async (g, m) => {
       const server = g.exportDir;
       writeFileSync(join(server, 'existing.txt'), 'from the server\n');
       assert.equal(readFileSync(join(m.mnt, 'existing.txt'), 'utf8'), 'from the server\n');
@@ -34,9 +39,9 @@ for (const version of ['3', '4'] as const) {
       const mtime = await sh(`touch -m -d '2001-02-03 04:05:06' '${m.mnt}/new.txt' && stat -c %Y '${server}/new.txt'`);
       assert.equal(mtime.stdout.trim(), String(Date.UTC(2001, 1, 3, 4, 5, 6) / 1000 + new Date(2001, 1, 3).getTimezoneOffset() * 60));
       assert.deepEqual(readdirSync(m.mnt).sort(), ['big', 'existing.txt', 'new.txt']);
-    })));
+    }));
 
-    it("changes an open file's attributes, and never a symlink's target (nor links it)", () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version) }, async (m) => {
+    it("changes an open file's attributes, and never a symlink's target (nor links it)", () => mounted(async (g, m) => {
       // tar's order: write, chown, chmod, touch while open, then the next file; and a second
       // open of the file beside the first (truncate, cat). On v4, libnfs 4.0's own OPEN for a
       // change, or a second OPEN, broke every later OPEN of the session (ERANGE).
@@ -67,13 +72,13 @@ for (const version of ['3', '4'] as const) {
       const hard = await sh(`cd '${m.mnt}' && ln link hard; echo $?; ls hard 2>&1; stat -c %h b`);
       assert.match(hard.stderr, /failed to create hard link 'hard' => 'link': Operation not supported/);
       assert.match(hard.stdout, /^1\n.*No such file or directory\n1\n$/);
-    })));
+    }));
 
-    it('lands writes behind before a change, a read or a write over the same bytes, through any descriptor (cp -p, ftruncate beside a writer)', () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version) }, async (m) => {
+    it('lands writes behind before a change, a read or a write over the same bytes, through any descriptor (cp -p, ftruncate beside a writer)', () => mounted(async (g, m) => {
       // ganesha serves requests on several threads: a change sent while writes are in flight
       // may be carried out before them (cp -p sets the times on the still-open copy).
       const mib = version === '3' ? 8 : 1; // libnfs 4.0 writes NFSv4 in 2 KiB calls
-      writeFileSync(join(m.dir, 'order.py'), [
+      const r = await python([
         'import os',
         `m, s = '${m.mnt}', '${g.exportDir}'`,
         'late = 0',
@@ -110,13 +115,12 @@ for (const version of ['3', '4'] as const) {
         '    want[200_000:204_096] = b[:4096]',
         "    wrong += open(f'{s}/o{i}', 'rb').read() != bytes(want)",
         'print(wrong)',
-      ].join('\n'));
-      const r = await sh(`python3 '${m.dir}/order.py'`, { timeoutMs: 120_000 });
+      ], { timeoutMs: 120_000 });
       assert.equal(r.stdout, '0\n591635 591635 33152\n0\n', r.stderr);
-    })));
+    }));
 
-    it('keeps a file unlinked, replaced or moved while open usable through its descriptor (hidden as .nfs*)', () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version) }, async (m) => {
-      writeFileSync(join(m.dir, 'open.py'), [
+    it('keeps a file unlinked, replaced or moved while open usable through its descriptor (hidden as .nfs*)', () => mounted(async (g, m) => {
+      const r = await python([
         'import os',
         `m = '${m.mnt}'`,
         "fd = os.open(f'{m}/tmp', os.O_RDWR | os.O_CREAT, 0o600)",
@@ -139,18 +143,17 @@ for (const version of ['3', '4'] as const) {
         "os.write(fd, b'y' * 100)",
         "print(os.stat(f'{m}/moved/e/f').st_size)",
         'os.close(fd)',
-      ].join('\n'));
-      const r = await sh(`python3 '${m.dir}/open.py'`);
+      ]);
       assert.equal(r.stdout, 'world 6005 False\n6005 3\nold contents 12 new\n200\n', r.stderr);
       await new Promise((resolve) => setTimeout(resolve, 300)); // the last close (FUSE's RELEASE) removes the hidden files
       assert.deepEqual(readdirSync(g.exportDir).sort(), ['moved', 'old']);
-    })));
+    }));
 
-    it('lists what files are now: a listing after a chmod or a rewrite of a file in it', () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version) }, async (m) => {
+    it('lists what files are now: a listing after a chmod or a rewrite of a file in it', () => mounted(async (g, m) => {
       // libnfs's own cache of listings kept a file's old mode and size (its directory's mtime
       // had not changed); the kernel took them from the next READDIRPLUS and read only up to
       // the old size.
-      writeFileSync(join(m.dir, 'listing.py'), [
+      const r = await python([
         'import os',
         `d = '${m.mnt}/sub'`,
         'os.mkdir(d)',
@@ -162,12 +165,11 @@ for (const version of ['3', '4'] as const) {
         "os.chmod(f'{d}/a', 0o755)",
         "open(f'{d}/b', 'wb').write(os.urandom(1264))",
         'print(walk())',
-      ].join('\n'));
-      const r = await sh(`python3 '${m.dir}/listing.py'`);
+      ]);
       assert.equal(r.stdout, "{'a': ('0o755', 1478, 1478), 'b': ('0o644', 1264, 1264)}\n", r.stderr);
-    })));
+    }));
 
-    it('fails a read with EIO, without hanging, when the server stops mid-read', () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version, ['--timeout', '2']) }, async (m) => {
+    it('fails a read with EIO, without hanging, when the server stops mid-read', () => mounted(async (g, m) => {
       writeFileSync(join(g.exportDir, 'big'), randomBytes(16 * 1024 * 1024));
       const first = await sh(`dd if='${m.mnt}/big' of=/dev/null bs=1M count=1 status=none && echo ok`);
       assert.equal(first.stdout, 'ok\n', first.stderr);
@@ -184,6 +186,6 @@ for (const version of ['3', '4'] as const) {
       assert.match(rest.stderr, /Input\/output error/);
       assert.ok(Date.now() - started < 45_000);
       process.kill(g.pid, 'SIGCONT');
-    })));
+    }, ['--timeout', '2']));
   });
 }

@@ -43,6 +43,11 @@ export function sh(script: string, options: SpawnOptions & { input?: string; tim
   return run('/bin/sh', ['-c', script], options);
 }
 
+/** Runs a Python 3 script given as its lines (read from standard input). */
+export function python(lines: readonly string[], options: SpawnOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
+  return run('python3', ['-'], { ...options, input: `${lines.join('\n')}\n` });
+}
+
 /** The kmx executable of this checkout ($KMX_BIN overrides). */
 export function kmxBin(): string {
   if (process.env.KMX_BIN) return process.env.KMX_BIN;
