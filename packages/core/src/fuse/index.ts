@@ -5,3 +5,4 @@ export { selectEngine, isEngineName } from './engines/index.js';
 export * from './mount.js';
 export { widenReadahead } from './readahead.js';
 export { BufferPool, SizedBufferPool, writeCopyPool } from './buffer-pool.js';
+export { renamedPath } from './paths.js';

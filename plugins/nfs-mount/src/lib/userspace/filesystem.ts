@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { posix } from 'node:path';
 import type { Attr, DirEntry, FileSystem, OpenReply, StatFs, TimeUpdate, Timespec } from '@kmx/core';
-import { SysError } from '@kmx/core';
+import { SysError, renamedPath } from '@kmx/core';
 import type { NfsClient, NfsHandle } from './client.js';
 import { SharedOpens, type SharedOpen } from './shared-opens.js';
 import { WriteBehind } from './write-behind.js';
@@ -208,11 +208,7 @@ export class NfsFileSystem implements FileSystem {
     const replaced = await this.lastName(to).catch(() => undefined); // to need not exist
     await this.client.rename(from, to);
     if (replaced !== undefined) this.shared.forget(replaced);
-    const below = `${from}/`;
-    for (const open of this.handles.values()) {
-      if (open.path === from) open.path = to;
-      else if (open.path.startsWith(below)) open.path = `${to}/${open.path.slice(below.length)}`;
-    }
+    for (const open of this.handles.values()) open.path = renamedPath(open.path, from, to);
   }
 
   /** NFSv4: the inode of the file at `path` if that is its last name (SharedOpens forgets it once gone). */

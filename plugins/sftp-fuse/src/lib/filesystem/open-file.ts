@@ -1,4 +1,4 @@
-import { SysError, writeCopyPool } from '@kmx/core';
+import { SysError, renamedPath, writeCopyPool } from '@kmx/core';
 import type { InputAttributes, Stats } from 'ssh2';
 import type { Connection } from '../connection/connection.js';
 import type { SftpSession } from '../protocol/session.js';
@@ -37,7 +37,8 @@ export class OpenFile {
    */
   private unansweredEnd = 0;
   private readonly readAhead: ReadAhead;
-  private isOrphan = false;
+  /** Unlinked (or replaced by a rename) while open: its path names something else now, or nothing. */
+  orphaned = false;
 
   constructor(
     private readonly connection: Connection,
@@ -70,15 +71,6 @@ export class OpenFile {
   /** The file was cut to `size` (after the writes before it): they no longer make it longer. */
   truncated(size: number): void {
     this.unansweredEnd = Math.min(this.unansweredEnd, size);
-  }
-
-  /** Unlinked (or replaced by a rename) while open: its path names something else now, or nothing. */
-  get orphaned(): boolean {
-    return this.isOrphan;
-  }
-
-  orphan(): void {
-    this.isOrphan = true;
   }
 
   /** The file's attributes through its handle (FSTAT), once queued writes have landed. */
@@ -302,11 +294,6 @@ export class OpenFiles {
 
   /** A rename moved `from` (a file, or a directory and all below it) to `to`. */
   moved(from: string, to: string): void {
-    const below = from.endsWith('/') ? from : `${from}/`;
-    for (const file of this.files.values()) {
-      if (file.orphaned) continue;
-      if (file.path === from) file.path = to;
-      else if (file.path.startsWith(below)) file.path = to + file.path.slice(below.length - 1);
-    }
+    for (const file of this.files.values()) if (!file.orphaned) file.path = renamedPath(file.path, from, to);
   }
 }

@@ -107,7 +107,7 @@ export class SftpFileSystem implements FileSystem {
     const remote = this.remote(path);
     const stats = await this.run(true, (s) => (this.options.followSymlinks ? statFollowing(s, remote) : path === '/' ? s.stat(remote) : s.lstat(remote)));
     const attr = attrFromStats(stats, this.options.ids);
-    if (fh !== undefined) attr.size = Math.max(attr.size, this.files.get(fh).pendingSize);
+    if (open) attr.size = Math.max(attr.size, open.pendingSize);
     this.cache.setAttr(path, attr);
     return attr;
   }
@@ -200,7 +200,7 @@ export class SftpFileSystem implements FileSystem {
     this.writable('unlink', path);
     await this.changing(path, () => this.run(false, (s) => s.unlink(this.remote(path))));
     this.cache.removed(path);
-    for (const file of this.files.ofPath(path)) file.orphan();
+    for (const file of this.files.ofPath(path)) file.orphaned = true;
   }
 
   async rmdir(path: string): Promise<void> {
@@ -236,7 +236,7 @@ export class SftpFileSystem implements FileSystem {
     this.cache.removed(from);
     this.cache.removed(to);
     this.cache.added(to, moved && (moved.mode & S_IFMT) !== 0o040000 ? moved : undefined);
-    for (const file of this.files.ofPath(to)) file.orphan(); // replaced
+    for (const file of this.files.ofPath(to)) file.orphaned = true; // replaced
     this.files.moved(from, to);
   }
 
