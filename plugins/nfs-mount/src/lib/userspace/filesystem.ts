@@ -26,6 +26,11 @@ interface OpenHandle {
   path: string;
   /** Unlinked while open: renamed to a hidden name, removed when its last open closes. */
   hidden: boolean;
+  /**
+   * Its RELEASE has come: the file was closed. FUSE sends RELEASE after close() has returned, so
+   * an unlink right after the close may arrive while it is still being handled.
+   */
+  closing: boolean;
   /** The libnfs open behind it: its own on v3, the file's SharedOpen on v4. */
   ref: { handle: NfsHandle } | SharedOpen;
   writes: WriteBehind;
@@ -46,7 +51,7 @@ export class NfsFileSystem implements FileSystem {
   private keep(ref: OpenHandle['ref'], path: string): OpenReply {
     const fh = this.nextFh++;
     if (this.nextFh > 0x7fffffff) this.nextFh = 1;
-    this.handles.set(fh, { ref, path, hidden: false, writes: new WriteBehind(WRITE_BEHIND_BYTES) });
+    this.handles.set(fh, { ref, path, hidden: false, closing: false, writes: new WriteBehind(WRITE_BEHIND_BYTES) });
     return { fh };
   }
 
@@ -147,17 +152,23 @@ export class NfsFileSystem implements FileSystem {
   async release(_path: string, fh: number): Promise<void> {
     const open = this.handles.get(fh);
     if (open === undefined) return;
+    open.closing = true;
     await open.writes.drain().catch((err: unknown) => this.log(`write to ${open.path} failed after close: ${String(err)}`));
     this.handles.delete(fh);
     if ('users' in open.ref) await this.shared.release(open.ref);
     else await this.client.close_(open.ref.handle);
-    if (open.hidden && this.opensOf(open.path).length === 0) {
-      await this.unlink(open.path).catch((err: unknown) => this.log(`could not remove ${open.path}: ${String(err)}`));
-    }
+    if (open.hidden) await this.removeHidden(open.path);
   }
 
+  /** The opens of `path` not yet being closed. */
   private opensOf(path: string): OpenHandle[] {
-    return [...this.handles.values()].filter((open) => open.path === path);
+    return [...this.handles.values()].filter((open) => open.path === path && !open.closing);
+  }
+
+  /** A hidden file goes once nothing has it open, its closing opens included. */
+  private async removeHidden(hidden: string): Promise<void> {
+    for (const open of this.handles.values()) if (open.path === hidden) return;
+    await this.unlink(hidden).catch((err: unknown) => this.log(`could not remove ${hidden}: ${String(err)}`));
   }
 
   /**
@@ -175,6 +186,7 @@ export class NfsFileSystem implements FileSystem {
       open.path = hidden;
       open.hidden = true;
     }
+    await this.removeHidden(hidden); // they may all have been closed meanwhile
   }
 
   async truncate(path: string, size: number, fh: number | undefined): Promise<void> {
