@@ -225,10 +225,9 @@ export class OpenFile {
     });
   }
 
-  /** Runs an operation that needs the handle (fsetstat) once queued writes have landed. */
+  /** Runs an operation that needs the handle (fsetstat, fstat) once queued writes have landed. */
   async withHandle<T>(repeatable: boolean, operation: (session: SftpSession, handle: Buffer) => Promise<T>): Promise<T> {
     await this.drain();
-    this.readAhead.invalidate();
     return this.connection.run(repeatable, async (session) => operation(session, await this.remoteHandle(session)));
   }
 

@@ -261,16 +261,22 @@ export class SftpFileSystem implements FileSystem {
    */
   private async setAttributes(path: string, fh: number | undefined, attrs: Record<string, number>, local: Partial<Attr> = {}): Promise<void> {
     this.writable('setattr', path);
-    // Writes before a truncate land before it; those after it follow it (and count again).
-    if (attrs.size !== undefined) for (const file of this.files.ofPath(path)) file.truncated(attrs.size);
+    // A truncate cuts the open files of the path, or only the orphan it came through (whose
+    // old path may name another file now). Writes before it land before it; those after it
+    // follow it (and count again).
+    const own = fh === undefined ? undefined : this.files.get(fh);
+    const orphan = own?.orphaned === true;
+    const size = attrs.size;
+    const cut = size === undefined ? [] : own && orphan ? [own] : this.files.ofPath(path);
+    if (size !== undefined) for (const file of cut) file.truncated(size);
     const remote = this.remote(path);
     const behind = Object.keys(attrs).every((name) => CHANGES_BEHIND.has(name))
-      ? (fh !== undefined ? [this.files.get(fh)] : this.files.ofPath(path)).find((f) => f.takesChangesBehind)
+      ? (own ? [own] : this.files.ofPath(path)).find((f) => f.takesChangesBehind)
       : undefined;
     if (behind) {
       behind.changeBehind(attrs);
-    } else if (fh !== undefined) {
-      await this.files.get(fh).withHandle(true, (s, handle) => s.fsetstat(handle, attrs, remote));
+    } else if (own) {
+      await own.withHandle(true, (s, handle) => s.fsetstat(handle, attrs, remote));
     } else {
       await this.sendQueued(path);
       const current = this.cache.lookup(path);
@@ -282,9 +288,10 @@ export class SftpFileSystem implements FileSystem {
         return undefined;
       }));
     }
+    for (const file of cut) file.invalidate(); // what was read ahead may be gone now
     // The engine asks for the attributes right after a change: answer from what we know
     // (not for an orphan, whose old path may be another file's now).
-    if (fh !== undefined && this.files.get(fh).orphaned) return;
+    if (orphan) return;
     const before = this.cache.lookup(path);
     if (before) {
       const now = Math.floor(Date.now() / 1000);
