@@ -1,15 +1,26 @@
 // The whole test suite: lint, then every compiled test with Node's test runner. Tests named
-// *.fuse.test.js mount FUSE filesystems and run once per FUSE engine that works here; the rest
-// run once. Afterwards, no kmx mount, test directory or test network namespace may be left.
+// *.fuse.test.js mount FUSE filesystems and run once per FUSE engine; every engine kmx has must
+// load here (or be left out on purpose with KMX_TEST_ENGINES), or the run fails. Afterwards,
+// no kmx mount, test directory or test network namespace may be left.
+//
+//   node scripts/test.mjs [--repeat N] [FILTER...]
+// FILTERs are substrings of test file paths. --repeat runs the selection N times and names
+// every test that did not pass every time.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const node = process.execPath;
-const only = process.argv.slice(2); // optional filters: substrings of test file paths
+const { values: flags, positionals: only } = parseArgs({ options: { repeat: { type: 'string', default: '1' } }, allowPositionals: true });
+const repeat = Number(flags.repeat);
+if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) {
+  console.error(`test.mjs: --repeat takes a whole number from 1 to 100, not "${flags.repeat}"`);
+  process.exit(2);
+}
 
 function testFiles() {
   const files = [];
@@ -26,12 +37,14 @@ function testFiles() {
   return files.sort();
 }
 
+/** Each engine kmx has, with the reason it cannot load here (null when it loads). */
 function engines() {
   const probe = `import('@kmx/core').then(({ ENGINE_NAMES, selectEngine }) => {
-    console.log(JSON.stringify(ENGINE_NAMES.filter((e) => { try { selectEngine(e); return true; } catch { return false; } })));
+    console.log(JSON.stringify(ENGINE_NAMES.map((name) => { try { selectEngine(name); return [name, null]; } catch (e) { return [name, e.message]; } })));
   })`;
   const out = spawnSync(node, ['--input-type=module', '-e', probe], { cwd: root, encoding: 'utf8' });
-  return JSON.parse(out.stdout || '[]');
+  if (out.status !== 0) return { error: `the engine probe failed: ${out.stderr.trim()}` };
+  return { engines: JSON.parse(out.stdout) };
 }
 
 function leftovers() {
@@ -50,35 +63,91 @@ function leftovers() {
   return found;
 }
 
+const results = mkdtempSync(join(tmpdir(), 'kmx-results-'));
+const outcomeFiles = []; // [JSON-lines file, label] per runTests call
+/** Runs test files; TAP goes to stdout, and each test's outcome (under `label`) to a JSON-lines file. */
 function runTests(files, env, label) {
   if (files.length === 0) return true;
   console.log(`# ${label}: ${files.length} files`);
-  const result = spawnSync(node, ['--test', '--test-concurrency=2', '--test-timeout=300000', ...files], {
-    cwd: root, stdio: 'inherit', env: { ...process.env, ...env },
-  });
+  const outcomes = join(results, `${outcomeFiles.length}.jsonl`);
+  outcomeFiles.push([outcomes, label]);
+  const result = spawnSync(node, [
+    '--test', '--test-concurrency=2', '--test-timeout=300000',
+    '--test-reporter=tap', '--test-reporter-destination=stdout',
+    `--test-reporter=${join(root, 'scripts', 'test-outcomes.mjs')}`, `--test-reporter-destination=${outcomes}`,
+    ...files,
+  ], { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
   return result.status === 0;
 }
 
-let ok = true;
-if (only.length === 0) {
-  console.log('# lint');
-  ok = spawnSync('npx', ['--no-install', 'eslint', '--max-warnings=0', '.'], { cwd: root, stdio: 'inherit' }).status === 0 && ok;
+/** Outcome counts per test, keyed by `label: file > name`, from every run so far. */
+function tally() {
+  const counts = new Map();
+  for (const [outcomes, label] of outcomeFiles) {
+    const lines = existsSync(outcomes) ? readFileSync(outcomes, 'utf8').split('\n').filter(Boolean) : [];
+    for (const line of lines) {
+      const { file: testFile, name, outcome } = JSON.parse(line);
+      const key = `${label}: ${relative(root, testFile)} > ${name}`;
+      const count = counts.get(key) ?? { pass: 0, fail: 0, skip: 0, todo: 0 };
+      count[outcome]++;
+      counts.set(key, count);
+    }
+  }
+  return counts;
 }
-const files = testFiles();
-const fuseFiles = files.filter((f) => f.endsWith('.fuse.test.js'));
-const plainFiles = files.filter((f) => !f.endsWith('.fuse.test.js'));
-ok = runTests(plainFiles, {}, 'tests') && ok;
-const available = engines();
-if (fuseFiles.length > 0 && available.length === 0) {
-  console.log('not ok - no FUSE engine works on this host (kmx doctor says why)');
-  ok = false;
-}
-for (const engine of available) ok = runTests(fuseFiles, { KMX_FUSE_ENGINE: engine }, `FUSE tests on the ${engine} engine`) && ok;
 
-const left = leftovers();
-if (left.length > 0) {
-  console.log(`not ok - the tests left behind:\n${left.map((l) => `#   ${l}`).join('\n')}`);
-  ok = false;
+function runOnce() {
+  let ok = true;
+  if (only.length === 0) {
+    console.log('# lint');
+    ok = spawnSync('npx', ['--no-install', 'eslint', '--max-warnings=0', '.'], { cwd: root, stdio: 'inherit' }).status === 0 && ok;
+  }
+  const files = testFiles();
+  const fuseFiles = files.filter((f) => f.endsWith('.fuse.test.js'));
+  const plainFiles = files.filter((f) => !f.endsWith('.fuse.test.js'));
+  ok = runTests(plainFiles, {}, 'tests') && ok;
+  if (fuseFiles.length > 0) {
+    const probed = engines();
+    if (probed.error) {
+      console.log(`not ok - ${probed.error}`);
+      return false;
+    }
+    const expected = process.env.KMX_TEST_ENGINES?.split(',').filter(Boolean) ?? probed.engines.map(([name]) => name);
+    for (const name of expected) {
+      const found = probed.engines.find(([known]) => known === name);
+      if (!found) {
+        console.log(`not ok - KMX_TEST_ENGINES names "${name}", which is not a kmx FUSE engine`);
+        ok = false;
+      } else if (found[1] !== null) {
+        console.log(`not ok - the FUSE engine ${name} does not load here, so its tests cannot run: ${found[1]}`);
+        ok = false;
+      } else {
+        ok = runTests(fuseFiles, { KMX_FUSE_ENGINE: name }, `FUSE tests on the ${name} engine`) && ok;
+      }
+    }
+  }
+  const left = leftovers();
+  if (left.length > 0) {
+    console.log(`not ok - the tests left behind:\n${left.map((l) => `#   ${l}`).join('\n')}`);
+    ok = false;
+  }
+  return ok;
+}
+
+let ok = true;
+try {
+  for (let round = 1; round <= repeat; round++) {
+    if (repeat > 1) console.log(`# round ${round} of ${repeat}`);
+    ok = runOnce() && ok;
+  }
+  if (repeat > 1) {
+    const counts = tally();
+    const unsteady = [...counts].filter(([, c]) => c.pass !== repeat && c.skip + c.todo !== repeat);
+    console.log(`# ${repeat} rounds: ${counts.size} tests, ${counts.size - unsteady.length} passed every time`);
+    for (const [key, c] of unsteady) console.log(`# not every time: ${key} (passed ${c.pass}, failed ${c.fail}, skipped ${c.skip + c.todo})`);
+  }
+} finally {
+  rmSync(results, { recursive: true, force: true });
 }
 console.log(ok ? '# all passed' : '# FAILED');
 process.exit(ok ? 0 : 1);
