@@ -1,5 +1,4 @@
 import { rm } from 'node:fs/promises';
-import { SysError } from '../errors/index.js';
 import { mountFilesystem, type ActiveMount, type MountRequest } from '../fuse/mount.js';
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -21,10 +20,7 @@ export async function serveMount(request: MountRequest, onReady?: (mount: Active
     stopRequested = true;
     if (!active) return; // still mounting: stop as soon as it is up
     const mount = active;
-    mount.unmount().catch((err: unknown) => {
-      if (err instanceof SysError && err.code === 'EINVAL') return; // already gone
-      return mount.unmount({ lazy: true });
-    }).catch((err: unknown) => request.log?.(`unmount failed: ${err instanceof Error ? err.message : String(err)}`));
+    mount.unmount().catch(() => mount.unmount({ lazy: true })).catch((err: unknown) => request.log?.(`unmount failed: ${err instanceof Error ? err.message : String(err)}`));
   };
   const crash = (err: unknown): void => {
     process.stderr.write(`kmx: internal error, unmounting: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);

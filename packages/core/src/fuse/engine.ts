@@ -21,6 +21,12 @@ export interface EngineMountRequest {
 export interface EngineSession {
   /** Resolves once the kernel session has ended, whoever unmounted it; never rejects. */
   readonly ended: Promise<void>;
+  /**
+   * Ends the session from this side, without waiting for the kernel or for operations still
+   * running: the kernel then fails whatever still reaches the mount (copies of it in other
+   * mount namespaces, files kept open after a lazy unmount) with ENOTCONN.
+   */
+  abort(): void;
 }
 
 /** A way of serving a FileSystem to the kernel. Both engines answer the same interface. */
@@ -48,7 +54,7 @@ export function runOperation<T>(
 ): void {
   const fail = (err: unknown): void => {
     const errno = errnoOf(err);
-    if (errno === undefined) log(`${name} ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    if (errno === undefined) log(`${name} ${path}: ${err instanceof Error ? err.message : String(err)} (answered EIO; this is a bug in kmx)`);
     done(errno ?? EIO);
   };
   let result: MaybePromise<T>;

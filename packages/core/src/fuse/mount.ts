@@ -35,11 +35,28 @@ export interface ActiveMount {
   readonly device: string;
   /** Resolves when the kernel session has ended, whoever unmounted it. */
   readonly ended: Promise<void>;
-  /** Unmounts (busy mounts only with lazy) and resolves once the session has ended. */
+  /**
+   * Unmounts here (busy mounts only with lazy) and resolves once the session has ended. A
+   * session that lives on after that (a copy of the mount in a mount namespace made while it
+   * was mounted, files still open after a lazy unmount) is ended from this side.
+   */
   unmount(options?: { lazy?: boolean }): Promise<void>;
 }
 
 const STAT_TIMEOUT_MS = 5000;
+/** How long an unmounted session may take to end by itself before it is ended from this side. */
+const END_GRACE_MS = 2000;
+
+/** Whether `promise` settles within `ms`. */
+function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    void promise.finally(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
 
 /** fs.stat that gives up after a while: a hung FUSE mount under the path would never answer. */
 function statWithTimeout(path: string): ReturnType<typeof stat> {
@@ -115,18 +132,24 @@ export async function mountFilesystem(request: MountRequest): Promise<ActiveMoun
     throw new KmxError(`mounting ${request.source} on ${mountpoint} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 
-  await writeMountRecord({
+  const record = {
     device, mountpoint, plugin: request.plugin, source: request.source, pid: process.pid,
     engine: engine.name, startedAt: new Date().toISOString(), ...(request.logFile ? { log: request.logFile } : {}),
-  });
-  const ended = session.ended.then(() => removeMountRecord(device).catch(() => undefined));
+  };
+  await writeMountRecord(record);
+  const ended = session.ended.then(() => removeMountRecord(record).catch(() => undefined));
   return {
     mountpoint,
     engine: engine.name,
     device,
     ended,
     async unmount(options = {}) {
-      await unmountPath(mountpoint, options);
+      // Unmounted already (kmx umount, then its request to stop): only the session is left.
+      const here = mountAt(await readMountinfo(), mountpoint);
+      if (here?.device === device) await unmountPath(mountpoint, options);
+      if (await settlesWithin(ended, END_GRACE_MS)) return;
+      log(`unmounted here, but still reached from elsewhere (another mount namespace, or files open after a lazy unmount): ending the session, which leaves those disconnected`);
+      session.abort();
       await ended;
     },
   };

@@ -6,6 +6,8 @@ import { KmxError, SysError } from '../errors/index.js';
 import { MNT_DETACH } from '../libc/constants.js';
 import { umount2 } from '../libc/mount.js';
 import { mountAt, readMountinfo, type MountInfo } from './mountinfo.js';
+import { readMountRecords } from './registry.js';
+import { stopLingeringServer } from './stop-server.js';
 
 const run = promisify(execFile);
 
@@ -58,7 +60,10 @@ export async function unmountPath(mountpoint: string, options: { lazy?: boolean 
   });
 }
 
-/** Unmounts a kmx mount (and nothing else): by path, including a stale one. */
+/**
+ * Unmounts a kmx mount (and nothing else): by path, including a stale one. Unless lazy (which
+ * lets those still using the mount go on), its server is stopped too if it outlives the unmount.
+ */
 export async function unmountKmx(path: string, options: { lazy?: boolean } = {}): Promise<MountInfo> {
   const mountpoint = await canonicalMountpoint(path);
   const mount = mountAt(await readMountinfo(), mountpoint);
@@ -66,6 +71,8 @@ export async function unmountKmx(path: string, options: { lazy?: boolean } = {})
   if (!kmxPluginOf(mount)) {
     throw new KmxError(`${mountpoint} is not a kmx mount (it is ${mount.fstype} from ${mount.source})`, { hint: 'use umount(8) for other mounts' });
   }
+  const server = (await readMountRecords()).find((r) => r.device === mount.device && r.mountpoint === mountpoint);
   await unmountPath(mountpoint, options);
+  if (server && !options.lazy) await stopLingeringServer(server);
   return mount;
 }

@@ -184,12 +184,18 @@ export class FuseNativeEngine implements FuseEngine {
         threadLocals.add(buf);
         return buf;
       };
-      handlers.onInit = () => resolve({ ended });
+      let exited = false;
       const onExit = (): void => {
+        if (exited) return;
+        exited = true;
         b.fuse_native_unmount(request.mountpoint, thread);
         threadLocals.clear();
         void Promise.resolve(request.filesystem.destroy?.()).catch(() => undefined).then(resolveEnded);
       };
+      // libfuse2's loop thread cannot be stopped from outside: an aborted session lets the event
+      // loop go (its async handle unreferenced), and the kernel ends the connection when the
+      // process exits and /dev/fuse closes.
+      handlers.onInit = () => resolve({ ended, abort: onExit });
       try {
         b.fuse_native_mount(request.mountpoint, libfuseOptions(request), thread, handlers, malloc, handlers.table, handlers.implemented, onExit);
       } catch (err) {

@@ -163,8 +163,15 @@ export class Libfuse3Session implements EngineSession {
     void this.finish();
   }
 
-  /** The session is over, however it ended: answer what is still running, then tear everything down. */
-  private async finish(): Promise<void> {
+  abort(): void {
+    void this.finish(false);
+  }
+
+  /**
+   * The session is over, however it ended: answer what is still running (unless aborted), then
+   * tear everything down.
+   */
+  private async finish(drain = true): Promise<void> {
     if (this.state === 'ending' || this.state === 'ended') return;
     const wasLive = this.state !== 'mounting';
     this.state = 'ending';
@@ -172,7 +179,7 @@ export class Libfuse3Session implements EngineSession {
     this.poll?.close();
     this.poll = undefined;
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
-    while (this.requests.pending.size > 0 && Date.now() < deadline) await sleep(10);
+    while (drain && this.requests.pending.size > 0 && Date.now() < deadline) await sleep(10);
     if (wasLive) {
       try {
         await this.request.filesystem.destroy?.();
