@@ -37,13 +37,17 @@ export async function runtimeSubdir(kind: string): Promise<string> {
   return dir;
 }
 
-const fileName = (device: string): string => `${device.replace(':', '-')}.json`;
+/**
+ * A record's file is named for its device and its server: device numbers are reused at once,
+ * and a record must be removed only by (or for) the server that wrote it, never a newer one's.
+ */
+const fileName = (record: Pick<MountRecord, 'device' | 'pid'>): string => `${record.device.replace(':', '-')}-${record.pid}.json`;
 
 export async function writeMountRecord(record: MountRecord): Promise<void> {
   const dir = await runtimeSubdir('mounts');
-  const tmp = join(dir, `.${fileName(record.device)}.${process.pid}`);
+  const tmp = join(dir, `.${fileName(record)}.${process.pid}`);
   await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644 });
-  await rename(tmp, join(dir, fileName(record.device)));
+  await rename(tmp, join(dir, fileName(record)));
 }
 
 /**
@@ -72,8 +76,8 @@ export async function setMountStatus(mountpoint: string, status: string): Promis
   return found;
 }
 
-export async function removeMountRecord(device: string): Promise<void> {
-  await rm(join(runtimeDir(), 'mounts', fileName(device)), { force: true });
+export async function removeMountRecord(record: Pick<MountRecord, 'device' | 'pid'>): Promise<void> {
+  await rm(join(runtimeDir(), 'mounts', fileName(record)), { force: true });
 }
 
 /** Every record this user can read: their own, and root's (/run/kmx) for everyone; root also reads users'. */

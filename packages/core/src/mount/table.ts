@@ -53,14 +53,17 @@ export function processAlive(pid: number): boolean {
 /** Every kmx FUSE mount in this mount namespace, joined with kmx's records. */
 export async function listKmxMounts(): Promise<KmxMount[]> {
   const [mounts, records] = await Promise.all([readMountinfo(), readMountRecords()]);
-  const byDevice = new Map<string, MountRecord>(records.map((r) => [r.device, r]));
+  // A device number may have several records: a dead server's not yet forgotten, and the live one's.
+  const recordOf = (m: { device: string; mountpoint: string }): MountRecord | undefined => {
+    const candidates = records.filter((r) => r.device === m.device && r.mountpoint === m.mountpoint);
+    return candidates.find((r) => processAlive(r.pid)) ?? candidates[0];
+  };
   const live = new Set<string>();
   const result = await Promise.all(mounts.flatMap((m) => {
     const plugin = kmxPluginOf(m);
     if (!plugin) return [];
-    live.add(m.device);
-    const record = byDevice.get(m.device);
-    const matches = record !== undefined && record.mountpoint === m.mountpoint;
+    live.add(`${m.device} ${m.mountpoint}`);
+    const record = recordOf(m);
     return [probeMount(m.mountpoint).then((state): KmxMount => ({
       mountpoint: m.mountpoint,
       source: m.source,
@@ -68,14 +71,14 @@ export async function listKmxMounts(): Promise<KmxMount[]> {
       fstype: m.fstype,
       device: m.device,
       mountId: m.mountId,
-      pid: matches ? record.pid : null,
-      engine: matches ? record.engine : null,
+      pid: record?.pid ?? null,
+      engine: record?.engine ?? null,
       state,
-      log: matches ? record.log ?? null : null,
-      status: matches ? record.status ?? null : null,
+      log: record?.log ?? null,
+      status: record?.status ?? null,
     }))];
   }));
   // Records whose mount is gone belong to servers that died; forget the ones we can.
-  await Promise.all(records.filter((r) => !live.has(r.device) && !processAlive(r.pid)).map((r) => removeMountRecord(r.device).catch(() => undefined)));
+  await Promise.all(records.filter((r) => !live.has(`${r.device} ${r.mountpoint}`) && !processAlive(r.pid)).map((r) => removeMountRecord(r).catch(() => undefined)));
   return result;
 }
