@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readMountinfo } from '../mount/mountinfo.js';
@@ -29,12 +29,41 @@ export interface TestMount {
   readonly server: ChildProcess;
   /** What the server printed so far (stdout and stderr). */
   output(): string;
-  /** SIGTERM (then SIGKILL after 10 s) and wait; resolves to the server's exit code or signal. */
+  /**
+   * Sends `signal` (SIGTERM by default; SIGKILL after 10 s) and waits; resolves to the server's
+   * exit code or signal. Stopped by SIGTERM, the server must unmount and exit 0.
+   */
   stop(signal?: NodeJS.Signals): Promise<number | NodeJS.Signals | null>;
+}
+
+/** What a server's output must never hold: kmx's report of its own bug, or a stack trace. */
+const SERVER_FAULT = /this is a bug in kmx|^\s+at .+:\d+:\d+\)?$/m;
+
+/**
+ * After a test passed: the server told of no bug of its own, and a server stopped with SIGTERM
+ * (or that ended by itself, after an unmount) exited 0.
+ */
+function checkServer(status: number | NodeJS.Signals | null, signalled: NodeJS.Signals | undefined, output: string): void {
+  const fault = SERVER_FAULT.exec(output);
+  if (fault) throw new Error(`the server reported a fault of its own ("${fault[0].trim()}"):\n${output}`);
+  if ((signalled === undefined || signalled === 'SIGTERM') && status !== 0) {
+    throw new Error(`the server exited with ${String(status)} instead of 0${signalled ? ' on SIGTERM' : ''}:\n${output}`);
+  }
 }
 
 async function mountedAt(mnt: string): Promise<boolean> {
   return (await readMountinfo()).some((m) => m.mountpoint === mnt);
+}
+
+/** Where a server that does not exit stands: still mounted or not, and what each thread waits in. */
+async function hangDiagnosis(pid: number | undefined, mnt: string): Promise<string> {
+  const threads = await readdir(`/proc/${pid}/task`).catch(() => []);
+  const waits = await Promise.all(threads.map(async (tid) => {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
+    const wchan = await readFile(`/proc/${pid}/task/${tid}/wchan`, 'utf8').catch(() => '?');
+    return `${/\) (\S)/.exec(stat)?.[1] ?? '?'}:${wchan}`;
+  }));
+  return `${(await mountedAt(mnt)) ? 'still mounted' : 'unmounted'}; threads ${waits.join(' ')}`;
 }
 
 function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
@@ -52,7 +81,8 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
  * The one way a test mounts: `kmx ARGS` runs as a child process serving a mountpoint in a fresh
  * temporary directory; the test drives the mount from its own process (the server is another
  * process, so even synchronous calls are safe); and whatever happens, the server is stopped,
- * every mount under the directory is removed and the directory is deleted.
+ * every mount under the directory is removed and the directory is deleted. A test that passed
+ * fails still if the server told of a bug or a stack trace, or did not exit 0 on SIGTERM.
  */
 export async function withTestMount<T>(options: TestMountOptions, body: (mount: TestMount) => Promise<T>): Promise<T> {
   return temporaryDirectory(async (dir) => {
@@ -69,10 +99,13 @@ export async function withTestMount<T>(options: TestMountOptions, body: (mount: 
     let output = '';
     server.stdout.on('data', (d: Buffer) => (output += d.toString()));
     server.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    let signalled: NodeJS.Signals | undefined; // the first signal a stop sent
     const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | NodeJS.Signals | null> => {
       if (server.exitCode === null && server.signalCode === null) {
+        signalled ??= signal;
         server.kill(signal);
         if (!(await waitForExit(server, 10_000))) {
+          output += `[withTestMount: no exit 10 s after ${signal}; ${await hangDiagnosis(server.pid, mnt)}; SIGKILL]\n`;
           server.kill('SIGKILL');
           await waitForExit(server, 5_000);
         }
@@ -93,7 +126,9 @@ export async function withTestMount<T>(options: TestMountOptions, body: (mount: 
         if (server.exitCode !== null || server.signalCode !== null) break;
         await sleep(20);
       }
-      return await body({ dir, mnt, server, output: () => output, stop });
+      const result = await body({ dir, mnt, server, output: () => output, stop });
+      checkServer(await stop(), signalled, output);
+      return result;
     } finally {
       await stop(); // temporaryDirectory then removes whatever mount is left
     }
