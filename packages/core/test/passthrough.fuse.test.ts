@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { sh, withTestMount, type TestMount } from '@kmx/core/testing';
+import { sameAsPlain, sh, withTestMount, type TestMount } from '@kmx/core/testing';
 
 /**
  * kmx passthrough against the directory it mirrors: each script runs once in the mount and
@@ -18,14 +18,6 @@ function passthrough(body: (m: TestMount, paths: { src: string; ref: string }) =
     },
     args: ({ dir, mnt }) => ['passthrough', ...options, join(dir, 'src'), mnt],
   }, (m) => body(m, { src: join(m.dir, 'src'), ref: join(m.dir, 'ref') }));
-}
-
-async function sameAsPlain(mnt: string, ref: string, script: string): Promise<string> {
-  const inMount = await sh(`set -u; cd '${mnt}' && { ${script}\n} 2>&1; echo "exit=$?"`, { env: { ...process.env, LC_ALL: 'C' } });
-  const inPlain = await sh(`set -u; cd '${ref}' && { ${script}\n} 2>&1; echo "exit=$?"`, { env: { ...process.env, LC_ALL: 'C' } });
-  const normalise = (text: string, dir: string): string => text.replaceAll(dir, '<dir>');
-  assert.equal(normalise(inMount.stdout, mnt), normalise(inPlain.stdout, ref), `differs from a plain directory:\n${script}`);
-  return inPlain.stdout;
 }
 
 describe('kmx passthrough', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { run, runKmx, sh, temporaryDirectory, type TestMount } from '@kmx/core/testing';
+import { run, runKmx, sameAsPlain, sh, temporaryDirectory, type TestMount } from '@kmx/core/testing';
 import { gocryptfsFsck, mustKmxInit, withEnc, withKmxMount } from './helpers.js';
 
 /**
@@ -24,15 +24,6 @@ function forward(body: (m: TestMount, ref: string, cipher: string) => Promise<vo
     const fsck = await gocryptfsFsck(join(m.dir, 'cipher'));
     assert.equal(fsck.code, 0, `gocryptfs -fsck: ${fsck.stdout}${fsck.stderr}`);
   });
-}
-
-async function sameAsPlain(mnt: string, ref: string, script: string): Promise<string> {
-  const env = { ...process.env, LC_ALL: 'C' };
-  const inMount = await sh(`set -u; cd '${mnt}' && { ${script}\n} 2>&1; echo "exit=$?"`, { env });
-  const inPlain = await sh(`set -u; cd '${ref}' && { ${script}\n} 2>&1; echo "exit=$?"`, { env });
-  const normalise = (text: string, dir: string): string => text.replaceAll(dir, '<dir>');
-  assert.equal(normalise(inMount.stdout, mnt), normalise(inPlain.stdout, ref), `differs from a plain directory:\n${script}`);
-  return inPlain.stdout;
 }
 
 /** A kmx enc mount whose cipher directory is a 3 MiB tmpfs, to fill. */
