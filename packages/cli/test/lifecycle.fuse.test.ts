@@ -4,14 +4,9 @@ import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import type { KmxMount } from '@kmx/core';
-import { mountsUnder, runKmx, sh, temporaryDirectory, withTestMount } from '@kmx/core/testing';
+import { readMountRecords } from '@kmx/core';
+import { listedMount, mountsUnder, runKmx, sh, temporaryDirectory, withTestMount } from '@kmx/core/testing';
 
-async function kmxMounts(): Promise<KmxMount[]> {
-  const r = await runKmx(['mounts', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as KmxMount[];
-}
 
 /** Processes with /dev/fuse open, as `pid: command line`. */
 async function fuseDeviceHolders(): Promise<string[]> {
@@ -36,13 +31,14 @@ async function prepare({ dir }: { dir: string }): Promise<void> {
   await writeFile(join(dir, 'src', 'hello'), 'hello\n');
 }
 
-const recordFiles = async (): Promise<string[]> => (await readdir('/run/kmx/mounts').catch(() => [])).filter((f) => !f.startsWith('.'));
+/** Whether a mount record names this mountpoint or this server (another test's mount may reuse the device number at once). */
+const recorded = async (mnt: string, pid: number | undefined): Promise<boolean> => (await readMountRecords()).some((r) => r.mountpoint === mnt || r.pid === pid);
 
 describe('mount lifecycle', () => {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     it(`a foreground mount unmounts cleanly on ${signal} and exits 0`, () => withTestMount({ prepare, args: passthroughArgs }, async (m) => {
       assert.equal((await sh(`cat '${m.mnt}/hello'`)).stdout, 'hello\n');
-      const record = (await kmxMounts()).find((k) => k.mountpoint === m.mnt);
+      const record = await listedMount(m.mnt, 'ok');
       assert.ok(record, 'listed by kmx mounts');
       assert.equal(record.pid, m.server.pid);
       assert.equal(record.plugin, 'passthrough');
@@ -51,7 +47,7 @@ describe('mount lifecycle', () => {
       assert.equal(record.fstype, 'fuse.kmx-passthrough');
       assert.equal(await m.stop(signal), 0, m.output());
       assert.deepEqual(await mountsUnder(m.mnt), []);
-      assert.ok(!(await recordFiles()).includes(`${record.device.replace(':', '-')}.json`), 'record removed');
+      assert.equal(await recorded(m.mnt, m.server.pid), false, 'record removed');
     }));
   }
 
@@ -70,18 +66,49 @@ describe('mount lifecycle', () => {
     // Seen once in a loaded full run (fuse-native): the mount still unresponsive right after the
     // server's exit. The kernel aborts the connection when the last /dev/fuse reference goes; give
     // it a moment, and name any process still holding one if it never does.
-    let state = (await kmxMounts()).find((k) => k.mountpoint === m.mnt)?.state;
-    for (let i = 0; i < 10 && state !== 'stale'; i++) {
-      await sleep(500);
-      state = (await kmxMounts()).find((k) => k.mountpoint === m.mnt)?.state;
-    }
+    let state = (await listedMount(m.mnt, 'stale'))?.state;
+    if (state !== 'stale') state = (await listedMount(m.mnt, 'stale'))?.state;
     assert.equal(state, 'stale', `processes holding /dev/fuse: ${(await fuseDeviceHolders()).join('; ') || 'none'}`);
     assert.match((await sh(`ls '${m.mnt}'`)).stderr, /not connected/);
     const r = await runKmx(['umount', m.mnt]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await mountsUnder(m.mnt), []);
-    assert.equal((await kmxMounts()).find((k) => k.mountpoint === m.mnt), undefined);
+    assert.equal(await listedMount(m.mnt), undefined);
   }));
+
+  // A mount namespace made while the mount exists holds a copy of it; files open after a lazy
+  // unmount hold it too. The kernel session lives on, so a server waiting for it would never exit.
+  const cases = [
+    { holder: 'a copy in another mount namespace', stop: 'SIGTERM' },
+    { holder: 'a process inside after a lazy unmount', stop: 'SIGTERM' },
+    { holder: 'a copy in another mount namespace', stop: 'kmx umount' },
+  ] as const;
+  for (const { holder, stop } of cases) {
+    it(`on ${stop}, the server exits 0 within seconds although ${holder} still reaches the mount`, () => withTestMount({ prepare, args: passthroughArgs }, async (m) => {
+      const copy = holder.startsWith('a copy');
+      const holding = copy ? spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '60'], { stdio: 'ignore' }) : spawn('sleep', ['60'], { cwd: m.mnt, stdio: 'ignore' });
+      try {
+        await sleep(200);
+        const inHolder = `/proc/${holding.pid}/${copy ? `root${m.mnt}` : 'cwd'}`;
+        assert.equal((await sh(`cat '${inHolder}/hello'`)).stdout, 'hello\n', 'the holder reaches the mount');
+        const started = Date.now();
+        if (stop === 'SIGTERM') {
+          assert.equal(await m.stop('SIGTERM'), 0, m.output());
+        } else {
+          const r = await runKmx(['umount', m.mnt]);
+          assert.equal(r.code, 0, r.stderr);
+          const code = m.server.exitCode ?? await new Promise<number | null>((resolve) => m.server.once('exit', resolve));
+          assert.equal(code, 0, m.output());
+        }
+        assert.ok(Date.now() - started < 8_000, `exited after ${Date.now() - started} ms`);
+        assert.match(m.output(), /ending the session/);
+        assert.match((await sh(`stat '${inHolder}/'`)).stderr, /not connected/, 'what still reached the mount is cut off');
+        assert.equal(await recorded(m.mnt, m.server.pid), false, 'record removed');
+      } finally {
+        holding.kill('SIGKILL');
+      }
+    }));
+  }
 
   it('a busy mount refuses a plain umount with a hint, and --lazy detaches it', () => withTestMount({ prepare, args: passthroughArgs }, async (m) => {
     const holder = spawn('sleep', ['60'], { cwd: m.mnt, stdio: 'ignore' });
@@ -107,7 +134,7 @@ describe('mount lifecycle', () => {
     assert.match(started.stdout, /mounted on .* \(pid \d+\)/);
     // The parent has exited: the mount must already answer.
     assert.equal((await sh(`cat '${mnt}/hello'`)).stdout, 'hello\n');
-    const record = (await kmxMounts()).find((k) => k.mountpoint === mnt);
+    const record = await listedMount(mnt, 'ok');
     assert.equal(record?.state, 'ok');
     const pid = record?.pid ?? 0;
     assert.ok(pid > 0 && pid !== process.pid);

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { kmxBin, mountsUnder, run, runKmx, temporaryDirectory } from '@kmx/core/testing';
+import { kmxBin, listedMount, mountsUnder, run, runKmx, temporaryDirectory } from '@kmx/core/testing';
 
 /**
  * An ordinary user mounts through setuid fusermount3. That needs a user with a name (a real
@@ -46,8 +46,7 @@ describe('an ordinary user', () => {
     const write = await run('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sh', '-c', `echo hi > '${mnt}/f' && stat -c '%u' '${mnt}/f'`]);
     assert.equal(write.stdout.trim(), String(uid), write.stderr);
     assert.equal((await stat(join(src, 'f'))).uid, uid);
-    const listed = await kmx(['mounts', '--json']);
-    const mine = (JSON.parse(listed.stdout) as Array<{ mountpoint: string; pid: number | null; state: string }>).find((m) => m.mountpoint === mnt);
+    const mine = await listedMount(mnt, 'ok', kmx);
     assert.equal(mine?.state, 'ok');
     assert.ok(mine?.pid, 'the user reads their own mount record');
 
