@@ -35,9 +35,13 @@ describe('the FUSE layer', () => {
       assert.equal(otherIdentity, `4242 4343 ${otherPid}`, other.stderr);
     }));
 
-  it('answers many concurrent requests', () =>
+  it('answers many concurrent requests, each with its own answer', () =>
     withTestMount({ program: serve, args: ({ mnt }) => ['null', mnt] }, async ({ mnt }) => {
-      const r = await sh(`for i in $(seq 1 8); do (for j in $(seq 1 200); do stat -c %s '${mnt}/f'$j; done > /dev/null) & done; wait; echo done`);
-      assert.equal(r.stdout.trim(), 'done');
+      // 8 readers stat 200 names each at once; a name's size is its leading number.
+      const r = await sh(`cd '${mnt}' && for i in $(seq 1 8); do (for j in $(seq 1 200); do stat -c '%n %s' $j-by-$i || echo "failed $j-by-$i"; done) & done; wait`);
+      assert.equal(r.stderr, '');
+      const lines = r.stdout.trim().split('\n');
+      const expected = Array.from({ length: 8 }, (_, i) => Array.from({ length: 200 }, (_, j) => `${j + 1}-by-${i + 1} ${j + 1}`)).flat();
+      assert.deepEqual([...lines].sort(), expected.sort());
     }));
 });
