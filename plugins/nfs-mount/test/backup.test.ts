@@ -29,6 +29,7 @@ describe('kmx nfs backup', () => {
     assert.deepEqual(readFileSync(join(dir, 'dst', 'sub', 'b.bin')), readFileSync(join(src, 'sub', 'b.bin')));
     rmSync(join(src, 'a.txt'));
     const second = await runKmx(['nfs', 'backup', '--delete', src, join(dir, 'dst')]);
+    assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /0 files copied \(0\.0 MiB\), 1 deleted/);
     assert.equal(existsSync(join(dir, 'dst', 'a.txt')), false);
   }));

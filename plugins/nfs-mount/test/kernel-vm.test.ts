@@ -35,9 +35,10 @@ describe('kmxd kernel NFS mounts in a VM', () => {
       forwards: [{ guestPort: 2049, hostPort: g.nfsPort }, { guestPort: 20048, hostPort: g.mountPort }],
       timeoutMs: 420_000,
     };
-    // 44 of 45 boots worked when measured: one retry.
+    // 44 of 45 boots worked when measured: a boot that never reached the guest program gets one
+    // retry. A guest that started and printed no result crashed: that is a failure.
     let vm: VmRun = await runVm(options);
-    if (vm.result === undefined) vm = await runVm(options);
+    if (!vm.output.includes('KMXVM-BOOTED')) vm = await runVm(options);
     const result = vm.result as Record<string, VersionResult | unknown> | undefined;
     assert.ok(result, `no result from the VM:\n${vm.output.slice(-3000)}`);
     for (const vers of ['4.2', '4.1', '3']) {
