@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Transform } from 'node:stream';
 import { describe, it } from 'node:test';
+import { rejectsSysError } from '@kmx/core/testing';
 import { SSH2_VERSION, sftpOverStream, ssh2Sftp } from '../src/lib/protocol/adapter.js';
 import { SftpSession } from '../src/lib/protocol/session.js';
 import { SFTP_SERVER } from './support.js';
@@ -113,14 +114,17 @@ describe('ssh2 SFTP adapter', () => {
       await session.closeHandle(handle, path);
       const empty = await session.open(join(dir, 'empty'), 0x1);
       assert.equal(await session.read(empty, Buffer.alloc(10), 0, path), 0, 'end of file is a STATUS reply, not DATA');
-      await assert.rejects(session.read(Buffer.from('no such handle'), Buffer.alloc(10), 0, path), (err: NodeJS.ErrnoException) => typeof err.code === 'string');
+      // sftp-server refuses an unknown handle with a bare FAILURE: EIO, as a refusal (not a lost connection).
+      const badRead = await rejectsSysError(session.read(Buffer.from('no such handle'), Buffer.alloc(10), 0, path), { code: 'EIO', errno: 5, syscall: 'read', path });
+      assert.equal(badRead.name, 'SysError');
       // Writes go out in place (head and data as two pieces), several per call beyond the server's limit.
       const copyPath = join(dir, 'copy');
       const out = await session.open(copyPath, 0x2 | 0x8 | 0x10);
       await Promise.all([session.write(out, content.subarray(0, 1_000_000), 0, copyPath), session.write(out, content.subarray(1_000_000), 1_000_000, copyPath), session.stat(path)]);
       await session.closeHandle(out, copyPath);
       assert.ok((await readFile(copyPath)).equals(content), 'what was written is on the server, byte for byte');
-      await assert.rejects(session.write(Buffer.from('no such handle'), Buffer.alloc(10), 0, copyPath), (err: NodeJS.ErrnoException) => typeof err.code === 'string');
+      const badWrite = await rejectsSysError(session.write(Buffer.from('no such handle'), Buffer.alloc(10), 0, copyPath), { code: 'EIO', errno: 5, syscall: 'write', path: copyPath });
+      assert.equal(badWrite.name, 'SysError');
       session.close();
       await assert.rejects(session.write(out, Buffer.alloc(10), 0, copyPath), { code: 'EIO' }, 'a closed session fails writes with EIO');
     } finally {
