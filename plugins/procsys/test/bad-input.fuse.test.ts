@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { assertCleanFailure, kmxBin, runKmx, sh, temporaryDirectory } from '@kmx/core/testing';
+import { assertCleanFailure, kmxBin, mountsUnder, runKmx, sh, temporaryDirectory } from '@kmx/core/testing';
 
 /** The test's own agents, which mention its directory and outlive each failing command. */
 const AGENTS = / procsys serve /;
@@ -108,6 +108,6 @@ describe('kmx procsys: bad input gets one clear line and leaves nothing behind',
     await assertCleanFailure(await runKmx(['procsys', 'run']), dir, /no command given|Missing/, { exitCode: 2, exceptProcesses: AGENTS });
     const leftovers = (await readdir(dir)).filter((n) => n.startsWith('kmx-procsys-run-'));
     assert.deepEqual(leftovers, []);
-    assert.equal(await readFile('/proc/self/mountinfo', 'utf8').then((t) => t.includes('kmx-procsys-run-')), false);
+    assert.deepEqual(await mountsUnder(dir), [], 'no view left mounted (other tests\' runs mount theirs elsewhere)');
   }));
 });
