@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { freePort, temporaryDirectory } from '@kmx/core/testing';
+import { temporaryDirectory } from '@kmx/core/testing';
 import { SFTP_SERVER, assertCleanFailure, execute, kmx, withSshd } from './support.js';
 
 /** A fresh home with known_hosts and a key that the server does not accept. */
@@ -23,7 +23,7 @@ describe('kmx sftp mount: bad input', () => {
 
   it('a server that is gone (nothing listens)', () => temporaryDirectory(async (dir) => {
     const env = await home(dir);
-    const port = await freePort();
+    const port = 1; // privileged, never handed out as a free port: nothing listens there, whatever else runs
     await assertCleanFailure(await kmx(['sftp', 'mount', `root@127.0.0.1:${port}:/`, join(dir, 'mnt')], { env }), dir, /127\.0\.0\.1:\d+ refused the connection/);
     await assertCleanFailure(await kmx(['sftp', 'mount', '--daemon', `root@127.0.0.1:${port}:/`, join(dir, 'mnt')], { env }), dir, /refused the connection/);
   }));

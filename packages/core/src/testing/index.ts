@@ -4,6 +4,6 @@ export { run, sh, python, runKmx, kmxBin, type RunResult } from './processes.js'
 export { temporaryDirectory, mountsUnder } from './temp.js';
 export { withTestUsers, type TestUser } from './users.js';
 export { throwsSysError, rejectsSysError, assertOneLineError, assertCleanFailure, processesMentioning, type ExpectedSysError, type CleanFailureOptions } from './assertions.js';
-export { freePort, listening, stopChild } from './peers.js';
+export { freePort, listening, listensOn, stopChild } from './peers.js';
 export { sameAsPlain, scriptOutput, type ScriptOptions } from './compare.js';
 export { listedMount } from './listed.js';

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 
 // For tests and benchmarks that start real peers (sshd, ganesha, kmxd) on loopback.
@@ -25,6 +26,28 @@ export function listening(port: number, host = '127.0.0.1'): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+/**
+ * Whether process `pid` itself listens on TCP `port` (in its network namespace): a port found
+ * free a moment ago may have been taken by another test's server instead.
+ */
+export async function listensOn(pid: number, port: number): Promise<boolean> {
+  const sockets = new Set<string>();
+  for (const table of ['tcp', 'tcp6']) {
+    const lines = (await readFile(`/proc/${pid}/net/${table}`, 'utf8').catch(() => '')).split('\n').slice(1);
+    for (const line of lines) {
+      // sl local_address rem_address st … inode; st 0A is LISTEN
+      const fields = line.trim().split(/\s+/);
+      if (fields[3] === '0A' && parseInt(fields[1]?.split(':')[1] ?? '', 16) === port && fields[9]) sockets.add(fields[9]);
+    }
+  }
+  if (sockets.size === 0) return false;
+  for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [])) {
+    const inode = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''))?.[1];
+    if (inode && sockets.has(inode)) return true;
+  }
+  return false;
 }
 
 /** SIGTERM to a child this process started, then SIGKILL after `graceMs`; resolves once it has exited. */

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KmxError, processAlive } from '@kmx/core';
-import { freePort, listening, stopChild } from '@kmx/core/testing';
+import { freePort, listening, listensOn, stopChild } from '@kmx/core/testing';
 
 // nfs-ganesha on loopback, as the tests, the benchmark and the tour run it: a foreground child
 // on free ports, stopped by pid. NFSv3 needs rpcbind while ganesha starts (it registers there);
@@ -121,7 +121,8 @@ export async function startGanesha(options: GaneshaOptions): Promise<Ganesha> {
   const log = (): Promise<string> => readFile(logFile, 'utf8').catch(() => '');
   try {
     const deadline = Date.now() + 30_000;
-    while (!(await log()).includes(INITIALIZED) || !(await listening(nfsPort, bind)) || (v3 && !(await listening(mountPort, bind)))) {
+    // Its own listeners: a port found free may have been taken by another test's server meanwhile.
+    while (!(await log()).includes(INITIALIZED) || !(await listensOn(child.pid!, nfsPort)) || (v3 && !(await listensOn(child.pid!, mountPort)))) {
       if (child.exitCode !== null || child.pid === undefined) throw new KmxError(`ganesha.nfsd exited (${child.exitCode}): ${(await log()).split('\n').filter((l) => /FATAL|CRIT|MAJ/.test(l)).slice(-2).join(' ')}`);
       if (Date.now() > deadline) throw new KmxError('ganesha.nfsd did not start in 30 s');
       await sleep(50);
