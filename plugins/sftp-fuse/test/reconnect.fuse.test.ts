@@ -49,6 +49,12 @@ async function viaServer(kmxPid: number): Promise<number | undefined> {
   return undefined;
 }
 
+/** Whether a process still exists and is not a zombie. */
+async function alive(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return stat !== '' && !/\) Z /.test(stat);
+}
+
 const signal = (pid: number, sig: NodeJS.Signals): void => {
   try {
     process.kill(pid, sig);
@@ -141,7 +147,7 @@ describe('kmx sftp mount: the connection drops', () => {
     assert.equal(await viaServer(server.pid!), undefined, 'and without starting a new one');
   }));
 
-  it('--via: what another file had queued behind the lost writes goes out on the new connection, or fails loudly', () => withTestMount(viaMount('timeout=10', 'write_behind=16777216'), async ({ dir, mnt, server, output }) => {
+  it('--via: what another file had queued behind the lost writes goes out on the new connection', () => withTestMount(viaMount('timeout=10', 'write_behind=16777216'), async ({ dir, mnt, server, output }) => {
     const lost = randomBytes(8 * 1024 * 1024);
     const kept = randomBytes(1024 * 1024);
     await writeFile(join(dir, 'lost'), lost);
@@ -160,11 +166,10 @@ describe('kmx sftp mount: the connection drops', () => {
       signal(victim, 'SIGKILL');
       assert.equal(await first.exit, 1, first.said());
       assert.match(first.said(), /fsync failed: Input\/output error/);
-      // Normally the queued file is written on the new connection. In 2 of ~35 runs (fuse-native,
-      // another test file running beside it) it got EIO instead, cause not found: either way
-      // nothing is lost silently.
-      if ((await second.exit) === 0) assert.equal(sha(await readFile(join(dir, 'srv', 'kept'))), sha(kept), output());
-      else assert.match(second.said(), /fsync failed: Input\/output error/, `${second.said()}; kmx said:\n${output()}`);
+      // None of the second file's writes was sent before the kill (the first file's filled the
+      // window): they all go out on the new connection.
+      assert.equal(await second.exit, 0, `the second writer said: ${second.said()}; kmx said:\n${output()}`);
+      assert.equal(sha(await readFile(join(dir, 'srv', 'kept'))), sha(kept), output());
     } finally {
       first.kill();
       second.kill();
@@ -198,24 +203,27 @@ describe('kmx sftp mount: the connection drops', () => {
     try {
       await withTestMount({
         env: { HOME: join(outer, 'home'), SSH_AUTH_SOCK: '' },
-        args: ({ mnt }) => ['sftp', 'mount', '-o', 'timeout=3', '-i', sshd.clientKey, `root@127.0.0.1:${sshd.port}:${srv}`, mnt],
+        // A read is sent again on a new connection as long as one is made within the timeout of
+        // its start: over SSH (a new key exchange) on a loaded machine that took more than 3 s.
+        args: ({ mnt }) => ['sftp', 'mount', '-o', 'timeout=10', '-i', sshd.clientKey, `root@127.0.0.1:${sshd.port}:${srv}`, mnt],
       }, async ({ mnt, output }) => {
         // Kill the processes serving this connection (sshd's child and its sftp-server) during a read.
         const reading = shell(`sha256sum < '${mnt}/big'`, { timeoutMs: 60_000 });
         for (const pid of await descendants(sshd.pid)) signal(pid, 'SIGKILL');
         const read = await reading;
-        assert.equal(read.signal, null, 'no hang');
-        if (read.code === 0) assert.equal(read.stdout.split(' ')[0], sha(data), 'a retried read is still right');
-        else assert.match(read.stderr, /Input\/output error/, output());
+        assert.equal(read.code, 0, `a read is retried on the new connection: ${read.stderr}; kmx said:\n${output()}`);
+        assert.equal(read.stdout.split(' ')[0], sha(data), 'a retried read is still right');
         await waitFor('a reconnection', async () => /reconnected/.test(await mountStatus(mnt)));
         assert.equal((await shell(`sha256sum < '${mnt}/big'`)).stdout.split(' ')[0], sha(data));
 
         // The server goes away: EIO within the timeout, `kmx mounts` says so; it comes back: so does the mount.
+        // Its sessions must be gone before the lookup: one still dying would answer it (ENOENT).
         const sessions = await descendants(sshd.pid);
         await current.stop();
         for (const pid of sessions) signal(pid, 'SIGKILL');
+        await waitFor('the sessions to end', async () => (await Promise.all(sessions.map(alive))).every((a) => !a));
         const gone = await shell(`ls '${mnt}/newdir-not-cached'`, { timeoutMs: 60_000 });
-        assert.match(gone.stderr, /Input\/output error|No such file/);
+        assert.match(gone.stderr, /Input\/output error/);
         await waitFor('the state to show', async () => /reconnecting/.test(await mountStatus(mnt)));
         current = await startSshd(join(outer, 'sshd'), { port: sshd.port });
         await mkdir(join(srv, 'newdir'));
