@@ -28,6 +28,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <linux/openat2.h>
 #include <sched.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@
 #include <string.h>
 #include <grp.h>
 #include <limits.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
@@ -383,13 +385,46 @@ static void fs_fail(int fsfd, const char *step, int err)
  * caller's namespace sees it. The filesystem is created here, not in kmxd, because creating an
  * NFS superblock talks to the server and can block: this process can be killed, kmxd cannot.
  */
+/*
+ * Refuses a mount namespace that a user namespace other than the initial one owns (unshare -Urm
+ * makes one): there the caller holds CAP_SYS_ADMIN, and a mount moved in from outside carries
+ * no MNT_LOCK_* flags, so `mount -o remount,bind,suid,dev` would take nosuid,nodev off. Mounts
+ * copied into such a namespace later are locked by the kernel. PROC is the host's /proc,
+ * opened before setns: thread-self there names the namespace this thread is in now, whatever
+ * the caller mounted over its own /proc.
+ */
+static void require_initial_owner(int proc, const struct stat *initial_user)
+{
+	struct stat owner;
+	int mnt_ns = openat(proc, "thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	int user_ns;
+
+	if (mnt_ns < 0)
+		fail("open", errno, "/proc/thread-self/ns/mnt");
+	user_ns = ioctl(mnt_ns, NS_GET_USERNS);
+	if (user_ns < 0)
+		fail("ioctl", errno, "NS_GET_USERNS");
+	if (fstat(user_ns, &owner) < 0)
+		fail("fstat", errno, NULL);
+	if (owner.st_dev != initial_user->st_dev || owner.st_ino != initial_user->st_ino)
+		fail("mount_ns_owner", EPERM, NULL);
+	close(user_ns);
+	close(mnt_ns);
+}
+
 static int mount_pinned(int argc, char **argv)
 {
 	const char *path = argv[0], *fstype = argv[1], *source = argv[2];
 	unsigned int attrs = (unsigned int)number(argv[3], 1ULL << 32);
-	int fsfd, mnt, target;
+	int fsfd, mnt, target, proc;
+	struct stat initial_user;
 
+	proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (proc < 0 || fstatat(proc, "self/ns/user", &initial_user, 0) < 0)
+		fail("stat", errno, "/proc/self/ns/user");
 	enter_caller_view();
+	require_initial_owner(proc, &initial_user);
+	close(proc);
 	target = open_strict(AT_FDCWD, path, O_PATH | O_DIRECTORY, 0);
 	if (target < 0)
 		fail("openat2", errno, path);
