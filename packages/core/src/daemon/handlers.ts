@@ -8,6 +8,7 @@ import type { DaemonLog } from './log.js';
 import type { MediaRoot } from './media.js';
 import { nfsMountSpec, optionString, type NfsVersion } from './nfs.js';
 import type { Peer } from './peer.js';
+import { checkPortsAllowed, checkServerAllowed, DEFAULT_CONFIG_PATH, type DaemonPolicy } from './config.js';
 import { checkExportPath, checkLinkPath, checkMountName, checkNfsOptions, checkServer, checkTmpfsSize } from './policy.js';
 import { kmxd, PROTOCOL_VERSION, type MountEntryMessage, type Request } from './protocol.js';
 import { MountRecords, type MountRecord } from './records.js';
@@ -44,10 +45,40 @@ export interface HandlerContext {
   records: MountRecords;
   log: DaemonLog;
   helper: HelperOptions;
+  policy: DaemonPolicy;
 }
 
+/** A tmpfs record's size in MiB (records written before sizes were kept carry it in their options). */
+const tmpfsMib = (record: MountRecord): number => record.kind !== 'tmpfs' ? 0 : record.sizeMib ?? Number(/(?:^|,)size=(\d+)m/.exec(record.options)?.[1] ?? 0);
+
 export class RequestHandlers {
+  /** Mounts under way, per uid: they count against the budget before their records exist. */
+  private readonly underWay = new Map<number, { mounts: number; tmpfsMib: number }>();
+
   constructor(private readonly ctx: HandlerContext) {}
+
+  /**
+   * Takes a mount (and `mib` of tmpfs) out of the user's budget, or refuses with EDQUOT; the
+   * returned function gives it back once the mount is recorded or has failed.
+   */
+  private reserve(peer: Peer, mib: number): () => void {
+    const { policy, records } = this.ctx;
+    const mine = records.ofUser(peer.uid);
+    const pending = this.underWay.get(peer.uid) ?? { mounts: 0, tmpfsMib: 0 };
+    if (mine.length + pending.mounts >= policy.maxMountsPerUser) {
+      throw SysError.of('EDQUOT', 'mount', undefined, { detail: `${peer.user.name} has ${mine.length + pending.mounts} mounts, the most kmxd allows one user (max-mounts-per-user in ${DEFAULT_CONFIG_PATH})` });
+    }
+    const used = mine.reduce((sum, r) => sum + tmpfsMib(r), 0) + pending.tmpfsMib;
+    if (mib > 0 && used + mib > policy.maxTmpfsMibPerUser) {
+      throw SysError.of('EDQUOT', 'mount', undefined, { detail: `${used} MiB of tmpfs in use and ${mib} more asked: one user may have ${policy.maxTmpfsMibPerUser} MiB (max-tmpfs-mib-per-user in ${DEFAULT_CONFIG_PATH})` });
+    }
+    this.underWay.set(peer.uid, { mounts: pending.mounts + 1, tmpfsMib: pending.tmpfsMib + mib });
+    return () => {
+      const now = this.underWay.get(peer.uid) ?? { mounts: 1, tmpfsMib: mib };
+      if (now.mounts <= 1) this.underWay.delete(peer.uid);
+      else this.underWay.set(peer.uid, { mounts: now.mounts - 1, tmpfsMib: now.tmpfsMib - mib });
+    };
+  }
 
   async handle(peer: Peer, request: Request): Promise<Reply> {
     switch (request.body) {
@@ -74,11 +105,20 @@ export class RequestHandlers {
     const port = m.port ?? 0;
     const mountPort = m.mountPort ?? 0;
     if (port > 65535 || mountPort > 65535) throw SysError.of('EINVAL', 'port', undefined, { detail: 'ports are 1 to 65535' });
-    const spec = await nfsMountSpec({
-      server: checkServer(m.server ?? ''), exportPath: checkExportPath(m.exportPath ?? ''), version,
-      readOnly: m.readOnly === true, port, mountPort, checked: checkNfsOptions(m.options ?? []),
-    });
-    return this.mount(peer, 'nfs', name, link, spec, `${m.server ?? ''}:${m.exportPath ?? ''}`);
+    const server = checkServer(m.server ?? '');
+    const exportPath = checkExportPath(m.exportPath ?? '');
+    const checked = checkNfsOptions(m.options ?? []);
+    checkPortsAllowed(this.ctx.policy, port, mountPort);
+    const release = this.reserve(peer, 0);
+    try {
+      const spec = await nfsMountSpec({
+        server, exportPath, version, readOnly: m.readOnly === true, port, mountPort, checked,
+        checkAddress: (address) => checkServerAllowed(this.ctx.policy, server, address),
+      });
+      return await this.mount(peer, 'nfs', name, link, spec, `${server}:${exportPath}`);
+    } finally {
+      release();
+    }
   }
 
   private async mountTmpfs(peer: Peer, m: kmxd.MountTmpfs.$Properties): Promise<Reply> {
@@ -91,11 +131,16 @@ export class RequestHandlers {
       options: [['size', `${size}m`], ['mode', '0700'], ['uid', String(peer.uid)], ['gid', String(peer.gid)]],
       attributes: m.readOnly ? 1 : 0,
     };
-    return this.mount(peer, 'tmpfs', name, link, spec, 'tmpfs');
+    const release = this.reserve(peer, size);
+    try {
+      return await this.mount(peer, 'tmpfs', name, link, spec, 'tmpfs', size);
+    } finally {
+      release();
+    }
   }
 
   /** mkdirat + pin, mount in the caller's namespace, record, link as the user; undone on any failure. */
-  private async mount(peer: Peer, kind: MountRecord['kind'], name: string, link: string, spec: PinnedSpec, shownSource: string): Promise<Reply> {
+  private async mount(peer: Peer, kind: MountRecord['kind'], name: string, link: string, spec: PinnedSpec, shownSource: string, sizeMib?: number): Promise<Reply> {
     const { media, records, log } = this.ctx;
     const user = { uid: peer.uid, name: peer.user.name };
     const path = `${media.userPath(user)}/${name}`;
@@ -105,6 +150,9 @@ export class RequestHandlers {
       mountId = await mountPinned(peer, { path, pinnedFd: pinned, ...spec }, { ...this.ctx.helper, timeoutMs: MOUNT_TIMEOUT_MS });
     } catch (err) {
       media.removeMountDir(user, name);
+      if (err instanceof SysError && err.syscall === 'mount_ns_owner') {
+        throw SysError.of('EPERM', 'mount', undefined, { detail: 'your mount namespace belongs to a user namespace of its own (unshare -U), where nosuid and nodev could be taken off a mount: kmxd mounts only into mount namespaces of the initial user namespace' });
+      }
       throw err;
     } finally {
       closeSync(pinned);
@@ -112,7 +160,7 @@ export class RequestHandlers {
     const record: MountRecord = {
       id: MountRecords.newId(), uid: peer.uid, user: peer.user.name, name, kind, source: kind === 'tmpfs' ? 'tmpfs' : shownSource, path,
       mountId: mountId.toString(), options: optionString(spec.options), link, linkPath: link ? `${peer.user.home.replace(/\/+$/, '')}/${link}` : '',
-      createdAt: new Date().toISOString(),
+      createdAt: new Date().toISOString(), ...(sizeMib !== undefined ? { sizeMib } : {}),
     };
     records.add(record);
     log.info(peer.label, `mounted ${kind} ${record.source} on ${path} (${record.options}; mount id ${record.mountId})`);

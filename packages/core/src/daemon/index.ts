@@ -8,4 +8,5 @@ export {
 } from './protocol.js';
 export { checkMountName, checkLinkPath, checkNfsOptions, checkServer, checkExportPath } from './policy.js';
 export { nfsMountSpec, optionString, type NfsVersion, type KernelMountSpec } from './nfs.js';
+export { parsePolicy, loadPolicy, checkServerAllowed, checkPortsAllowed, DEFAULT_POLICY, DEFAULT_CONFIG_PATH, type DaemonPolicy } from './config.js';
 export { createLog, LOG_LEVELS, type LogLevel, type DaemonLog } from './log.js';

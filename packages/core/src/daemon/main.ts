@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { KmxError } from '../errors/index.js';
+import { DEFAULT_CONFIG_PATH, DEFAULT_POLICY, loadPolicy } from './config.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { DEFAULT_DAEMON_OPTIONS, Kmxd, type DaemonOptions } from './server.js';
 
@@ -20,7 +21,19 @@ Options:
   --media-dir DIR            the root of users' mount directories (default ${DEFAULT_DAEMON_OPTIONS.mediaDir})
   --log-level LEVEL          error, warn, info or debug (default ${DEFAULT_DAEMON_OPTIONS.logLevel})
   --max-clients-per-user N   connections one user may hold at once (default ${DEFAULT_DAEMON_OPTIONS.maxClientsPerUser})
+  --config FILE              root's policy (default ${DEFAULT_CONFIG_PATH}; none: the defaults below)
   -h, --help                 this text
+
+The policy file holds \`setting value…\` lines (# starts a comment):
+  max-mounts-per-user N      mounts one user may hold (default ${DEFAULT_POLICY.maxMountsPerUser})
+  max-tmpfs-mib-per-user N   the sum of one user's tmpfs sizes in MiB (default ${DEFAULT_POLICY.maxTmpfsMibPerUser})
+  nfs-servers A…             NFS servers allowed: addresses, ranges (10.0.0.0/8, fd00::/8) and
+                             host names (default: any address but this host's own, 0.0.0.0,
+                             link-local and multicast ones, which are never allowed)
+  nfs-ports P…               NFS ports a mount may use (default ${DEFAULT_POLICY.nfsPorts.join(' ')})
+  nfs-mount-ports P…         NFSv3 mountd ports a mount may name (default ${DEFAULT_POLICY.nfsMountPorts.join(' ')};
+                             without one the kernel asks the server's rpcbind)
+A user asking for more gets EDQUOT (limits) or EACCES (servers, ports), in one line.
 
 Without systemd: run it as root in the background and keep its log, e.g.
   nohup kmxd --log-level info >>/var/log/kmxd.log 2>&1 &
@@ -38,7 +51,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonOptions | 'help'
     args: [...argv],
     options: {
       socket: { type: 'string' }, 'state-dir': { type: 'string' }, 'media-dir': { type: 'string' },
-      'log-level': { type: 'string' }, 'max-clients-per-user': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'log-level': { type: 'string' }, 'max-clients-per-user': { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
@@ -47,7 +60,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonOptions | 'help'
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new KmxError(`unknown log level "${level}"`, { hint: `choose one of ${LOG_LEVELS.join(', ')}`, exitCode: 2 });
   const perUser = Number(values['max-clients-per-user'] ?? DEFAULT_DAEMON_OPTIONS.maxClientsPerUser);
   if (!Number.isInteger(perUser) || perUser < 1) throw new KmxError('--max-clients-per-user needs a whole number above 0', { exitCode: 2 });
-  for (const key of ['socket', 'state-dir', 'media-dir'] as const) {
+  for (const key of ['socket', 'state-dir', 'media-dir', 'config'] as const) {
     const value = values[key];
     if (value !== undefined && !value.startsWith('/')) throw new KmxError(`--${key} needs an absolute path`, { exitCode: 2 });
   }
@@ -59,6 +72,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonOptions | 'help'
     mediaDir: (values['media-dir'] ?? DEFAULT_DAEMON_OPTIONS.mediaDir).replace(/\/+$/, ''),
     logLevel: level as LogLevel,
     maxClientsPerUser: perUser,
+    policy: loadPolicy(values.config ?? DEFAULT_CONFIG_PATH),
     ...(listenFd !== undefined ? { listenFd } : {}),
   };
 }

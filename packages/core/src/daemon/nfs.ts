@@ -18,6 +18,8 @@ export interface NfsMountRequest {
   port: number;
   mountPort: number;
   checked: CheckedOptions;
+  /** Refuses a server address (once resolved) that kmxd's policy does not allow. */
+  checkAddress: (address: string) => void;
 }
 
 export interface KernelMountSpec {
@@ -66,6 +68,7 @@ export function localAddressFor(address: string, family: number, port: number): 
 /** The fs type, source and option strings for mount(2) of an NFS export, as mount.nfs would build them. */
 export async function nfsMountSpec(request: NfsMountRequest): Promise<KernelMountSpec> {
   const { address, family } = await resolveServer(request.server);
+  request.checkAddress(address);
   const port = request.port || 2049;
   const host = family === 6 ? `[${address}]` : address;
   const user = new Map(request.checked.options);

@@ -15,6 +15,14 @@ const refuse = (errno: string, what: string, detail: string): SysError => SysErr
 const UNSAFE = /[,\\\x00-\x1f\x7f]/;
 
 /**
+ * What would let a name pass for another in logs, mountinfo and `kmx mounts`: control and
+ * format characters (bidi overrides such as U+202E, zero-width ones), separators (every space,
+ * line and paragraph separator), private-use, surrogate and unassigned code points, and
+ * look-alikes of "/" (U+2044, U+2215, U+29F8, U+FF0F).
+ */
+const SPOOFING = /[\p{Cc}\p{Cf}\p{Z}\p{Co}\p{Cs}\p{Cn}\u2044\u2215\u29f8\uff0f]/u;
+
+/**
  * A mount name: one printable component, at most 255 bytes, not . or .., no '/', no
  * characters that break option strings or mountinfo.
  */
@@ -22,7 +30,9 @@ export function checkMountName(name: string): string {
   if (name === '' || name === '.' || name === '..') throw refuse('EINVAL', 'name', `${shown(name)} is not a usable mount name`);
   if (Buffer.byteLength(name) > 255) throw refuse('ENAMETOOLONG', 'name', 'mount names are at most 255 bytes');
   if (name.includes('/')) throw refuse('EINVAL', 'name', 'a mount name is one path component (no "/")');
-  if (UNSAFE.test(name) || /\s/.test(name)) throw refuse('EINVAL', 'name', 'a mount name may not contain spaces, control characters, "," or "\\"');
+  if (UNSAFE.test(name) || /\s/.test(name) || SPOOFING.test(name)) {
+    throw refuse('EINVAL', 'name', 'a mount name may not contain spaces, control or format characters (bidi, zero-width), look-alikes of "/", "," or "\\"');
+  }
   return name;
 }
 
@@ -41,7 +51,7 @@ export function checkUserName(name: string): string {
 export function checkLinkPath(link: string): string {
   if (link.startsWith('/')) throw refuse('EINVAL', 'link', 'the link path is relative to your home directory');
   const parts = link.split('/');
-  if (Buffer.byteLength(link) > 1024 || parts.some((p) => p === '' || p === '.' || p === '..' || UNSAFE.test(p))) {
+  if (Buffer.byteLength(link) > 1024 || parts.some((p) => p === '' || p === '.' || p === '..' || UNSAFE.test(p) || SPOOFING.test(p))) {
     throw refuse('EINVAL', 'link', `${shown(link)} is not a plain path beneath your home directory`);
   }
   return link;
@@ -57,7 +67,7 @@ export function checkServer(server: string): string {
 }
 
 export function checkExportPath(path: string): string {
-  if (!path.startsWith('/') || Buffer.byteLength(path) > 1024 || UNSAFE.test(path) || path.split('/').some((p) => p === '..')) {
+  if (!path.startsWith('/') || Buffer.byteLength(path) > 1024 || UNSAFE.test(path) || SPOOFING.test(path.replaceAll(' ', '')) || path.split('/').some((p) => p === '..')) {
     throw refuse('EINVAL', 'export', `${shown(path)} is not an absolute export path`);
   }
   return path;

@@ -55,6 +55,11 @@ export class FrameReader {
     if (this.pending.length > MAX_FRAME + 3) throw new FrameError('frame larger than the cap');
     return bodies;
   }
+
+  /** Bytes of a frame begun and not yet complete. */
+  get partial(): number {
+    return this.pending.length;
+  }
 }
 
 function frame(body: Uint8Array): Buffer {

@@ -21,6 +21,8 @@ export interface MountRecord {
   /** Absolute path of the link as created. */
   linkPath: string;
   createdAt: string;
+  /** A tmpfs's size in MiB (it counts against its user's budget). */
+  sizeMib?: number;
 }
 
 export class MountRecords {

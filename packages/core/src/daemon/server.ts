@@ -3,6 +3,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { KmxError, SysError } from '../errors/index.js';
 import { close } from '../libc/files.js';
 import type { HelperOptions } from '../mount/nshelper.js';
+import { DEFAULT_POLICY, type DaemonPolicy } from './config.js';
 import { RequestHandlers } from './handlers.js';
 import { createLog, type DaemonLog, type LogLevel } from './log.js';
 import { MediaRoot } from './media.js';
@@ -21,15 +22,19 @@ export interface DaemonOptions {
   /** Requests one connection may have in flight; more are answered EBUSY. */
   maxInFlight: number;
   idleTimeoutMs: number;
+  /** How long a frame may take to arrive whole once its first byte came. */
+  frameTimeoutMs: number;
   /** A socket handed over by systemd (LISTEN_FDS), instead of binding socketPath. */
   listenFd?: number;
   helper?: HelperOptions;
+  /** Root's limits and allowed NFS servers (config.ts). */
+  policy: DaemonPolicy;
   write?: (line: string) => void;
 }
 
 export const DEFAULT_DAEMON_OPTIONS: DaemonOptions = {
   socketPath: '/run/kmxd.sock', stateDir: '/run/kmxd', mediaDir: '/run/media', logLevel: 'info',
-  maxClientsPerUser: 128, maxClients: 1024, maxInFlight: 4, idleTimeoutMs: 60_000,
+  maxClientsPerUser: 128, maxClients: 1024, maxInFlight: 4, idleTimeoutMs: 60_000, frameTimeoutMs: 10_000, policy: DEFAULT_POLICY,
 };
 
 type Reply = Omit<kmxd.Response.$Properties, 'id'>;
@@ -77,7 +82,7 @@ export class Kmxd {
     this.log = createLog(options.logLevel, options.write);
     this.media = new MediaRoot(options.mediaDir);
     const records = new MountRecords(options.stateDir);
-    this.handlers = new RequestHandlers({ media: this.media, records, log: this.log, helper: options.helper ?? {} });
+    this.handlers = new RequestHandlers({ media: this.media, records, log: this.log, helper: options.helper ?? {}, policy: options.policy });
   }
 
   async start(): Promise<void> {
@@ -109,18 +114,36 @@ export class Kmxd {
   }
 
   private accept(socket: Socket): void {
+    // First of all: a peer that closes before kmxd writes or ends must not turn the write into an
+    // unhandled EPIPE or ECONNRESET, which would end kmxd for everyone.
+    socket.on('error', (err) => this.log.debug('connection', `socket error: ${err.message}`));
+    try {
+      this.serve(socket);
+    } catch (err) {
+      this.log.error('connection', `closed after an unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      socket.destroy();
+    }
+  }
+
+  /** Answers once and closes: a refused connection, or a broken frame. */
+  private refuse(socket: Socket, reply: Reply): void {
+    socket.end(encodeResponse({ id: 0, ...reply }));
+    socket.destroySoon();
+  }
+
+  private serve(socket: Socket): void {
     let peer: Peer;
     try {
       peer = identify(socket);
     } catch (err) {
       this.log.warn('unknown peer', `refused: ${err instanceof Error ? err.message : String(err)}`);
-      socket.end(encodeResponse({ id: 0, ...errorReply(err) }));
+      this.refuse(socket, errorReply(err));
       return;
     }
     const count = (this.perUser.get(peer.uid) ?? 0) + 1;
     if (count > this.options.maxClientsPerUser) {
       this.log.warn(peer.label, `refused: more than ${this.options.maxClientsPerUser} connections`);
-      socket.end(encodeResponse({ id: 0, error: { errno: 'EAGAIN', message: 'too many connections to kmxd from this user', hint: 'close some and retry' } }));
+      this.refuse(socket, { error: { errno: 'EAGAIN', message: 'too many connections to kmxd from this user', hint: 'close some and retry' } });
       close(peer.pidfd);
       return;
     }
@@ -134,42 +157,71 @@ export class Kmxd {
     });
     const reader = new FrameReader();
     let inFlight = 0;
+    // A frame begun must be complete within this: a byte now and then must not hold a connection.
+    let frameTimer: NodeJS.Timeout | undefined;
     const send = (id: number, reply: Reply): void => {
-      if (!socket.destroyed) socket.write(encodeResponse({ id, ...reply }));
+      if (socket.destroyed) return;
+      try {
+        socket.write(encodeResponse({ id, ...reply }));
+      } catch (err) {
+        // A reply kmxd cannot encode (too large) is its own failure: say so, keep the connection.
+        this.log.error(peer.label, `reply ${id} could not be sent: ${err instanceof Error ? err.message : String(err)}`);
+        socket.write(encodeResponse({ id, error: { errno: 'EIO', message: 'kmxd could not encode its reply', hint: 'see the kmxd log' } }));
+      }
+    };
+    const onFrames = (chunk: Buffer): void => {
+      const bodies = reader.push(chunk);
+      for (const body of bodies) {
+        const request = decodeRequest(body);
+        const id = request.id ?? 0;
+        if (request.version !== PROTOCOL_VERSION) {
+          send(id, { error: { errno: 'EPROTO', message: `protocol version ${request.version ?? 0} is not ${PROTOCOL_VERSION}`, hint: 'use a kmx of the same version as kmxd' } });
+          continue;
+        }
+        if (inFlight >= this.options.maxInFlight) {
+          send(id, { error: { errno: 'EBUSY', message: `more than ${this.options.maxInFlight} requests in flight on one connection`, hint: 'wait for answers first' } });
+          continue;
+        }
+        inFlight++;
+        this.handlers.handle(peer, request)
+          .catch((err: unknown): Reply => {
+            this.log.info(peer.label, `${request.body ?? 'request'} refused: ${err instanceof Error ? err.message : String(err)}`);
+            return errorReply(err);
+          })
+          .then((reply) => send(id, reply))
+          .catch((err: unknown) => {
+            this.log.error(peer.label, `closing the connection after an unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+            socket.destroy();
+          })
+          .finally(() => inFlight--);
+      }
+      // The clock runs from a frame's first byte: more bytes of the same frame do not restart it.
+      if (bodies.length > 0 || reader.partial === 0) {
+        clearTimeout(frameTimer);
+        frameTimer = undefined;
+      }
+      if (reader.partial > 0 && !frameTimer) {
+        frameTimer = setTimeout(() => {
+          this.log.warn(peer.label, `closing: a frame begun ${this.options.frameTimeoutMs / 1000} s ago is still incomplete`);
+          socket.destroy();
+        }, this.options.frameTimeoutMs);
+      }
     };
     socket.on('data', (chunk: Buffer) => {
-      let bodies: Buffer[];
       try {
-        bodies = reader.push(chunk);
-        for (const body of bodies) {
-          const request = decodeRequest(body);
-          const id = request.id ?? 0;
-          if (request.version !== PROTOCOL_VERSION) {
-            send(id, { error: { errno: 'EPROTO', message: `protocol version ${request.version ?? 0} is not ${PROTOCOL_VERSION}`, hint: 'use a kmx of the same version as kmxd' } });
-            continue;
-          }
-          if (inFlight >= this.options.maxInFlight) {
-            send(id, { error: { errno: 'EBUSY', message: `more than ${this.options.maxInFlight} requests in flight on one connection`, hint: 'wait for answers first' } });
-            continue;
-          }
-          inFlight++;
-          this.handlers.handle(peer, request).then(
-            (reply) => send(id, reply),
-            (err: unknown) => {
-              this.log.info(peer.label, `${request.body ?? 'request'} refused: ${err instanceof Error ? err.message : String(err)}`);
-              send(id, errorReply(err));
-            },
-          ).finally(() => inFlight--);
-        }
+        onFrames(chunk);
       } catch (err) {
-        const message = err instanceof FrameError ? err.message : String(err);
-        this.log.warn(peer.label, `bad frame, closing: ${message}`);
-        socket.end(encodeResponse({ id: 0, error: { errno: 'EPROTO', message, hint: '' } }));
-        socket.destroySoon();
+        if (err instanceof FrameError) {
+          this.log.warn(peer.label, `bad frame, closing: ${err.message}`);
+          this.refuse(socket, { error: { errno: 'EPROTO', message: err.message, hint: '' } });
+        } else {
+          this.log.error(peer.label, `closing the connection after an unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+          socket.destroy();
+        }
       }
     });
-    socket.on('error', () => undefined);
     socket.on('close', () => {
+      clearTimeout(frameTimer);
       this.sockets.delete(socket);
       this.connections--;
       const left = (this.perUser.get(peer.uid) ?? 1) - 1;

@@ -59,7 +59,7 @@ When the kernel has no NFS client or kmxd is not running, kmx says so in one lin
     try {
       checkMountName(name);
     } catch (err) {
-      throw new UsageError(`bad mount name: ${err instanceof Error ? err.message.replace(/^name: [^:]+: /, '') : String(err)}`, 'a name is one path component without spaces, "," or "\\"');
+      throw new UsageError(`bad mount name: ${err instanceof Error ? err.message.replace(/^name: [^:]+: /, '') : String(err)}`, 'a name is one path component of visible characters: no spaces, no control or format characters, no "," or "\\"');
     }
     if (!flags.userspace) {
       const version = (flags.vers ?? '4.2') as NfsVersionFlag;
