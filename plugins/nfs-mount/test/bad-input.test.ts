@@ -37,6 +37,9 @@ describe('kmx nfs bad input', () => {
   it('a bad name or source, the daemon not running, an unknown mount', async () => {
     assertOneLineError(await runKmx(['nfs', 'mount', '10.0.0.1:/export', 'a/b'], noDaemon), /bad mount name/, 2);
     assertOneLineError(await runKmx(['nfs', 'mount', '10.0.0.1:/export', '..'], noDaemon), /bad mount name/, 2);
+    for (const spoof of ['gpj.\u202Eexe', 'da\u200Bta', 'etc\uFF0Fshadow', 'a\u00A0b']) {
+      assertOneLineError(await runKmx(['nfs', 'mount', '10.0.0.1:/export', spoof], noDaemon), /bad mount name: .*format characters/, 2);
+    }
     assertOneLineError(await runKmx(['nfs', 'mount', 'no-colon-here', 'x'], noDaemon), /is not an NFS source/, 2);
     assertOneLineError(await runKmx(['nfs', 'mount', '10.0.0.1:/export', 'x', '--kernel'], noDaemon), /cannot mount through kmxd: kmxd is not running/);
     assertOneLineError(await runKmx(['nfs', 'umount', 'nothing-like-this'], noDaemon), /no NFS mount of yours/);

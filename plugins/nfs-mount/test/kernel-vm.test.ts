@@ -16,7 +16,7 @@ import { runVm, type VmRun } from './vm/qemu.js';
 
 interface Step { code: number | null; out: string }
 interface VersionResult {
-  mount: Step; io: Step; list: Step; umount: Step; linkTarget: string; linkOwner: number;
+  mount: Step; io: Step; remount: Step; list: Step; umount: Step; linkTarget: string; linkOwner: number;
   mounted: { fstype: string; options: string; superOptions: string } | null;
   afterUnmount: { mounted: boolean; linkExists: boolean; dirExists: boolean };
 }
@@ -56,6 +56,8 @@ describe('kmxd kernel NFS mounts in a VM', () => {
       if (vers !== '3') assert.ok(superOptions.includes('clientaddr=10.0.2.15'), r.mounted.superOptions);
       else assert.ok(superOptions.includes('mountport=20048') && superOptions.includes('local_lock=all'), r.mounted.superOptions);
       assert.equal(r.io.code, 0, r.io.out);
+      assert.match(r.remount.out, /rc=[1-9]/, `${vers}: remount,suid,dev in the user's own namespaces must fail: ${r.remount.out}`);
+      assert.match(r.remount.out, /nosuid,nodev/, r.remount.out);
       assert.equal(r.io.out, `from-guest-${tag}\nfrom-host\n${user.uid}`);
       assert.equal(readFileSync(join(g.exportDir, `from-guest-${tag}.txt`), 'utf8'), `from-guest-${tag}\n`);
       assert.equal(statSync(join(g.exportDir, `from-guest-${tag}.txt`)).uid, user.uid);
@@ -70,6 +72,10 @@ describe('kmxd kernel NFS mounts in a VM', () => {
     assert.notEqual(hostile.code, 0);
     assert.match(hostile.out, /kmxd refused/);
     assert.equal(result.hostileMounted, false);
+    const fromUserns = result.fromUserns as Step;
+    assert.notEqual(fromUserns.code, 0, fromUserns.out);
+    assert.match(fromUserns.out, /mount namespace belongs to a user namespace of its own/);
+    assert.equal(result.fromUsernsMounted, false);
     assert.ok((result.log as string[]).some((l) => l.startsWith(`${user.name}(${user.uid}) pid `) && l.includes('| mounted nfs')), (result.log as string[]).join('\n'));
   })));
 });

@@ -43,18 +43,23 @@ for (const vers of ['4.2', '4.1', '3']) {
   const mount = asUser([kmx, 'nfs', 'mount', '10.0.2.100:/export', name, '--kernel', '--vers', vers, '--link', link, ...(vers === '3' ? ['--mount-port', '20048'] : [])]);
   const m = mountAt(path);
   const io = asUser(['-c', `echo from-guest-${tag} > '${link}/from-guest-${tag}.txt' && cat '${path}/from-guest-${tag}.txt' && cat '${link}/from-host.txt' && stat -c '%u' '${path}/from-guest-${tag}.txt'`], '/bin/sh');
+  // In a user and mount namespace of the user's own (a copy of this one), nosuid,nodev stay: the copy is locked.
+  const remount = asUser(['-c', `unshare -Urm /bin/sh -c "mount -o remount,bind,suid,dev '${path}'; echo rc=\\$?; grep ' ${path} ' /proc/self/mountinfo"`], '/bin/sh');
   const linkTarget = existsSync(link) ? spawnSync('readlink', [link], { encoding: 'utf8' }).stdout.trim() : '';
   const linkOwner = existsSync(link) ? lstatSync(link).uid : -1;
   const list = asUser([kmx, 'nfs', 'list', '--json']);
   const umount = asUser([kmx, 'nfs', 'umount', name, '--unlink']);
   results[vers] = {
-    mount, mounted: m ?? null, io, linkTarget, linkOwner, list, umount,
+    mount, mounted: m ?? null, io, remount, linkTarget, linkOwner, list, umount,
     afterUnmount: { mounted: mountAt(path) !== undefined, linkExists: existsSync(link) || (() => { try { lstatSync(link); return true; } catch { return false; } })(), dirExists: existsSync(path) },
   };
 }
 // A hostile request over the real path: an option smuggled in a value, refused with nothing mounted.
 results.hostile = asUser([kmx, 'nfs', 'mount', '10.0.2.100:/export', 'evil', '--kernel', '-o', 'sec=sys\\,suid']);
 results.hostileMounted = mountAt(`/run/media/${user}/evil`) !== undefined;
+// From a mount namespace that the user's own user namespace owns, where nosuid,nodev could be removed: refused.
+results.fromUserns = asUser(['-c', `unshare -Urm '${process.execPath}' '${kmx}' nfs mount 10.0.2.100:/export owned --kernel --vers 4.2`], '/bin/sh');
+results.fromUsernsMounted = mountAt(`/run/media/${user}/owned`) !== undefined;
 daemon.kill('SIGTERM');
 await new Promise((r) => daemon.once('exit', r));
 results.log = log.split('\n').filter(Boolean).slice(-40);
