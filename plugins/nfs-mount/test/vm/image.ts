@@ -24,9 +24,10 @@ mkdir -p /checkout; mount -o bind "/hostroot$KMXVM_CHECKOUT" /checkout
 mount -t tmpfs -o mode=0755 run /hostroot/run; mount -t tmpfs -o mode=1777 tmp /hostroot/tmp; mount -t tmpfs -o mode=0755 home /hostroot/home
 [ -e "/hostroot$KMXVM_CHECKOUT" ] || { mkdir -p "/hostroot$KMXVM_CHECKOUT" && mount -o bind /checkout "/hostroot$KMXVM_CHECKOUT"; }
 echo KMXVM-BOOTED
-chroot /hostroot /usr/bin/node "$KMXVM_GUEST"
-echo KMXVM-DONE
-poweroff -f
+# The host's root becomes / (as switch_root makes it), not a chroot: inside a chroot the kernel
+# refuses user namespaces, which the guest's tests make. busybox goes along in /tmp.
+cp /bin/busybox /hostroot/tmp/busybox
+cd /hostroot && mount --move . / && exec chroot . /tmp/busybox sh -c '/usr/bin/node "$KMXVM_GUEST"; echo KMXVM-DONE; /tmp/busybox poweroff -f'
 `;
 
 export interface VmImage {
