@@ -140,6 +140,22 @@ describe('kmx sftp serve', () => {
     assert.deepEqual(await readdir(root), ['keep.txt']);
   }));
 
+  it('opens only regular files: a FIFO, a device or a directory in the root is refused at once, not waited on', () => temporaryDirectory(async (dir) => {
+    const root = join(dir, 'root');
+    await mkdir(root);
+    const made = await run('sh', ['-c', `cd '${root}' && mkfifo fifo && mknod null c 1 3 && mkdir sub && ln -s fifo to-fifo && echo ok > plain`]);
+    assert.equal(made.code, 0, made.stderr);
+    await withServe(root, [], async (s) => {
+      const started = Date.now();
+      for (const [path, flags, code] of [['/fifo', 0x1, 'EINVAL'], ['/fifo', 0x2, 'EINVAL'], ['/to-fifo', 0x1, 'EINVAL'], ['/null', 0x2, 'EINVAL'], ['/sub', 0x1, 'EISDIR']] as const) {
+        await assert.rejects(s.open(path, flags), { code }, `${path} opened with ${flags}`);
+      }
+      assert.ok(Date.now() - started < 5_000, 'without blocking');
+      const plain = await s.open('/plain', 0x1);
+      await s.closeHandle(plain, '/plain');
+    });
+  }));
+
   it('answers garbage, a missing root and a file as root with one line and a non-zero exit', () => temporaryDirectory(async (dir) => {
     await writeFile(join(dir, 'file'), 'x');
     const cases: Array<[string[], string, RegExp]> = [

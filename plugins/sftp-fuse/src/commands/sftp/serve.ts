@@ -6,7 +6,7 @@ import { SftpServer } from '../../lib/serve/server.js';
 export default class SftpServe extends KmxCommand {
   static override summary = 'Serve a directory over SFTP v3 on stdin/stdout, confined to it.';
   static override description = `The far end of kmx sftp mount --via, of OpenSSH's sftp -D and of sshfs -o passive; or a confined replacement for sftp-server.
-The root (default: your home directory) is served as /: no path can leave it, whether through .., absolute paths or symlinks (absolute or relative ones are resolved inside it, as in a chroot). Announces posix-rename, statvfs, hardlink, fsync, lsetstat and limits (the OpenSSH extensions). Runs as the calling user, until stdin closes; messages go to stderr.`;
+The root (default: your home directory) is served as /: no path can leave it, whether through .., absolute paths or symlinks (absolute or relative ones are resolved inside it, as in a chroot), and every request acts on what it resolved, never on a path again: lsetstat changes a symlink's own owner and times and refuses a size on it. A hard link inside the root to a file elsewhere is that file, and is served. Announces posix-rename, statvfs, hardlink, fsync, lsetstat and limits (the OpenSSH extensions). Runs as the calling user, until stdin closes; messages go to stderr.`;
 
   static override examples = [
     { description: 'Browse a directory with OpenSSH\'s sftp, no SSH involved', command: 'sftp -D "<%= config.bin %> sftp serve --root /srv/share"' },

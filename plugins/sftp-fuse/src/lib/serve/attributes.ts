@@ -1,5 +1,9 @@
 import * as fs from 'node:fs';
+import { SysError, libc } from '@kmx/core';
 import type { Attributes, InputAttributes } from 'ssh2';
+import { fchmodat2, fchownat } from './fd-calls.js';
+
+type Timespec = libc.Timespec;
 
 /** SFTP v3 attributes of a stat. */
 export function attrsOf(st: fs.Stats): Attributes {
@@ -28,23 +32,37 @@ export function longname(name: string, st: fs.Stats): string {
   return `${modeString(st.mode)} ${String(st.nlink).padStart(4)} ${String(st.uid).padEnd(8)} ${String(st.gid).padEnd(8)} ${String(st.size).padStart(8)} ${when} ${name}`;
 }
 
+const { AT_EMPTY_PATH } = libc;
+
+/** Refuses a size for anything but a regular file (a symlink's size is its target's text: never cut through it). */
+export function checkSizable(st: fs.Stats, path?: string): void {
+  if (st.isFile()) return;
+  throw SysError.of(st.isSymbolicLink() ? 'ELOOP' : st.isDirectory() ? 'EISDIR' : 'EINVAL', 'truncate', path);
+}
+
+function seconds(time: number | string | Date): Timespec {
+  const value = time instanceof Date ? time.getTime() / 1000 : Number(time);
+  const sec = Math.floor(value);
+  return { sec, nsec: Math.round((value - sec) * 1e9) };
+}
+
 /**
- * Applies SETSTAT/FSETSTAT attributes in the order sftp-server uses: size, owner, mode,
- * times. `path` names the file (a /proc/self/fd path for an fd).
+ * Applies SETSTAT/FSETSTAT/lsetstat attributes to the file `fd` refers to, in the order
+ * sftp-server uses: size, owner, mode, times. Only the fd is used, never a path: owner, mode
+ * and times through AT_EMPTY_PATH (so an O_PATH fd will do, of a symlink too: then the link's
+ * own owner and times change, and a mode, which Linux symlinks do not have, is left alone).
+ * A size needs an fd open for writing, of a regular file; anything else is refused before
+ * anything is changed.
  */
-export function applyAttrs(path: string, attrs: InputAttributes, follow = true): void {
-  if (attrs.size !== undefined) fs.truncateSync(path, Number(attrs.size));
-  if (attrs.uid !== undefined && attrs.gid !== undefined) (follow ? fs.chownSync : fs.lchownSync)(path, attrs.uid, attrs.gid);
-  if (attrs.mode !== undefined) {
-    const mode = Number(attrs.mode) & 0o7777;
-    if (follow) fs.chmodSync(path, mode);
-    // Linux has no lchmod: a symlink's own mode cannot change (and means nothing).
+export function applyAttrs(fd: number, attrs: InputAttributes): void {
+  const st = fs.fstatSync(fd);
+  if (attrs.size !== undefined) {
+    checkSizable(st);
+    fs.ftruncateSync(fd, Number(attrs.size));
   }
-  if (attrs.atime !== undefined && attrs.mtime !== undefined) {
-    const atime = attrs.atime instanceof Date ? attrs.atime : Number(attrs.atime);
-    const mtime = attrs.mtime instanceof Date ? attrs.mtime : Number(attrs.mtime);
-    (follow ? fs.utimesSync : fs.lutimesSync)(path, atime, mtime);
-  }
+  if (attrs.uid !== undefined && attrs.gid !== undefined) fchownat(fd, '', attrs.uid, attrs.gid, AT_EMPTY_PATH);
+  if (attrs.mode !== undefined && !st.isSymbolicLink()) fchmodat2(fd, '', Number(attrs.mode) & 0o7777, AT_EMPTY_PATH);
+  if (attrs.atime !== undefined && attrs.mtime !== undefined) libc.utimensat(fd, '', seconds(attrs.atime), seconds(attrs.mtime), AT_EMPTY_PATH);
 }
 
 /** Parses the ATTRS of an extended request (lsetstat@openssh.com) at `offset`. */

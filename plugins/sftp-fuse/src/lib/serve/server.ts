@@ -5,8 +5,12 @@ import type { Attributes, InputAttributes } from 'ssh2';
 import { sftpOverStream, type SFTPInternals } from '../protocol/adapter.js';
 import { OpenFlag } from '../protocol/session.js';
 import { Status } from '../protocol/errors.js';
-import { applyAttrs, attrsOf, longname, parseAttrs } from './attributes.js';
-import { ConfinedRoot } from './confined-root.js';
+import { applyAttrs, attrsOf, checkSizable, longname, parseAttrs } from './attributes.js';
+import { ConfinedRoot, clientPath } from './confined-root.js';
+import { fstatfs, linkat, readDirectory, readlinkat } from './fd-calls.js';
+
+const { O_PATH, O_NOFOLLOW, O_RDONLY, O_DIRECTORY, RESOLVE_BENEATH, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, AT_REMOVEDIR } = libc;
+const { O_WRONLY, O_NONBLOCK, O_NOCTTY } = fs.constants;
 
 /** What the server announces, besides SFTP v3 itself: the OpenSSH extensions sshfs and kmx use. */
 const EXTENSIONS: Record<string, string> = {
@@ -34,6 +38,8 @@ interface FileHandle {
 interface DirHandle {
   kind: 'dir';
   fd: number;
+  /** The client's path for it, to find its '..' inside the root. */
+  path: string;
   names: string[] | undefined;
   next: number;
 }
@@ -50,6 +56,10 @@ export interface ServeOptions {
  * per process: the far end of `kmx sftp mount --via`, of OpenSSH's `sftp -D` and of
  * `sshfs -o passive`. Errors carry the errno name first in their message, which kmx's client
  * reads back (SFTP v3 itself says little more than "failure").
+ *
+ * Confinement: each request resolves its path once, beneath the root (ConfinedRoot), to an
+ * fd or to a pinned parent and one name, and acts on that: f* and *at calls only, never a
+ * path string the kernel would resolve again (and follow a symlink in) on its own.
  */
 export class SftpServer {
   private readonly root: ConfinedRoot;
@@ -102,7 +112,7 @@ export class SftpServer {
     on('FSTAT', (id, handle: Buffer) => s.attrs(id, attrsOf(fs.fstatSync(this.anyHandle(handle).fd))));
     on('FSETSTAT', (id, handle: Buffer, attrs: InputAttributes) => {
       this.writable('fsetstat');
-      applyAttrs(`/proc/self/fd/${this.anyHandle(handle).fd}`, attrs);
+      applyAttrs(this.anyHandle(handle).fd, attrs);
       s.status(id, Status.OK);
     });
     on('CLOSE', (id, handle: Buffer) => {
@@ -112,25 +122,22 @@ export class SftpServer {
       s.status(id, Status.OK);
     });
     on('OPENDIR', (id, path: string) => {
-      const fd = this.root.open(path, libc.O_RDONLY | libc.O_DIRECTORY);
-      s.handle(id, this.addHandle({ kind: 'dir', fd, names: undefined, next: 0 }));
+      const fd = this.root.open(path, O_RDONLY | O_DIRECTORY);
+      s.handle(id, this.addHandle({ kind: 'dir', fd, path, names: undefined, next: 0 }));
     });
     on('READDIR', (id, handle: Buffer) => this.readdir(id, handle));
-    on('LSTAT', (id, path: string) => s.attrs(id, attrsOf(this.lstat(path))));
-    on('STAT', (id, path: string) => s.attrs(id, attrsOf(this.root.followed(path, (p) => fs.statSync(p)))));
-    on('SETSTAT', (id, path: string, attrs: InputAttributes) => {
-      this.writable('setstat');
-      this.root.followed(path, (p) => applyAttrs(p, attrs));
-      s.status(id, Status.OK);
-    });
-    on('REMOVE', (id, path: string) => this.change(id, 'unlink', () => this.root.entry(path, 'unlink', (p) => fs.unlinkSync(p))));
-    on('RMDIR', (id, path: string) => this.change(id, 'rmdir', () => this.root.entry(path, 'rmdir', (p) => fs.rmdirSync(p))));
-    on('MKDIR', (id, path: string, attrs: Attributes) => this.change(id, 'mkdir', () => this.root.entry(path, 'mkdir', (p) => fs.mkdirSync(p, (attrs.mode ?? 0o777) & 0o7777))));
+    on('LSTAT', (id, path: string) => s.attrs(id, attrsOf(this.root.pinned(path, false, (fd) => fs.fstatSync(fd)))));
+    on('STAT', (id, path: string) => s.attrs(id, attrsOf(this.root.pinned(path, true, (fd) => fs.fstatSync(fd)))));
+    on('SETSTAT', (id, path: string, attrs: InputAttributes) => this.change(id, 'setstat', () => this.setAttributes(path, attrs, true)));
+    on('REMOVE', (id, path: string) => this.change(id, 'unlink', () => this.root.entry(path, 'unlink', (dirFd, name) => libc.unlinkat(dirFd, name, 0))));
+    on('RMDIR', (id, path: string) => this.change(id, 'rmdir', () => this.root.entry(path, 'rmdir', (dirFd, name) => libc.unlinkat(dirFd, name, AT_REMOVEDIR))));
+    on('MKDIR', (id, path: string, attrs: Attributes) => this.change(id, 'mkdir', () => this.root.entry(path, 'mkdir', (dirFd, name) => libc.mkdirat(dirFd, name, (attrs.mode ?? 0o777) & 0o7777))));
     on('RENAME', (id, from: string, to: string) => this.change(id, 'rename', () => this.rename(from, to, RENAME_NOREPLACE)));
-    // ssh2 (as an OpenSSH peer) hands the arguments over as (link, target).
-    on('SYMLINK', (id, linkPath: string, target: string) => this.change(id, 'symlink', () => this.root.entry(linkPath, 'symlink', (p) => fs.symlinkSync(target, p))));
+    // ssh2 (as an OpenSSH peer) hands the arguments over as (link, target). The target is
+    // only text here; any later lookup through the link resolves it beneath the root.
+    on('SYMLINK', (id, linkPath: string, target: string) => this.change(id, 'symlink', () => this.root.entry(linkPath, 'symlink', (dirFd, name) => libc.symlinkat(clientPath(target, 'symlink'), dirFd, name))));
     on('READLINK', (id, path: string) => {
-      const target = this.root.entry(path, 'readlink', (p) => fs.readlinkSync(p));
+      const target = this.root.pinned(path, false, (fd) => readlinkat(fd, ''));
       s.name(id, [{ filename: target, longname: target, attrs: {} as Attributes }]);
     });
     on('REALPATH', (id, path: string) => {
@@ -164,9 +171,40 @@ export class SftpServer {
     this.sftp.status(id, Status.OK);
   }
 
-  private lstat(path: string): fs.Stats {
-    // A dot name or the root is the directory itself: fstat its fd (an lstat of /proc/self/fd/N would see the magic link).
-    return this.root.beneath(path, (dirFd, name) => (name === null ? fs.fstatSync(dirFd) : fs.lstatSync(`/proc/self/fd/${dirFd}/${name}`)));
+  /**
+   * SETSTAT (`follow`) and lsetstat@openssh.com: the object is pinned beneath the root, its
+   * final symlink followed inside the root or not at all, and changed through that fd. A size
+   * needs an fd open for writing: only a regular file gets one, opened beneath the root again
+   * (O_NOFOLLOW without `follow`) and checked to be the very file pinned; a symlink's size is
+   * refused (truncate(2) would cut the file it points to).
+   */
+  private setAttributes(path: string, attrs: InputAttributes, follow: boolean): void {
+    this.root.pinned(path, follow, (pinned) => {
+      if (attrs.size === undefined) return applyAttrs(pinned, attrs);
+      const st = fs.fstatSync(pinned);
+      checkSizable(st, path);
+      const fd = this.root.open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | (follow ? 0 : O_NOFOLLOW));
+      try {
+        const now = fs.fstatSync(fd);
+        if (now.dev !== st.dev || now.ino !== st.ino) throw SysError.of('EAGAIN', 'setstat', path, { detail: 'it was replaced meanwhile' });
+        applyAttrs(fd, attrs);
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
+  }
+
+  /** The stat of one listed name: '.' is the directory, '..' its parent inside the root (the root's own is the root). */
+  private entryStat(h: DirHandle, name: string): fs.Stats {
+    if (name === '.') return fs.fstatSync(h.fd);
+    if (name === '..') return this.root.pinned(`${h.path.replace(/\/+$/, '')}/..`, true, (fd) => fs.fstatSync(fd));
+    // One plain name from the listing, beneath the directory's fd, not followed.
+    const fd = libc.openat2(h.fd, name, { flags: O_PATH | O_NOFOLLOW | libc.O_CLOEXEC, resolve: RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS });
+    try {
+      return fs.fstatSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   private addHandle(h: FileHandle | DirHandle): Buffer {
@@ -213,10 +251,22 @@ export class SftpServer {
     if (wants(OpenFlag.TRUNC)) flags |= fs.constants.O_TRUNC;
     if (wants(OpenFlag.EXCL)) flags |= fs.constants.O_EXCL;
     if (wants(OpenFlag.APPEND)) flags |= fs.constants.O_APPEND;
-    const fd = this.root.open(path, flags, (attrs.mode ?? 0o666) & 0o7777);
-    if (fs.fstatSync(fd).isDirectory()) {
+    // Only regular files are served: opening a FIFO would block the whole server, and a device
+    // may act on open. The type is checked before the open, and again after it (O_NONBLOCK, in
+    // case a rename slipped something else in between).
+    const notRegular = (st: fs.Stats): SysError | undefined => (st.isFile() ? undefined : SysError.of(st.isDirectory() ? 'EISDIR' : 'EINVAL', 'open', path, { detail: 'only regular files can be opened' }));
+    let existing: SysError | undefined;
+    try {
+      existing = this.root.pinned(path, true, (pinned) => notRegular(fs.fstatSync(pinned)));
+    } catch (err) {
+      if (!(err instanceof SysError && err.code === 'ENOENT' && wants(OpenFlag.CREAT))) throw err;
+    }
+    if (existing) throw existing;
+    const fd = this.root.open(path, flags | O_NOCTTY | O_NONBLOCK, (attrs.mode ?? 0o666) & 0o7777);
+    const refused = notRegular(fs.fstatSync(fd));
+    if (refused) {
       fs.closeSync(fd);
-      throw SysError.of('EISDIR', 'open', path);
+      throw refused;
     }
     this.sftp.handle(id, this.addHandle({ kind: 'file', fd }));
   }
@@ -237,7 +287,7 @@ export class SftpServer {
   private readdir(id: number, handle: Buffer): void {
     const h = this.anyHandle(handle);
     if (h.kind !== 'dir') throw SysError.of('ENOTDIR', 'readdir');
-    h.names ??= ['.', '..', ...fs.readdirSync(`/proc/self/fd/${h.fd}`)];
+    h.names ??= readDirectory(h.fd);
     if (h.next >= h.names.length) return this.sftp.status(id, Status.EOF);
     const batch = h.names.slice(h.next, h.next + NAMES_PER_READDIR);
     h.next += batch.length;
@@ -245,7 +295,7 @@ export class SftpServer {
     for (const name of batch) {
       let st: fs.Stats;
       try {
-        st = fs.lstatSync(`/proc/self/fd/${h.fd}/${name}`);
+        st = this.entryStat(h, name);
       } catch {
         continue; // removed since the listing was read
       }
@@ -278,7 +328,7 @@ export class SftpServer {
       case 'hardlink@openssh.com': {
         const existing = string().toString();
         const link = string().toString();
-        return this.change(id, 'link', () => this.root.entry(existing, 'link', (a) => this.root.entry(link, 'link', (b) => fs.linkSync(a, b))));
+        return this.change(id, 'link', () => this.root.entry(existing, 'link', (fromDir, fromName) => this.root.entry(link, 'link', (toDir, toName) => linkat(fromDir, fromName, toDir, toName, 0))));
       }
       case 'fsync@openssh.com': {
         fs.fsyncSync(this.file(string()).fd);
@@ -287,11 +337,11 @@ export class SftpServer {
       case 'lsetstat@openssh.com': {
         const path = string().toString();
         const attrs = parseAttrs(data, p);
-        return this.change(id, 'lsetstat', () => this.root.entry(path, 'lsetstat', (e) => applyAttrs(e, attrs, false)));
+        return this.change(id, 'lsetstat', () => this.setAttributes(path, attrs, false));
       }
       case 'statvfs@openssh.com': {
         const path = string().toString();
-        const v = this.root.followed(path, (r) => fs.statfsSync(r));
+        const v = this.root.pinned(path, true, (fd) => fstatfs(fd));
         const favail = v.ffree;
         const flag = this.options.readOnly ? 1 : 0; // ST_RDONLY
         return this.reply(id, [v.bsize, v.bsize, v.blocks, v.bfree, v.bavail, v.files, v.ffree, favail, 0, flag, 255]);
