@@ -17,7 +17,7 @@ export default async function tour(options: { tour: Tour }): Promise<void> {
   await mkdir(join(docs, 'taxes'), { recursive: true });
   await writeFile(join(docs, 'notes.txt'), 'Plain notes, backed up only as ciphertext.\n');
   await writeFile(join(docs, 'taxes', '2024.txt'), 'Income: 42\n');
-  await writeFile(pw, 'tour password\n', { mode: 0o600 });
+  await writeFile(pw, 'tour password\n', { mode: 0o600, flag: 'wx' }); // a new file, owner-only from the start
 
   tour.section("kmx enc: encrypted directories in gocryptfs's format");
   tour.say('A new CIPHERDIR (the tour uses a fast key derivation, --scryptn 10; the default is 16):');

@@ -35,6 +35,7 @@ Only the sealed master key and the scrypt salt change: no file is re-encrypted, 
     const master = await unlockWithPassword(config, { passfile: flags.passfile, extpass: flags.extpass });
     const password = await readPassword({ passfile: flags['new-passfile'], extpass: flags['new-extpass'] }, { prompt: 'New password: ', confirm: true, what: 'new password' });
     try {
+      // Owner-only either way: writeConfig keeps the owner's bits and drops any for group and others.
       const mode = (await stat(config.file)).mode & 0o777;
       await writeConfig(await rewrapConfig(config, master, password, flags.scryptn), { mode });
     } finally {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, open, readFile, rename, rm } from 'node:fs/promises';
+import { link, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { KmxError, errnoOf } from '@kmx/core';
 import { ExitCode } from '../exitcodes/index.js';
@@ -86,20 +86,45 @@ export async function rewrapConfig(config: Config, master: Buffer, password: Buf
   return rewrapped;
 }
 
+/** Tries at new random names before giving up on a directory full of leftovers. */
+const TEMPORARY_ATTEMPTS = 16;
+
 /**
- * Writes a config (mode 0400 unless told) through a temporary file, fsync and rename, so a crash leaves
- * the old config or the new one, never half of one. `exclusive` refuses to replace a file.
+ * A new file for a secret next to `file`: created by this call (O_EXCL, never an existing file
+ * or a symlink someone left there, whatever its mode) with `mode` from the start, under a
+ * random name nobody can occupy in advance.
+ */
+async function createTemporary(file: string, mode: number): Promise<{ path: string; handle: FileHandle }> {
+  for (let attempt = 1; ; attempt++) {
+    const path = join(dirname(file), `.${basename(file)}.${randomBytes(8).toString('hex')}.tmp`);
+    try {
+      return { path, handle: await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode) };
+    } catch (err) {
+      if (errnoOf(err) !== 17 || attempt >= TEMPORARY_ATTEMPTS) throw err;
+    }
+  }
+}
+
+/**
+ * Writes a config, which holds the sealed master key: into a new temporary file in the same
+ * directory that is owner-only from its creation (0400, or 0600 when told; group and other
+ * bits asked for are dropped, so a config whose old mode was loose is replaced by a strict
+ * one), fsync, then renamed into place, so a crash leaves the old config or the new one,
+ * never half of one, and the key is never in a file others can read, not even for a moment.
+ * Nothing is chmod'ed after the fact. `exclusive` refuses to replace a file.
  */
 export async function writeConfig(config: Config, options: { exclusive?: boolean; mode?: number } = {}): Promise<void> {
   const file = config.file;
-  const temporary = join(dirname(file), `.${basename(file)}.kmx-${process.pid}.tmp`);
+  const mode = ((options.mode ?? 0o400) & 0o600) | 0o400;
+  let temporary: string | undefined;
   try {
-    const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, options.mode ?? 0o400);
+    const created = await createTemporary(file, mode);
+    temporary = created.path;
     try {
-      await handle.writeFile(config.serialize());
-      await handle.sync();
+      await created.handle.writeFile(config.serialize());
+      await created.handle.sync();
     } finally {
-      await handle.close();
+      await created.handle.close();
     }
     if (options.exclusive) {
       // link(2) fails if the target exists: no window in which an existing config is replaced.
@@ -108,10 +133,11 @@ export async function writeConfig(config: Config, options: { exclusive?: boolean
     } else {
       await rename(temporary, file);
     }
+    temporary = undefined;
     const dir = await open(dirname(file), constants.O_RDONLY);
     await dir.sync().finally(() => dir.close());
   } catch (err) {
-    await rm(temporary, { force: true });
+    if (temporary !== undefined) await rm(temporary, { force: true }); // only a file this call made
     if (errnoOf(err) === 17) throw new KmxError(`${file} already exists`, { exitCode: ExitCode.writeConfig, hint: 'it already holds a filesystem: choose another directory' });
     throw new KmxError(`cannot write ${file}: ${err instanceof Error ? err.message : String(err)}`, { exitCode: ExitCode.writeConfig });
   }
