@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { SysError, errnoNumber } from '@kmx/core';
-import { CorruptBlockError, PLAIN_BLOCK } from '../contentenc/index.js';
+import { SysError, errnoName, errnoNumber, errnoOf } from '@kmx/core';
+import { CorruptBlockError, HEADER_BYTES, PLAIN_BLOCK } from '../contentenc/index.js';
 import type { Job, Reply, ToWorker, WorkerData, WorkerSetup } from './protocol.js';
 
 /** Jobs smaller than this stay in one piece (the round trip would cost more than the split saves). */
@@ -28,13 +28,33 @@ export function startCryptoPool(setup: WorkerSetup, overhead: number): CryptoPoo
 }
 
 /**
- * Waits for every part of a write, then fails with the first failure. Promise.all would fail
- * while other parts still write: whoever then checks the blocks (FileContent.holeTornBlocks
- * after a full disk) could look before a part tears its block.
+ * A write by the workers that failed: `reason` is the first part's error (its errno is this
+ * error's too), `saved` the old bytes the failed parts had overwritten (their file offsets and
+ * contents), for the caller to restore. Parts that succeeded wrote whole blocks.
+ */
+export class WriteFailure extends Error {
+  readonly errno: number | undefined;
+  readonly code: string | undefined;
+
+  constructor(readonly reason: unknown, readonly saved: ReadonlyArray<{ offset: number; bytes: Buffer }>) {
+    super(reason instanceof Error ? reason.message : String(reason));
+    this.name = 'WriteFailure';
+    this.errno = errnoOf(reason);
+    this.code = this.errno === undefined ? undefined : errnoName(this.errno);
+  }
+}
+
+/**
+ * Waits for every part of a write, then fails with the first failure and every failed part's
+ * saved bytes. Promise.all would fail while other parts still write: whoever then restores
+ * the old bytes could do so before a part is done overwriting them.
  */
 async function everyPart(parts: ReadonlyArray<Promise<unknown>>): Promise<void> {
-  const failed = (await Promise.allSettled(parts)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
+  const failed = (await Promise.allSettled(parts)).filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed.length === 0) return;
+  const saved = failed.flatMap((r) => (r.reason instanceof WriteFailure ? r.reason.saved : []));
+  const first: unknown = failed[0]!.reason;
+  throw new WriteFailure(first instanceof WriteFailure ? first.reason : first, saved);
 }
 
 type JobWithoutIds = Job extends infer J ? (J extends Job ? Omit<J, 'id' | 'slot'> : never) : never;
@@ -60,8 +80,11 @@ export class CryptoPool {
   private readonly slotWaiters: Array<(slot: number) => void> = [];
   private nextId = 1;
 
+  private readonly cipherBlock: number;
+
   constructor(setup: WorkerSetup, overhead: number, size = workerCount()) {
-    this.slotBytes = MAX_BLOCKS_PER_JOB * (PLAIN_BLOCK + overhead);
+    this.cipherBlock = PLAIN_BLOCK + overhead;
+    this.slotBytes = MAX_BLOCKS_PER_JOB * this.cipherBlock;
     const shared = new SharedArrayBuffer(SLOTS * this.slotBytes);
     this.arena = Buffer.from(shared);
     for (let i = 0; i < SLOTS; i++) this.freeSlots.push(i);
@@ -86,24 +109,27 @@ export class CryptoPool {
     return this.gather(count, PLAIN_BLOCK, (offset, n) => ({ op: 'decrypt', fd, first: first + offset, count: n, fileId: hex }), consume);
   }
 
-  /** Encrypts `plain` as blocks from `first` and writes them. */
-  async encrypt(fd: number, first: number, fileId: Buffer, plain: Buffer): Promise<void> {
+  /**
+   * Encrypts `plain` as blocks from `first` and writes them. On failure it rejects with a
+   * WriteFailure that holds the old bytes below file offset `keep` that failed parts overwrote.
+   */
+  async encrypt(fd: number, first: number, fileId: Buffer, plain: Buffer, keep: number): Promise<void> {
     const hex = fileId.toString('hex');
     const blocks = Math.ceil(plain.length / PLAIN_BLOCK);
     await everyPart(this.split(blocks).map(async ([offset, n]) => {
       const slice = plain.subarray(offset * PLAIN_BLOCK, Math.min(plain.length, (offset + n) * PLAIN_BLOCK));
       await this.withSlot((slot) => {
         slice.copy(this.slotView(slot));
-        return this.send({ op: 'encrypt', fd, first: first + offset, length: slice.length, fileId: hex }, slot);
+        return this.send({ op: 'encrypt', fd, first: first + offset, length: slice.length, fileId: hex, keep }, slot);
       });
     }));
   }
 
   /**
    * Write-behind: copies `plain` into slots and hands the jobs to the workers; resolves as soon
-   * as the caller's buffer is no longer needed, to the writes' completion.
+   * as the caller's buffer is no longer needed, to the writes' completion (failing as encrypt).
    */
-  async encryptBehind(fd: number, first: number, fileId: Buffer, plain: Buffer): Promise<{ done: Promise<void> }> {
+  async encryptBehind(fd: number, first: number, fileId: Buffer, plain: Buffer, keep: number): Promise<{ done: Promise<void> }> {
     const hex = fileId.toString('hex');
     const blocks = Math.ceil(plain.length / PLAIN_BLOCK);
     const jobs: Array<Promise<number>> = [];
@@ -111,7 +137,7 @@ export class CryptoPool {
       const slice = plain.subarray(offset * PLAIN_BLOCK, Math.min(plain.length, (offset + n) * PLAIN_BLOCK));
       const slot = await this.acquireSlot();
       slice.copy(this.slotView(slot));
-      jobs.push(this.send({ op: 'encrypt', fd, first: first + offset, length: slice.length, fileId: hex }, slot).finally(() => this.releaseSlot(slot)));
+      jobs.push(this.send({ op: 'encrypt', fd, first: first + offset, length: slice.length, fileId: hex, keep }, slot).finally(() => this.releaseSlot(slot)));
     }
     return { done: everyPart(jobs) };
   }
@@ -221,7 +247,11 @@ export class CryptoPool {
     if (reply.ok) return reply.length;
     if (reply.corrupt) throw new CorruptBlockError(reply.corrupt.blockNo, reply.corrupt.reason);
     const errno = reply.code ? errnoNumber(reply.code) : undefined;
-    throw errno !== undefined ? new SysError(errno, job.op) : new Error(reply.message);
+    const err = errno !== undefined ? new SysError(errno, job.op === 'encrypt' ? 'write' : job.op) : new Error(reply.message);
+    if (job.op !== 'encrypt') throw err;
+    // The old bytes the failed write replaced, out of the slot before it is used again.
+    const saved = reply.saved ? [{ offset: HEADER_BYTES + job.first * this.cipherBlock, bytes: Buffer.from(this.slotView(slot).subarray(0, reply.saved)) }] : [];
+    throw new WriteFailure(err, saved);
   }
 
   private settle(reply: Reply): void {

@@ -19,8 +19,12 @@ export interface WorkerData extends WorkerSetup {
 export type Job =
   /** pread `count` cipher blocks from block `first`, decrypt them into the slot. */
   | { op: 'decrypt'; id: number; slot: number; fd: number; first: number; count: number; fileId: string }
-  /** Encrypt the slot's `length` plaintext bytes as blocks from `first` (random nonces) and pwrite them. */
-  | { op: 'encrypt'; id: number; slot: number; fd: number; first: number; length: number; fileId: string }
+  /**
+   * Encrypt the slot's `length` plaintext bytes as blocks from `first` (random nonces) and pwrite
+   * them. The old bytes they replace below file offset `keep` are read first; if the write
+   * fails, they come back in the slot (the reply's `saved`), for the main thread to restore.
+   */
+  | { op: 'encrypt'; id: number; slot: number; fd: number; first: number; length: number; fileId: string; keep: number }
   /** pread `count` plaintext blocks from block `first`, encrypt them as reverse mode does for `cPath` into the slot. */
   | { op: 'reverse'; id: number; slot: number; fd: number; first: number; count: number; cPath: string };
 
@@ -29,4 +33,4 @@ export type ToWorker = Job | { op: 'close' };
 
 export type Reply =
   | { id: number; ok: true; length: number }
-  | { id: number; ok: false; corrupt?: { blockNo: number; reason: string }; code?: string; message: string };
+  | { id: number; ok: false; corrupt?: { blockNo: number; reason: string }; code?: string; message: string; saved?: number };

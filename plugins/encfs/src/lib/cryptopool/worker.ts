@@ -1,5 +1,6 @@
 import { readSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { errnoName, errnoOf } from '@kmx/core';
 import { ContentEnc, CorruptBlockError, PLAIN_BLOCK, type NonceSource } from '../contentenc/index.js';
 import { CryptoCore, RandomPool } from '../cryptocore/index.js';
 import { blockNonces, pathIv } from '../pathiv/index.js';
@@ -42,6 +43,24 @@ function writeFully(fd: number, data: Buffer, position: number): void {
   for (let done = 0; done < data.length;) done += writeSync(fd, data, done, data.length - done, position + done);
 }
 
+/** pread into `into` until it is full or the file ends; the bytes read. */
+function readInto(fd: number, into: Buffer, position: number): number {
+  let done = 0;
+  while (done < into.length) {
+    const n = readSync(fd, into, done, into.length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+/** A failed write whose old bytes wait in the slot (`saved` of them) to be restored. */
+class WriteFailed extends Error {
+  constructor(readonly reason: unknown, readonly saved: number) {
+    super(reason instanceof Error ? reason.message : String(reason));
+  }
+}
+
 /** Runs a job; returns the bytes it left in its slot. */
 function run(job: Job): number {
   const layout = content.layout;
@@ -53,7 +72,14 @@ function run(job: Job): number {
     case 'encrypt': {
       const plain = slot(job.slot).subarray(0, job.length);
       const sealed = content.encryptBlocks(plain, job.first, Buffer.from(job.fileId, 'hex'), randomNonces, scratchOf(content.sealedLength(job.length)));
-      writeFully(job.fd, sealed, layout.cipherOffsetOf(job.first));
+      const at = layout.cipherOffsetOf(job.first);
+      // The plaintext is sealed: the slot now keeps the old bytes this write replaces.
+      const saved = job.keep > at ? readInto(job.fd, slot(job.slot).subarray(0, Math.min(sealed.length, job.keep - at)), at) : 0;
+      try {
+        writeFully(job.fd, sealed, at);
+      } catch (err) {
+        throw new WriteFailed(err, saved);
+      }
       return 0;
     }
     case 'reverse': {
@@ -76,8 +102,11 @@ parentPort!.on('message', (message: ToWorker) => {
   } catch (err) {
     if (err instanceof CorruptBlockError) reply = { id: message.id, ok: false, corrupt: { blockNo: err.blockNo, reason: err.reason }, message: err.message };
     else {
-      const code = (err as { code?: unknown }).code;
-      reply = { id: message.id, ok: false, ...(typeof code === 'string' ? { code } : {}), message: err instanceof Error ? err.message : String(err) };
+      const saved = err instanceof WriteFailed ? err.saved : 0;
+      const cause = err instanceof WriteFailed ? err.reason : err;
+      // By the errno's number: Node names some errnos (EDQUOT among them) 'UNKNOWN'.
+      const errno = errnoOf(cause);
+      reply = { id: message.id, ok: false, ...(errno !== undefined ? { code: errnoName(errno) } : {}), message: cause instanceof Error ? cause.message : String(cause), ...(saved > 0 ? { saved } : {}) };
     }
   }
   parentPort!.postMessage(reply);

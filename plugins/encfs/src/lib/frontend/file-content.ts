@@ -1,11 +1,12 @@
 import { fstatSync } from 'node:fs';
-import { SysError, errnoOf, libc } from '@kmx/core';
+import { SysError, errnoOf } from '@kmx/core';
 import { ContentEnc, CorruptBlockError, FILE_ID_BYTES, HEADER_BYTES, PLAIN_BLOCK, encodeHeader, parseHeader, type NonceSource } from '../contentenc/index.js';
 import { randomPool } from '../cryptocore/index.js';
-import type { CryptoPool } from '../cryptopool/index.js';
+import { WriteFailure, type CryptoPool } from '../cryptopool/index.js';
 import type { CorruptionLog } from './corruption-log.js';
-import { readAt, truncateFd, writeAt } from './io.js';
+import { preallocate, readAt, releaseBeyond, truncateFd } from './io.js';
 import type { OpenFile } from './open-files.js';
+import { Transaction, repairFile } from './undo.js';
 
 const randomNonces: NonceSource = (_first, count) => randomPool.take(count * 16);
 /** From this many blocks on, a job goes to the crypto workers; smaller ones are done inline. */
@@ -15,22 +16,26 @@ const MAX_PENDING_WRITES = 8;
 /** Read-ahead buffers kept for reuse: a fresh megabyte per read would be external memory that drives V8 into major GCs. */
 const SPARE_AHEAD_BUFFERS = 4;
 
-/** Records blocks a failed write covered, for holeTornBlocks. */
-function failedBlocks({ entry }: OpenFile, first: number, last: number): void {
-  entry.failed.push({ first, last });
-}
-
 /**
  * Reads, writes and truncates the plaintext of one open encrypted file. Only the last block
  * of a file may be partial, so unaligned writes re-encrypt the blocks they touch
  * (read-modify-write), a write past the end first pads the old last block, and the blocks
  * skipped over stay holes. Every operation holds the file's content lock.
  *
- * Large writes of whole blocks are written behind: answered once their data is handed to the
- * crypto workers, so the next write arrives while they encrypt (FUSE sends one write at a
- * time). Everything else waits for them first: reads, truncation, fsync, close, and writes
- * that overlap them or need old data. A write that fails behind is reported, as EIO, by the
- * next write, fsync or close of the file (with its errno), as the kernel reports failed writeback.
+ * A write that fails never costs old data. Each one is a Transaction: its space is reserved
+ * before the first byte changes (a full disk or quota fails it cleanly), and the old bytes it
+ * overwrites are saved first, to be put back, with the old size, if any step fails (EIO, or
+ * ENOSPC where space cannot be reserved). The format has no journal: a block half rewritten
+ * authenticates neither as the old one nor as the new one.
+ *
+ * Large writes are written behind: answered once their data is handed to the crypto workers,
+ * so the next write arrives while they encrypt (FUSE sends one write at a time). Only writes
+ * that can be undone without help go behind: whole blocks over whole old blocks (the workers
+ * save what they overwrite) and appends to a file that ends on a block boundary (cut off
+ * again). Everything else waits for them first: reads, truncation, fsync, close, and writes
+ * that overlap them or need old data. A write that fails behind is undone once every write
+ * has landed, and reported, with its errno, by the next fsync or close of the file, as the
+ * kernel reports failed writeback.
  */
 export class FileContent {
   private readonly spareAhead: Buffer[] = [];
@@ -38,15 +43,19 @@ export class FileContent {
   constructor(private readonly enc: ContentEnc, private readonly corruption: CorruptionLog, private readonly pool?: CryptoPool) {}
 
   read(file: OpenFile, path: string, buffer: Buffer, position: number): Promise<number> {
-    return file.entry.lock.shared(async () => {
+    const { entry } = file;
+    // With writes landing or failed ones not undone yet, wait alone and undo them first: a
+    // read never sees what a failed write left.
+    const alone = entry.pending.size > 0 || entry.repairs.length > 0;
+    const body = async (): Promise<number> => {
       if (buffer.length === 0) return 0;
-      const { entry } = file;
       // The kernel keeps two reads of a sequential reader in flight: each continues the
       // furthest one started, and read-ahead goes past both (never decrypting what a read in
       // flight already asked for).
       const sequential = position === entry.readEnd;
       entry.readEnd = position + buffer.length;
       await this.landed(file);
+      if (alone) this.tryRepair(file, path);
       const first = Math.floor(position / PLAIN_BLOCK);
       const count = Math.floor((position + buffer.length - 1) / PLAIN_BLOCK) - first + 1;
       const skip = position - first * PLAIN_BLOCK;
@@ -72,7 +81,8 @@ export class FileContent {
       const n = Math.max(0, Math.min(buffer.length, total - skip));
       if (sequential && n === buffer.length && entry.readEnd % PLAIN_BLOCK === 0) this.readAhead(file, entry.readEnd / PLAIN_BLOCK, count);
       return n;
-    });
+    };
+    return alone ? entry.lock.exclusive(body) : entry.lock.shared(body);
   }
 
   /**
@@ -97,30 +107,47 @@ export class FileContent {
     entry.ahead = { first, count, plain, buffer };
   }
 
+  /**
+   * A failure of an earlier write behind is not this write's answer: fsync and close report it.
+   * The kernel splits a large write(2) into several requests and turns a failed later one into
+   * a short count, which would claim the lost earlier part written.
+   */
   write(file: OpenFile, path: string, data: Buffer, position: number): Promise<number> {
     return file.entry.lock.exclusive(async () => {
-      this.reportFailure(file, path);
       file.entry.ahead = undefined;
       if (data.length === 0) return 0;
-      const at = file.append ? this.plainSize(file) : position;
-      if (!(await this.writeBehind(file, data, at))) {
+      if (!(await this.writeBehind(file, path, data, position))) {
         await this.landed(file);
-        // A write behind may have failed meanwhile, leaving a short block at the end (ENOSPC):
-        // its errno is the answer, not the EIO of reading that block back.
-        this.holeTornBlocks(file);
-        this.reportFailure(file, path);
-        await this.writeLocked(file, path, data, at);
+        this.repair(file, path); // what a write behind that failed meanwhile left, undone first
+        await this.writeLocked(file, path, data, file.append ? this.plainSize(file) : position);
       }
       return data.length;
     });
   }
 
-  /** fsync and close: every accepted write has landed, or its failure is reported now. */
+  /** fsync and close: every accepted write has landed (or was undone), and a failure of one is reported now. */
   settle(file: OpenFile, path: string): Promise<void> {
     return file.entry.lock.exclusive(async () => {
       await this.landed(file);
-      this.holeTornBlocks(file);
+      let repairError: unknown;
+      try {
+        this.repair(file, path);
+      } catch (err) {
+        repairError = err;
+      }
       this.reportFailure(file, path);
+      if (repairError !== undefined) throw repairError;
+    });
+  }
+
+  /** The last close: writes land, and what failed is undone (or logged, if the disk still refuses). */
+  finish(file: OpenFile, path: string): Promise<void> {
+    return file.entry.lock.exclusive(async () => {
+      await this.landed(file);
+      this.tryRepair(file, path);
+      if (file.entry.repairs.length > 0) {
+        this.corruption.report(`${file.entry.ino}:undo`, `could not undo a failed write in ${path || `inode ${file.entry.ino}`} before it was closed: blocks it tore give EIO`);
+      }
     });
   }
 
@@ -131,46 +158,35 @@ export class FileContent {
   }
 
   /**
-   * Once every write has landed, the blocks of failed writes that no longer authenticate
-   * become holes. A full disk (ENOSPC) stops a write in the middle of a block, and the crypto
-   * workers write several ranges at once, so torn blocks can lie anywhere in what was written
-   * behind; each would answer every read, and every later write that needs it (padding,
-   * read-modify-write), with EIO where the disk answers ENOSPC. A hole reads as zeros and needs
-   * no space; a torn short block at the end is cut off. Blocks that authenticate (old data a
-   * failed write never reached, or new data that did land) are kept; the writer learns of the
-   * loss from the failure's errno.
+   * Once every write has landed, puts back what failed writes changed: the file is cut back
+   * to where the first failed append began, and the old bytes failed overwrites replaced are
+   * restored. Throws (with the disk's errno) while that is not possible; it is tried again
+   * before every later operation on the file.
    */
-  private holeTornBlocks(file: OpenFile): void {
+  private repair(file: OpenFile, path: string): void {
     const { entry } = file;
-    if (entry.failed.length === 0 || entry.pending.size > 0) return;
-    const ranges = entry.failed.splice(0);
+    if (entry.repairs.length === 0 || entry.pending.size > 0) return;
     entry.ahead = undefined;
-    const fileId = entry.fileId;
-    if (!fileId) return; // no header to check blocks against
-    const layout = this.enc.layout;
-    let size = fstatSync(file.fd).size;
-    for (const { first, last } of ranges) {
-      for (let blockNo = first; blockNo <= last && layout.cipherOffsetOf(blockNo) < size; blockNo++) {
-        const offset = layout.cipherOffsetOf(blockNo);
-        const cipher = readAt(file.fd, layout.cipherBlock, offset);
-        try {
-          this.enc.decryptBlocks(cipher, blockNo, fileId);
-        } catch {
-          // A short last block of zeros is no hole: a torn end is cut off instead.
-          if (cipher.length < layout.cipherBlock) {
-            truncateFd(file.fd, offset);
-            size = offset;
-          } else this.punch(file, offset, cipher.length);
-        }
-      }
-    }
+    const records = entry.repairs.splice(0);
+    const cuts = records.flatMap((r) => (r.truncateTo === undefined ? [] : [r.truncateTo]));
+    const left = repairFile(file.fd, {
+      ...(cuts.length > 0 ? { truncateTo: Math.min(...cuts) } : {}),
+      undo: records.flatMap((r) => r.undo),
+      reservedEnd: Math.max(0, ...records.map((r) => r.reservedEnd ?? 0)),
+    });
+    if (fstatSync(file.fd).size === 0) entry.fileId = undefined; // cut back to empty: no header
+    if (!left) return;
+    const { error, ...rest } = left;
+    entry.repairs.push(rest);
+    this.corruption.report(`${entry.ino}:undo`, `could not yet undo a failed write in ${path || `inode ${entry.ino}`}: ${error instanceof Error ? error.message : String(error)}; retrying before its next operation`);
+    throw new SysError(errnoOf(error) ?? 5, 'write', path, { detail: 'undoing an earlier failed write' });
   }
 
-  private punch(file: OpenFile, offset: number, length: number): void {
+  private tryRepair(file: OpenFile, path: string): void {
     try {
-      libc.punchHole(file.fd, offset, length);
-    } catch (err) {
-      this.corruption.report(`${file.entry.ino}:hole`, `could not clear a torn block of a failed write in inode ${file.entry.ino}: ${err instanceof Error ? err.message : String(err)}; reading it gives EIO`);
+      this.repair(file, path);
+    } catch {
+      // Stays recorded: reads of blocks still torn give EIO; writes, fsync and close report it.
     }
   }
 
@@ -184,38 +200,66 @@ export class FileContent {
   }
 
   /**
-   * Hands a write of whole blocks (or one that ends the file) to the workers and returns at
-   * once; false when it must be done in place: small, unaligned, needing padding or old data,
-   * or overlapping a write still in flight.
+   * Hands a large write to the workers and returns at once; false when it must be done in
+   * place (see the class comment). Its space is reserved here, so a full disk fails this write
+   * itself, not a later fsync.
    */
-  private async writeBehind(file: OpenFile, data: Buffer, position: number): Promise<boolean> {
+  private async writeBehind(file: OpenFile, path: string, data: Buffer, requested: number): Promise<boolean> {
     const { entry } = file;
-    if (!this.pool || data.length < POOL_MIN_BLOCKS * PLAIN_BLOCK || position % PLAIN_BLOCK !== 0) return false;
+    if (!this.pool || data.length < POOL_MIN_BLOCKS * PLAIN_BLOCK) return false;
+    if (entry.repairs.length > 0) return false; // undone by the caller once the rest has landed
+    const plainSize = this.plainSize(file);
+    const position = file.append ? plainSize : requested;
+    if (position % PLAIN_BLOCK !== 0) return false;
     const end = position + data.length;
-    const plainSize = entry.logicalSize ?? this.plainSize(file);
-    if (end % PLAIN_BLOCK !== 0 && end < plainSize) return false; // the last block keeps old data
-    if (position > plainSize && plainSize % PLAIN_BLOCK !== 0) return false; // the old last block needs padding
+    const append = position >= plainSize && plainSize % PLAIN_BLOCK === 0;
+    const overwrite = end % PLAIN_BLOCK === 0 && end <= plainSize - (plainSize % PLAIN_BLOCK);
+    if (!append && !overwrite) return false;
     const first = position / PLAIN_BLOCK;
     const last = Math.floor((end - 1) / PLAIN_BLOCK);
     for (const range of entry.pending.values()) if (range.first <= last && first <= range.last) return false;
     while (entry.pending.size >= MAX_PENDING_WRITES) await Promise.race(entry.pending.keys()).catch(() => undefined);
-    if (entry.failure !== undefined || entry.failed.length > 0) return false; // reported (and made holes) by the caller once the rest has landed
-    let fileId = entry.fileId;
+    if (entry.repairs.length > 0) return false;
+    const layout = this.enc.layout;
+    const at = layout.cipherOffsetOf(first);
+    const sealed = this.enc.sealedLength(data.length);
+    let fileId = entry.fileId ?? (entry.pending.size === 0 ? await this.fileIdOf(file, path) : undefined);
     if (!fileId) {
       if (entry.pending.size > 0 || fstatSync(file.fd).size > 0) return false; // the header is to be read first
-      fileId = Buffer.from(randomPool.take(FILE_ID_BYTES));
-      writeAt(file.fd, encodeHeader(fileId), 0);
-      entry.fileId = fileId;
+      // An empty file: its header, with a new file ID, goes first (cut off again if this fails).
+      await this.transact(file, (tx) => {
+        tx.reserve(at, sealed);
+        tx.reserve(0, HEADER_BYTES);
+        fileId = Buffer.from(randomPool.take(FILE_ID_BYTES));
+        tx.write(encodeHeader(fileId), 0);
+        entry.fileId = fileId;
+        return Promise.resolve();
+      });
+    } else {
+      try {
+        preallocate(file.fd, at, sealed);
+      } catch (err) {
+        const size = fstatSync(file.fd).size;
+        if (at + sealed > size) releaseBeyond(file.fd, Math.max(at, size), at + sealed - Math.max(at, size)); // only this write's own range
+        throw err;
+      }
     }
-    const { done } = await this.pool.encryptBehind(file.fd, first, fileId, data);
+    // An overwrite hands back the old bytes of the parts that fail; an append has none.
+    const { done } = await this.pool.encryptBehind(file.fd, first, fileId!, data, overwrite ? at + sealed : at);
     entry.pending.set(done, { first, last });
     entry.logicalSize = Math.max(plainSize, end);
     done.catch((err: unknown) => {
-      entry.failure ??= err;
-      failedBlocks(file, first, last);
+      entry.failure ??= err instanceof WriteFailure ? err.reason : err;
+      entry.repairs.push({
+        undo: err instanceof WriteFailure ? [...err.saved] : [],
+        ...(append ? { truncateTo: layout.cipherSize(plainSize), reservedEnd: at + sealed } : {}),
+      });
     }).finally(() => {
       entry.pending.delete(done);
-      if (entry.pending.size === 0) entry.logicalSize = undefined;
+      if (entry.pending.size > 0) return;
+      entry.logicalSize = undefined;
+      // Nobody holds the lock (a holder waits for the writes and undoes them itself): undo at once.
+      if (entry.repairs.length > 0 && entry.lock.idle) this.tryRepair(file, '');
     });
     return true;
   }
@@ -223,36 +267,39 @@ export class FileContent {
   truncate(file: OpenFile, path: string, size: number): Promise<void> {
     return file.entry.lock.exclusive(async () => {
       await this.landed(file);
-      this.holeTornBlocks(file);
       const { fd, entry } = file;
       entry.ahead = undefined;
-      const plainSize = this.plainSize(file);
-      if (size === plainSize) return;
       if (size === 0) {
         truncateFd(fd, 0);
         entry.fileId = undefined; // a file that grows again gets a new ID
+        entry.repairs.splice(0); // nothing left to put back
         return;
       }
+      this.repair(file, path);
+      const plainSize = this.plainSize(file);
+      if (size === plainSize) return;
       const layout = this.enc.layout;
-      if (size < plainSize) {
-        if (size % PLAIN_BLOCK !== 0) {
-          // The new last block is partial: re-encrypt what is left of it.
-          const blockNo = Math.floor(size / PLAIN_BLOCK);
-          const fileId = await this.fileIdOf(file, path);
-          const kept = (await this.readBlocks(file, path, blockNo, 1)).subarray(0, size - blockNo * PLAIN_BLOCK);
-          await this.writeBlocks(file, kept, blockNo, fileId!);
+      await this.transact(file, async (tx) => {
+        if (size < plainSize) {
+          if (size % PLAIN_BLOCK !== 0) {
+            // The new last block is partial: re-encrypt what is left of it (in place, before the cut).
+            const blockNo = Math.floor(size / PLAIN_BLOCK);
+            const fileId = await this.fileIdOf(file, path);
+            const kept = (await this.readBlocks(file, path, blockNo, 1)).subarray(0, size - blockNo * PLAIN_BLOCK);
+            await this.writeBlocks(file, tx, kept, blockNo, fileId!);
+          }
+          tx.truncate(layout.cipherSize(size));
+          return;
         }
-        truncateFd(fd, layout.cipherSize(size));
-        return;
-      }
-      // Growing: within the last block, or with new blocks that stay holes except a partial last one.
-      if (size % PLAIN_BLOCK !== 0 || (plainSize > 0 && Math.floor((plainSize - 1) / PLAIN_BLOCK) === Math.floor((size - 1) / PLAIN_BLOCK))) {
-        await this.writeLocked(file, path, Buffer.alloc(1), size - 1);
-        return;
-      }
-      const fileId = await this.headerFor(file, path);
-      await this.padLastBlock(file, path, plainSize, fileId);
-      truncateFd(fd, layout.cipherSize(size));
+        // Growing: within the last block, or with new blocks that stay holes except a partial last one.
+        if (size % PLAIN_BLOCK !== 0 || (plainSize > 0 && Math.floor((plainSize - 1) / PLAIN_BLOCK) === Math.floor((size - 1) / PLAIN_BLOCK))) {
+          await this.writeIn(file, path, tx, Buffer.alloc(1), size - 1);
+          return;
+        }
+        const fileId = await this.headerFor(file, path, tx);
+        await this.padLastBlock(file, path, tx, plainSize, fileId);
+        tx.truncate(layout.cipherSize(size));
+      });
     });
   }
 
@@ -261,9 +308,39 @@ export class FileContent {
     return file.entry.logicalSize ?? this.enc.layout.plainSize(fstatSync(file.fd).size).size;
   }
 
-  private async writeLocked(file: OpenFile, path: string, data: Buffer, position: number): Promise<void> {
-    const cipherSize = fstatSync(file.fd).size;
-    let plainSize = this.enc.layout.plainSize(cipherSize).size;
+  private writeLocked(file: OpenFile, path: string, data: Buffer, position: number): Promise<void> {
+    return this.transact(file, (tx) => this.writeIn(file, path, tx, data, position));
+  }
+
+  /**
+   * Runs one change of the backing file as a transaction: if it fails, the file is put back
+   * as it was (what cannot be yet is kept, to be tried before the file's next operation) and
+   * the failure's errno is the answer.
+   */
+  private async transact(file: OpenFile, body: (tx: Transaction) => Promise<void>): Promise<void> {
+    const { entry } = file;
+    const tx = new Transaction(file.fd);
+    const fileId = entry.fileId;
+    try {
+      await body(tx);
+    } catch (err) {
+      entry.ahead = undefined;
+      const left = tx.rollback();
+      entry.fileId = tx.oldSize === 0 ? undefined : fileId; // an empty file is empty again: no header
+      if (left) {
+        const { error, ...rest } = left;
+        entry.repairs.push(rest);
+        this.corruption.report(`${entry.ino}:undo`, `could not yet undo a failed write in inode ${entry.ino}: ${error instanceof Error ? error.message : String(error)}; retrying before its next operation`);
+      }
+      throw err instanceof WriteFailure ? err.reason : err;
+    }
+  }
+
+  /** A write as one transaction: padding of the old last block, header, read-modify-write of the blocks it shares with old data. */
+  private async writeIn(file: OpenFile, path: string, tx: Transaction, data: Buffer, position: number): Promise<void> {
+    const layout = this.enc.layout;
+    const cipherSize = tx.oldSize;
+    let plainSize = layout.plainSize(cipherSize).size;
     // An empty file gets a header with a new file ID, written with its first blocks where it can be.
     let header: Buffer | undefined;
     let fileId: Buffer;
@@ -275,16 +352,20 @@ export class FileContent {
     const end = position + data.length;
     const first = Math.floor(position / PLAIN_BLOCK);
     const last = Math.floor((end - 1) / PLAIN_BLOCK);
-    if (position > plainSize && Math.floor(plainSize / PLAIN_BLOCK) < first) {
-      await this.padLastBlock(file, path, plainSize, fileId);
+    const pad = position > plainSize && plainSize % PLAIN_BLOCK !== 0 && Math.floor(plainSize / PLAIN_BLOCK) < first;
+    const spanStart = first * PLAIN_BLOCK;
+    const spanEnd = Math.min((last + 1) * PLAIN_BLOCK, Math.max(pad ? Math.ceil(plainSize / PLAIN_BLOCK) * PLAIN_BLOCK : plainSize, end));
+    // The space first: a full disk fails the write before anything changed (padding reserves its own).
+    if (header) tx.reserve(0, HEADER_BYTES);
+    tx.reserve(layout.cipherOffsetOf(first), this.enc.sealedLength(spanEnd - spanStart));
+    if (pad) {
+      await this.padLastBlock(file, path, tx, plainSize, fileId);
       plainSize = Math.ceil(plainSize / PLAIN_BLOCK) * PLAIN_BLOCK;
     }
     if (header && first > 0) {
-      writeAt(file.fd, header, 0);
+      tx.write(header, 0);
       header = undefined;
     }
-    const spanStart = first * PLAIN_BLOCK;
-    const spanEnd = Math.min((last + 1) * PLAIN_BLOCK, Math.max(plainSize, end));
     // Old content shares the first or last touched block: decrypt it and merge.
     const needHead = position > spanStart && spanStart < plainSize;
     const needTail = end < spanEnd;
@@ -296,42 +377,55 @@ export class FileContent {
       if (first !== last && needTail) (await this.readBlocks(file, path, last, 1)).copy(plain, (last - first) * PLAIN_BLOCK);
       data.copy(plain, position - spanStart);
     }
-    await this.writeBlocks(file, plain, first, fileId, header);
+    await this.writeBlocks(file, tx, plain, first, fileId, header);
   }
 
   /**
-   * Encrypts and writes blocks from `first`: in the workers when it is worth the round trip.
-   * A new file's header (only with first = 0) goes out with small writes in the same pwrite.
+   * Encrypts and writes blocks from `first` within a transaction (which reserved their space):
+   * in the workers when it is worth the round trip. A new file's header (only with first = 0)
+   * goes out with small writes in the same pwrite.
    */
-  private async writeBlocks(file: OpenFile, plain: Buffer, first: number, fileId: Buffer, header?: Buffer): Promise<void> {
-    try {
-      if (this.pool && plain.length >= POOL_MIN_BLOCKS * PLAIN_BLOCK) {
-        if (header) writeAt(file.fd, header, 0);
-        return await this.pool.encrypt(file.fd, first, fileId, plain);
+  private async writeBlocks(file: OpenFile, tx: Transaction, plain: Buffer, first: number, fileId: Buffer, header?: Buffer): Promise<void> {
+    const layout = this.enc.layout;
+    const at = layout.cipherOffsetOf(first);
+    const length = this.enc.sealedLength(plain.length);
+    if (this.pool && plain.length >= POOL_MIN_BLOCKS * PLAIN_BLOCK) {
+      if (header) tx.write(header, 0);
+      // The workers save (and on failure hand back) what they overwrite. One more thing to keep:
+      // the old partial last block, which a part that succeeds rewrites at its new length and
+      // a rollback's cut back to the old size would tear.
+      const lastStart = tx.oldSize === 0 ? 0 : HEADER_BYTES + Math.floor((tx.oldSize - HEADER_BYTES) / layout.cipherBlock) * layout.cipherBlock;
+      const from = Math.max(at, lastStart);
+      tx.save(from, Math.min(tx.oldSize, at + length) - from);
+      try {
+        await this.pool.encrypt(file.fd, first, fileId, plain, tx.oldSize);
+      } catch (err) {
+        if (err instanceof WriteFailure) tx.adopt(err.saved);
+        throw err;
       }
-      const sealed = this.enc.encryptBlocks(plain, first, fileId, randomNonces);
-      if (header) writeAt(file.fd, Buffer.concat([header, sealed]), 0);
-      else writeAt(file.fd, sealed, this.enc.layout.cipherOffsetOf(first));
-    } catch (err) {
-      failedBlocks(file, first, first + Math.ceil(plain.length / PLAIN_BLOCK) - 1); // a full disk may have torn one
-      throw err;
+      return;
     }
+    const sealed = this.enc.encryptBlocks(plain, first, fileId, randomNonces);
+    if (header) tx.write(Buffer.concat([header, sealed]), 0);
+    else tx.write(sealed, at);
   }
 
   /** Before a file grows past its partial last block, that block is re-encrypted at full length. */
-  private async padLastBlock(file: OpenFile, path: string, plainSize: number, fileId: Buffer): Promise<void> {
+  private async padLastBlock(file: OpenFile, path: string, tx: Transaction, plainSize: number, fileId: Buffer): Promise<void> {
     if (plainSize % PLAIN_BLOCK === 0) return;
     const blockNo = Math.floor(plainSize / PLAIN_BLOCK);
+    tx.reserve(this.enc.layout.cipherOffsetOf(blockNo), this.enc.layout.cipherBlock);
     const full = Buffer.alloc(PLAIN_BLOCK);
     (await this.readBlocks(file, path, blockNo, 1)).copy(full);
-    await this.writeBlocks(file, full, blockNo, fileId);
+    await this.writeBlocks(file, tx, full, blockNo, fileId);
   }
 
   /** The file ID, writing a header with a new one if the file is empty. */
-  private async headerFor(file: OpenFile, path: string): Promise<Buffer> {
-    if (fstatSync(file.fd).size === 0) {
+  private async headerFor(file: OpenFile, path: string, tx: Transaction): Promise<Buffer> {
+    if (tx.oldSize === 0) {
       const fileId = Buffer.from(randomPool.take(FILE_ID_BYTES));
-      writeAt(file.fd, encodeHeader(fileId), 0);
+      tx.reserve(0, HEADER_BYTES);
+      tx.write(encodeHeader(fileId), 0);
       file.entry.fileId = fileId;
       return fileId;
     }

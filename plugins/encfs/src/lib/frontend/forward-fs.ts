@@ -133,15 +133,28 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     }
   }
 
-  /** Writes the sidecar of a long name; false if it was already there (it belongs to an existing entry). */
+  /**
+   * Writes the sidecar of a long name; false if it was already there (it belongs to an existing
+   * entry). One that could not be written whole (a full disk) is removed again.
+   */
   private writeSidecar(entry: CipherEntry, caller: Caller): boolean {
+    const sidecar = `${entry.path}${LONGNAME_SUFFIX}`;
+    let fd: number;
     try {
-      this.caller_.run(caller, () => fs.writeFileSync(`${entry.path}${LONGNAME_SUFFIX}`, entry.name.longName!, { mode: 0o444, flag: 'wx' }));
-      return true;
+      fd = this.caller_.run(caller, () => fs.openSync(sidecar, 'wx', 0o444));
     } catch (err) {
       if (errnoOf(err) === 17) return false;
       throw err;
     }
+    try {
+      fs.writeFileSync(fd, entry.name.longName!);
+    } catch (err) {
+      fs.rmSync(sidecar, { force: true });
+      throw err;
+    } finally {
+      fs.closeSync(fd);
+    }
+    return true;
   }
 
   private removeSidecar(entry: CipherEntry): void {
@@ -290,6 +303,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
         fs.ftruncateSync(fd, 0);
         file.entry.fileId = undefined;
         file.entry.ahead = undefined;
+        file.entry.repairs.splice(0); // nothing left to put back
       } else {
         // Another open is mid-write (or has writes in flight): queue the truncation behind it
         // (the lock is FIFO, so this open's own reads and writes come after it).
@@ -316,22 +330,25 @@ export class ForwardFileSystem extends PassthroughFileSystem {
   /** close(): writes still in flight land, and a failure among them is the close's error. */
   override flush(path?: string, fh?: number): Promise<void> | void {
     const file = fh === undefined ? undefined : this.open_.get(fh);
-    if (file && (file.entry.pending.size > 0 || file.entry.failure !== undefined || file.entry.failed.length > 0)) return this.files.settle(file, path ?? '');
+    if (file && (file.entry.pending.size > 0 || file.entry.failure !== undefined || file.entry.repairs.length > 0)) return this.files.settle(file, path ?? '');
   }
 
   override fsync(path: string, fh: number, datasync: boolean): Promise<void> {
     return this.files.settle(this.file(fh, path), path).then(() => super.fsync(path, fh, datasync));
   }
 
-  /** The last close: writes still in flight land first (their failures were reported by flush). */
-  override release(_path: string, fh: number): void | Promise<void> {
+  /**
+   * The last close: writes still in flight land first (their failures were reported by flush),
+   * and what failed writes left is undone while the descriptor is still open.
+   */
+  override release(path: string, fh: number): void | Promise<void> {
     const file = this.open_.get(fh);
     if (!file) return;
     const close = (): void => {
       if (this.open_.remove(fh)) fs.closeSync(fh);
     };
-    if (file.entry.pending.size === 0) return close();
-    return this.files.landed(file).then(close);
+    if (file.entry.pending.size === 0 && file.entry.repairs.length === 0) return close();
+    return this.files.finish(file, path).then(close, close);
   }
 
   override truncate(path: string, size: number, fh: number | undefined, caller: Caller): Promise<void> | void {

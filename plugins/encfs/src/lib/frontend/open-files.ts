@@ -1,4 +1,5 @@
 import { RwLock } from './rwlock.js';
+import type { Repair } from './undo.js';
 
 /**
  * What every open of one file (one inode: hard links share it) has in common: the content
@@ -13,10 +14,13 @@ export class OpenFileEntry {
   readonly pending = new Map<Promise<void>, { first: number; last: number }>();
   /** The plaintext size once every pending write has landed; undefined when none is pending. */
   logicalSize: number | undefined;
-  /** The first failure of a pending write: the next write, fsync or close reports it. */
+  /** The first failure of a pending write: the next fsync or close reports it. */
   failure: unknown;
-  /** The blocks of writes that failed, until torn ones are made holes (FileContent.holeTornBlocks). */
-  readonly failed: Array<{ first: number; last: number }> = [];
+  /**
+   * How to put the backing file back as it was before writes that failed (written behind, or
+   * whose own rollback failed too): carried out before anything else touches the file.
+   */
+  readonly repairs: Repair[] = [];
   /** Where the furthest read started so far ends, to tell sequential reading. */
   readEnd = -1;
   /** Blocks decrypted ahead of a sequential reader (dropped by any write or truncation). */
