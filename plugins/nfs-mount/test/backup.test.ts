@@ -85,6 +85,32 @@ describe('kmx nfs backup', () => {
     assert.equal(existsSync(partial), false);
   }));
 
+  it('--watch ends at an error that trying again cannot mend, in one line with a non-zero exit', () => temporaryDirectory(async (dir) => {
+    const src = join(dir, 'src');
+    const dst = join(dir, 'dst');
+    mkdirSync(src);
+    writeFileSync(join(src, 'first.txt'), 'one');
+    const child = spawn(process.execPath, [kmxBin(), 'nfs', 'backup', '--watch', '--debounce', '200', src, dst], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await until('watching', () => out.includes('watching'));
+      rmSync(dst, { recursive: true });
+      writeFileSync(dst, 'the target is a file now');
+      writeFileSync(join(src, 'second.txt'), 'two');
+      const code = await Promise.race([exited, sleep(30_000).then(() => 'still running')]);
+      assert.equal(code, 1, `${out}${err}`);
+    } finally {
+      child.kill('SIGINT');
+      await exited;
+    }
+    assert.equal(err, `kmx: backup stopped: the target ${dst} is no longer a directory (it is a regular file); fix it and run the same command again (what was synced stays)\n`);
+    assert.doesNotMatch(out, /sync failed/);
+  }));
+
   it('refuses bad paths with one line', () => temporaryDirectory(async (dir) => {
     for (const args of [['nfs', 'backup', join(dir, 'nope'), join(dir, 'dst')], ['nfs', 'backup', dir, join(dir, 'inside')], ['nfs', 'backup', dir, join(dir, 'no', 'parent')]]) {
       const r = await runKmx(args);

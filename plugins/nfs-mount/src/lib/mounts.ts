@@ -1,8 +1,8 @@
-import { readlink, rm, rmdir } from 'node:fs/promises';
+import { readlink, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { KmxError, listKmxMounts, unmountKmx } from '@kmx/core';
+import { KmxError, listKmxMounts, mountAt, processAlive, readMountinfo, unmountKmx, type KmxMount } from '@kmx/core';
 import { DaemonUnavailableError, requestKmxd, type MountEntryMessage } from '@kmx/core/daemon';
-import { forgetMount, savedMounts, type UserspaceMount } from './state.js';
+import { forgetMount, removeMountpoint, savedMounts, type UserspaceMount } from './state.js';
 
 // `kmx nfs list` and `kmx nfs umount`: kernel mounts from kmxd's registry (only the caller's),
 // user-space ones from kmx's own records joined with the mount table.
@@ -12,11 +12,29 @@ export interface NfsMountRow {
   source: string;
   mountpoint: string;
   mode: 'kernel' | 'userspace';
-  /** kernel: the options kmxd passed; userspace: ok, stale or unresponsive. */
+  /** kernel: the options kmxd passed; userspace: its state, NFS version and serving pid. */
   detail: string;
   link: string;
   /** kmxd's registry id (kernel mounts only). */
   id?: string;
+  /**
+   * User space: ok, down (the NFS server does not answer; the mount reconnects by itself),
+   * stale (its serving process is gone) or unresponsive (the serving process does not answer).
+   */
+  state?: 'ok' | 'down' | 'stale' | 'unresponsive';
+  /** User space: what the serving process says of its connection, e.g. "reconnecting: down since …". */
+  status?: string;
+}
+
+/** A user-space mount's state: `kmx mounts`'s probe, corrected by the connection's own word. */
+function userspaceState(mount: KmxMount): NonNullable<NfsMountRow['state']> {
+  if (mount.state === 'stale') return mount.state;
+  return mount.status?.startsWith('reconnecting') ? 'down' : mount.state; // a probe waits as long as an operation
+}
+
+/** A mount of ours whose serving process is gone: the kernel answers ENOTCONN, nothing will serve it again. */
+export function deadMount(mount: KmxMount): boolean {
+  return mount.state === 'stale' || (mount.pid !== null && !processAlive(mount.pid));
 }
 
 /** The caller's kmxd mounts, or [] with `daemon: false` when kmxd is not running. */
@@ -38,7 +56,10 @@ async function userspaceMounts(): Promise<Array<NfsMountRow & { saved: Userspace
   return (await savedMounts()).flatMap((saved) => {
     const mount = live.get(saved.mountpoint);
     if (!mount) return [];
-    return [{ name: saved.name, source: saved.source, mountpoint: saved.mountpoint, mode: 'userspace' as const, detail: `${mount.state}, NFSv${saved.version}, pid ${mount.pid ?? '?'}`, link: saved.link, saved }];
+    const state = userspaceState(mount);
+    const status = mount.status ?? undefined;
+    const detail = `${state}${status && status !== 'connected' ? ` (${status})` : ''}, NFSv${saved.version}, pid ${mount.pid ?? '?'}`;
+    return [{ name: saved.name, source: saved.source, mountpoint: saved.mountpoint, mode: 'userspace' as const, detail, link: saved.link, state, ...(status ? { status } : {}), saved }];
   });
 }
 
@@ -77,7 +98,47 @@ export async function unmountNfs(target: string, unlink: boolean): Promise<{ row
       unlinked = true;
     }
   }
-  if (u.saved.createdMountpoint) await rmdir(u.mountpoint).catch(() => undefined);
+  if (u.saved.createdMountpoint) await removeMountpoint(u.mountpoint);
   await forgetMount(u.name);
   return { row: u, unlinked };
+}
+
+/**
+ * Before a user-space mount named `name` on `mountpoint`: refuses (one line, nothing touched)
+ * when that name or mountpoint is in use by a mount that lives, even one whose NFS server is
+ * down (it reconnects by itself); clears a dead mount of ours (its serving process is gone) and
+ * forgets records whose mount has ended. `note` tells the user what was cleared.
+ */
+export async function claimMount(name: string, mountpoint: string, note: (line: string) => void): Promise<void> {
+  const [mounts, saved] = await Promise.all([listKmxMounts(), savedMounts()]);
+  const nfsAt = (path: string): KmxMount | undefined => mounts.find((m) => m.mountpoint === path && m.plugin === 'nfs');
+  const refuse = (m: KmxMount, byName: boolean): never => {
+    const owner = saved.find((s) => s.mountpoint === m.mountpoint)?.name;
+    const down = m.status?.startsWith('reconnecting') ? `; its NFS server does not answer (${m.status})` : m.state === 'unresponsive' ? '; its serving process does not answer' : '';
+    const what = byName ? `${name} is already mounted: ${m.source} on ${m.mountpoint}` : `${m.mountpoint} is already a kmx nfs mount (${m.source}${owner ? `, named ${owner}` : ''})`;
+    throw new KmxError(`${what}, served by pid ${m.pid ?? '?'}${down}`, {
+      hint: `${down ? 'it reconnects by itself once the server is back; or ' : ''}unmount it first (kmx nfs umount ${owner ?? m.mountpoint}), or choose another ${byName ? 'name' : 'mountpoint'}`,
+    });
+  };
+  const clear = async (m: KmxMount): Promise<void> => {
+    await unmountKmx(m.mountpoint, { lazy: true });
+    note(`cleared a dead mount of ${m.source} on ${m.mountpoint} (its serving process had exited)`);
+  };
+  const record = saved.find((s) => s.name === name);
+  if (record) {
+    const m = nfsAt(record.mountpoint);
+    if (m && !deadMount(m)) refuse(m, true);
+    if (m) await clear(m);
+    // Ended without being unmounted through kmx (killed, say): only its record and directory are left.
+    if (record.createdMountpoint) await removeMountpoint(record.mountpoint);
+    await forgetMount(name);
+  }
+  const here = mountAt(await readMountinfo(), mountpoint);
+  if (!here) return;
+  const m = nfsAt(mountpoint);
+  if (m === undefined) {
+    throw new KmxError(`${mountpoint} is already a mount point (${here.fstype} from ${here.source})`, { hint: 'unmount it first, or choose another mountpoint (or name)' });
+  }
+  if (!deadMount(m)) refuse(m, false);
+  await clear(m);
 }

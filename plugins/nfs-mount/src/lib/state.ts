@@ -1,5 +1,5 @@
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { runtimeSubdir } from '@kmx/core';
 
 // What kmx remembers about user-space NFS mounts (kmxd keeps its own registry for kernel ones):
@@ -21,14 +21,34 @@ async function dir(): Promise<string> {
 
 const file = (d: string, name: string): string => join(d, `${encodeURIComponent(name)}.json`);
 
+/** Where a mount named `name` goes by default (not made here: see makeMountpoint). */
 export async function defaultMountpoint(name: string): Promise<string> {
-  const mnt = join(await dir(), 'mnt', name);
-  await mkdir(mnt, { recursive: true, mode: 0o700 });
-  return mnt;
+  return join(await dir(), 'mnt', name);
 }
 
+/**
+ * Makes the default mountpoint `path` (under the runtime directory, which is kmx's own). Its
+ * parent is made as needed; the mountpoint itself may be left over (an empty directory), and is
+ * then taken as it is. Never looks inside: a dead mount there would fail the look with EIO or
+ * ENOTCONN (mountinfo is asked first, see claimMount).
+ */
+export async function makeMountpoint(path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    await mkdir(path, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
+/** Removes a mountpoint kmx made, if it is an empty directory again (anything else stays). */
+export async function removeMountpoint(path: string): Promise<void> {
+  await rmdir(path).catch(() => undefined);
+}
+
+/** Records a mount; refuses (EEXIST) when a record of that name exists. */
 export async function saveMount(m: UserspaceMount): Promise<void> {
-  await writeFile(file(await dir(), m.name), `${JSON.stringify(m, null, 1)}\n`, { mode: 0o600 });
+  await writeFile(file(await dir(), m.name), `${JSON.stringify(m, null, 1)}\n`, { mode: 0o600, flag: 'wx' });
 }
 
 export async function forgetMount(name: string): Promise<void> {
@@ -47,4 +67,12 @@ export async function savedMounts(): Promise<UserspaceMount[]> {
     }
   }
   return out;
+}
+
+/** After a mount ended: forgets its record (and the mountpoint kmx made), unless the name is another mount's by now. */
+export async function forgetEnded(m: UserspaceMount): Promise<void> {
+  const current = (await savedMounts()).find((s) => s.name === m.name);
+  if (current?.mountpoint !== m.mountpoint) return;
+  if (current.createdMountpoint) await removeMountpoint(m.mountpoint);
+  await forgetMount(m.name);
 }

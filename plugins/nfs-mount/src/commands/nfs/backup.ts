@@ -1,8 +1,19 @@
 import { stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Args, Flags } from '@oclif/core';
-import { KmxCommand, KmxError, existingDirectory, isWithin } from '@kmx/core';
+import { KmxCommand, KmxError, SysError, existingDirectory, isWithin, toSysError } from '@kmx/core';
 import { runBackup } from '../../lib/backup/backup.js';
+
+/** existingDirectory, with a path that cannot be reached (a network mount whose server is down) told in one line. */
+async function reachableDirectory(path: string, role: string): Promise<string> {
+  try {
+    return await existingDirectory(path, role);
+  } catch (err) {
+    const sys = toSysError(err);
+    if (err instanceof KmxError || !(sys instanceof SysError)) throw err;
+    throw new KmxError(`cannot reach ${role} ${path}: ${sys.message}`, { hint: 'if it is on a network mount, check that its server is up (kmx mounts)' });
+  }
+}
 
 export default class NfsBackup extends KmxCommand {
   static override summary = 'Back up a directory to another (an NFS mount, typically) with rsync, once or watching for changes.';
@@ -29,11 +40,11 @@ To back up ciphertext only, combine it with a reverse encrypted view: kmx enc mo
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(NfsBackup);
-    const source = await existingDirectory(args.source, 'source directory');
+    const source = await reachableDirectory(args.source, 'source directory');
     const wanted = resolve(args.target);
-    const target = join(await existingDirectory(dirname(wanted), 'the target\'s parent directory'), basename(wanted));
+    const target = join(await reachableDirectory(dirname(wanted), 'the target\'s parent directory'), basename(wanted));
     if (isWithin(target, source) || isWithin(source, target)) throw new KmxError(`the source ${source} and the target ${target} must not contain each other`);
-    const existing = await stat(target).catch(() => undefined);
+    const existing = await stat(target).catch(() => undefined); // unreachable: rsync says why
     if (existing && !existing.isDirectory()) throw new KmxError(`target ${target} is not a directory`);
     await runBackup({
       source, target, delete: flags.delete, watch: flags.watch, debounceMs: flags.debounce ?? 1000, bwlimit: flags.bwlimit ?? 0,

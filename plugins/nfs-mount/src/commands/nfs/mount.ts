@@ -1,14 +1,16 @@
 import { lstat, mkdir, readlink, rm, symlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Args, Flags } from '@oclif/core';
-import { KmxError, MountCommand, UsageError, canonicalMountpoint, type MountFlags } from '@kmx/core';
+import { KmxError, MountCommand, UsageError, canonicalMountpoint, mountAt, readMountinfo, type MountFlags } from '@kmx/core';
 import { DaemonError, DaemonUnavailableError, checkMountName, requestKmxd } from '@kmx/core/daemon';
 import { kernelHasNfs, mountThroughKmxd, splitNfsOptions } from '../../lib/kernel/kernel-mount.js';
 import { defaultName, NFS_VERSIONS, parseSource, type NfsSource, type NfsVersionFlag } from '../../lib/source.js';
-import { defaultMountpoint, saveMount, forgetMount } from '../../lib/state.js';
+import { claimMount } from '../../lib/mounts.js';
+import { defaultMountpoint, forgetEnded, forgetMount, makeMountpoint, removeMountpoint, saveMount } from '../../lib/state.js';
 import { connectUserspace } from '../../lib/userspace/connect.js';
 import { NfsFileSystem } from '../../lib/userspace/filesystem.js';
 import { NFS_FUSE_DEFAULTS, userspaceOptionParser } from '../../lib/userspace/serve-options.js';
+import { StatusReporter } from '../../lib/userspace/status.js';
 
 interface UserspaceFlags extends MountFlags {
   vers?: string | undefined;
@@ -113,30 +115,53 @@ When the kernel has no NFS client or kmxd is not running, kmx says so in one lin
     const link = flags.link ? resolve(flags.link.replace(/^~(?=\/|$)/, process.env.HOME ?? '~')) : '';
     const target = { source, protocol: protocol as 3 | 4, port: flags.port ?? 0, mountPort: flags['mount-port'] ?? 0, timeoutMs: parsed.timeoutMs };
     const record = { name, source: `${source.server}:${source.exportPath}`, mountpoint, createdMountpoint: created, link, version: protocol === 4 ? '4.0' : '3' };
+    // What this process made, to be undone if the mount fails. Prepare runs once, where the
+    // terminal is: with --daemon the serving child gets none of it (and undoes nothing).
+    const made = { mountpoint: false, link: false, record: false };
     try {
       await this.serve({
         plugin: 'nfs',
         source: `${source.server}:${source.exportPath}`,
         mountpoint,
         fuseOptions,
-        // Connect where the terminal is first, so a bad server or export fails before detaching.
-        // Runs once, where the terminal is (before detaching): connect first, so a bad server or
-        // export fails right here, then make the link and remember the mount.
+        // Runs once, where the terminal is (before detaching): a name or mountpoint in use is
+        // refused before anything is touched; then connect, so a bad server or export fails
+        // right here; then make the mountpoint and the link and remember the mount.
         prepare: async () => {
+          await claimMount(name, mountpoint, (line) => this.log(`kmx nfs: ${line}`));
           (await connectUserspace(target)).close();
+          if (link && (await lstat(link).then(() => true, () => false))) throw new UsageError(`--link ${flags.link} already exists`, 'choose a path that does not exist yet');
+          try {
+            await saveMount(record);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+            throw new KmxError(`${name} is being mounted by another kmx nfs mount right now`, { hint: 'choose another name' });
+          }
+          made.record = true;
+          if (created) {
+            await makeMountpoint(mountpoint);
+            made.mountpoint = true;
+          }
           if (link) {
-            if (await lstat(link).then(() => true, () => false)) throw new UsageError(`--link ${flags.link} already exists`, 'choose a path that does not exist yet');
             await mkdir(resolve(link, '..'), { recursive: true });
             await symlink(mountpoint, link);
+            made.link = true;
           }
-          await saveMount(record);
         },
-        filesystem: async () => new NfsFileSystem(await connectUserspace(target), (line) => process.stderr.write(`kmx nfs: ${line}\n`)),
+        filesystem: async () => {
+          const status = new StatusReporter(mountpoint);
+          const client = await connectUserspace(target, { log: (line) => process.stderr.write(`kmx nfs: ${line}\n`), onState: (state) => status.update(state) });
+          return new NfsFileSystem(client, (line) => process.stderr.write(`kmx nfs: ${line}\n`));
+        },
       }, { ...flags, daemon: !flags.foreground });
     } catch (err) {
-      await forgetMount(name);
-      if (link && (await readlink(link).catch(() => '')) === mountpoint) await rm(link, { force: true });
+      if (made.link && (await readlink(link).catch(() => '')) === mountpoint) await rm(link, { force: true });
+      if (made.mountpoint) await removeMountpoint(mountpoint);
+      if (made.record) await forgetMount(name);
       throw err;
     }
+    // Served here until the mount ended (unmounted, or a signal): forget it. (A --daemon parent
+    // gets here once its child serves: the mount is there, and stays remembered.)
+    if (!mountAt(await readMountinfo(), mountpoint)) await forgetEnded(record);
   }
 }

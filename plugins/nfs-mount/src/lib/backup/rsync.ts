@@ -61,7 +61,20 @@ export interface RunningSync {
   done: Promise<SyncSummary>;
 }
 
-/** Starts rsync; `done` rejects with a one-line KmxError when rsync fails. */
+/** rsync failed: its exit code (undefined when it could not run, or was stopped by a signal). */
+export class SyncError extends KmxError {
+  constructor(message: string, readonly rsyncExit: number | undefined, options: { hint?: string | undefined } = {}) {
+    super(message, options);
+  }
+}
+
+/**
+ * rsync's exit codes for a wrong command or an rsync that cannot do what was asked: no retry
+ * changes them (1 syntax or usage, 2 protocol incompatibility, 4 unsupported action).
+ */
+export const PERMANENT_EXIT_CODES = new Set([1, 2, 4]);
+
+/** Starts rsync; `done` rejects with a one-line SyncError when rsync fails. */
 export function startSync(o: SyncOptions): RunningSync {
   const started = Date.now();
   const child = spawn('rsync', rsyncArgs(o), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
@@ -78,12 +91,12 @@ export function startSync(o: SyncOptions): RunningSync {
   });
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<SyncSummary>((resolve, reject) => {
-    child.on('error', (err) => reject(new KmxError(`cannot run rsync: ${err.message}`, { hint: 'install it: apt-get install rsync' })));
+    child.on('error', (err) => reject(new SyncError(`cannot run rsync: ${err.message}`, undefined, { hint: 'install it: apt-get install rsync' })));
     child.on('close', (code, signal) => {
       if (code === 0) return resolve({ ...parseStats(stdout), seconds: (Date.now() - started) / 1000 });
-      if (signal) return reject(new KmxError(`rsync was stopped (${signal})`, { hint: 'run the same backup again to resume' }));
+      if (signal) return reject(new SyncError(`rsync was stopped (${signal})`, undefined, { hint: 'run the same backup again to resume' }));
       const line = stderr.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('rsync error:')) ?? stderr.trim();
-      reject(new KmxError(`rsync failed (exit ${code}): ${line}`, { hint: code === 23 || code === 24 ? 'some files could not be read or vanished; run again' : undefined }));
+      reject(new SyncError(`rsync failed (exit ${code}): ${line}`, code ?? undefined, { hint: code === 23 || code === 24 ? 'some files could not be read or vanished; run again' : undefined }));
     });
   });
   return { child, done };

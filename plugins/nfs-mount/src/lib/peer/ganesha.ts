@@ -30,6 +30,9 @@ export interface GaneshaOptions {
   v3?: boolean;
   /** Address to bind; default 127.0.0.1. */
   bind?: string;
+  /** Ports to serve on (a restart on the ports of an earlier start); default: free ones. */
+  nfsPort?: number;
+  mountPort?: number;
 }
 
 /** Held by whoever starts an rpcbind for ganesha, until it stops it: see holdRpcbindLock. */
@@ -104,8 +107,8 @@ export async function startGanesha(options: GaneshaOptions): Promise<Ganesha> {
   const v3 = options.v3 ?? true;
   const bind = options.bind ?? '127.0.0.1';
   await mkdir(join(options.dir, 'recovery'), { recursive: true });
-  const nfsPort = await freePort();
-  const mountPort = await freePort();
+  const nfsPort = options.nfsPort ?? (await freePort());
+  const mountPort = options.mountPort ?? (await freePort());
   const conf = join(options.dir, 'ganesha.conf');
   const logFile = join(options.dir, 'ganesha.log');
   await writeFile(conf, config({ bind, nfsPort, mountPort, v3, exportDir: options.exportDir, recovery: join(options.dir, 'recovery') }));

@@ -1,73 +1,108 @@
+import { constants as fsConstants } from 'node:fs';
 import type { Attr, StatFs, Timespec } from '@kmx/core';
-import { KmxError, SysError } from '@kmx/core';
-import type { Pointer } from './bindings.js';
-import { NfsContext, type NfsConnectOptions } from './driver.js';
+import { KmxError, SysError, renamedPath } from '@kmx/core';
+import type { LibNfs, Pointer } from './bindings.js';
+import { NfsConnection, type ConnectionState, type Mounted, type Session } from './connection.js';
+import { ConnectionLost, NfsContext, type NfsConnectOptions } from './driver.js';
 
-// NFS operations as promises, over one event-loop-driven libnfs context. Paths are relative
-// to the mounted export ('/' is its root). Within libnfs 4.0's limits: NFSv4 means 4.0, its
-// writes are capped at 2 KiB per call and its reads at 1 MiB (larger ones kill the context).
+// NFS operations as promises, over an event-loop-driven libnfs context that is made again when
+// the connection breaks (connection.ts). Paths are relative to the mounted export ('/' is its
+// root). Within libnfs 4.0's limits: NFSv4 means 4.0, its writes are capped at 2 KiB per call
+// and its reads at 1 MiB (larger ones kill the context).
 
 export type NfsProtocol = 3 | 4;
-
-/** A handle of an open file: libnfs's nfsfh pointer. */
-export type NfsHandle = Pointer;
 
 const V4_WRITE_MAX = 2048;
 const V4_READ_MAX = 1024 * 1024;
 const V3_MAX = 1024 * 1024;
+const O_ACCMODE = 3;
+/** What an open keeps when it is opened again on a new connection. */
+const REOPEN_FLAGS = O_ACCMODE | fsConstants.O_APPEND;
 
 function timespec(sec: bigint | number, nsec: bigint | number): Timespec {
   return { sec: Number(sec), nsec: Number(nsec) };
 }
 
+/**
+ * An open file. Its libnfs handle belongs to one connection: on a new one the file is opened
+ * again by its (current) path before its next use, with the access it was opened with.
+ */
+export class NfsFile {
+  /** Writes were acknowledged on this connection and not yet committed (fsync). */
+  unsynced: Session | undefined;
+  reopening: Promise<Pointer> | undefined;
+  constructor(public path: string, readonly flags: number, public fh: Pointer, public session: Session) {}
+}
+
+/** A handle of an open file. */
+export type NfsHandle = NfsFile;
+
+export interface NfsClientOptions extends NfsConnectOptions {
+  protocol: NfsProtocol;
+  log?: (line: string) => void;
+  onState?: (state: ConnectionState) => void;
+}
+
+/** Connects and mounts the export named by `url` (nfs://host/export?version=…&nfsport=…): one connection. */
+async function mountExport(options: NfsClientOptions, track: (ctx: NfsContext) => void = () => undefined): Promise<Mounted> {
+  const ctx = new NfsContext(options);
+  track(ctx);
+  try {
+    const lib = ctx.library;
+    const url = lib.parse_url_dir(ctx.raw, options.url);
+    if (!url) throw new KmxError(`bad NFS URL ${options.url}: ${ctx.error()}`, { exitCode: 2 });
+    const parsed = lib.koffi.decode(url, lib.urlType) as { server: string; path: string };
+    const server = String(parsed.server);
+    const path = String(parsed.path);
+    lib.destroy_url(url);
+    await ctx.call('mount', (cb, id) => lib.mount_async(ctx.raw, server, path, cb, id), () => undefined);
+    lib.umask(ctx.raw, 0); // the kernel already applied the caller's umask to FUSE modes
+    const readmax = Number(lib.get_readmax(ctx.raw));
+    const writemax = Number(lib.get_writemax(ctx.raw));
+    return {
+      ctx,
+      readMax: options.protocol === 4 ? V4_READ_MAX : Math.min(readmax || V3_MAX, V3_MAX),
+      writeMax: options.protocol === 4 ? V4_WRITE_MAX : Math.min(writemax || V3_MAX, V3_MAX),
+    };
+  } catch (err) {
+    ctx.close();
+    throw err;
+  }
+}
+
 export class NfsClient {
-  private readonly ctx: NfsContext;
-  /** The largest read and write one call may carry. */
-  readonly readMax: number;
-  readonly writeMax: number;
+  private readonly connection: NfsConnection;
+  /** Files open now, whose paths follow renames (a reopen on a new connection goes by path). */
+  private readonly files = new Set<NfsFile>();
 
   /** NFSv4.0 OPEN/CLOSE carry the open-owner's sequence id: libnfs 4.0 needs them one at a time. */
   private sequenced: Promise<unknown> = Promise.resolve();
 
-  private constructor(ctx: NfsContext, readonly protocol: NfsProtocol) {
-    this.ctx = ctx;
-    const lib = ctx.library;
-    const readmax = Number(lib.get_readmax(ctx.raw));
-    const writemax = Number(lib.get_writemax(ctx.raw));
-    this.readMax = protocol === 4 ? V4_READ_MAX : Math.min(readmax || V3_MAX, V3_MAX);
-    this.writeMax = protocol === 4 ? V4_WRITE_MAX : Math.min(writemax || V3_MAX, V3_MAX);
+  private constructor(first: Mounted, readonly protocol: NfsProtocol, options: NfsClientOptions) {
+    this.connection = new NfsConnection(first, {
+      open: (track) => mountExport(options, track),
+      timeoutMs: options.timeoutMs,
+      log: options.log ?? (() => undefined),
+      ...(options.onState ? { onState: options.onState } : {}),
+    }, (session) => this.statOn(session, '/'));
   }
 
-  /** Connects and mounts the export named by `url` (nfs://host/export?version=…&nfsport=…). */
-  static async connect(options: NfsConnectOptions & { protocol: NfsProtocol }): Promise<NfsClient> {
-    const ctx = new NfsContext(options);
-    try {
-      const lib = ctx.library;
-      const url = lib.parse_url_dir(ctx.raw, options.url);
-      if (!url) throw new KmxError(`bad NFS URL ${options.url}: ${ctx.error()}`, { exitCode: 2 });
-      const parsed = lib.koffi.decode(url, lib.urlType) as { server: string; path: string };
-      const server = String(parsed.server);
-      const path = String(parsed.path);
-      lib.destroy_url(url);
-      await ctx.call('mount', (cb, id) => lib.mount_async(ctx.raw, server, path, cb, id), () => undefined);
-      lib.umask(ctx.raw, 0); // the kernel already applied the caller's umask to FUSE modes
-      return new NfsClient(ctx, options.protocol);
-    } catch (err) {
-      ctx.close();
-      throw err;
-    }
+  /** Connects and mounts the export; a failure here is the mount's failure (nothing reconnects yet). */
+  static async connect(options: NfsClientOptions): Promise<NfsClient> {
+    return new NfsClient(await mountExport(options), options.protocol, options);
   }
 
   close(): void {
-    this.ctx.close();
+    this.connection.close();
   }
 
-  private get lib() {
-    return this.ctx.library;
+  private lib(session: Session): LibNfs {
+    return session.ctx.library;
   }
 
-  private attr(data: Pointer): Attr {
-    const s = this.lib.koffi.decode(data, this.lib.statType) as Record<string, bigint | number>;
+  private attr(session: Session, data: Pointer): Attr {
+    const lib = this.lib(session);
+    const s = lib.koffi.decode(data, lib.statType) as Record<string, bigint | number>;
     const n = (k: string): number => Number(s[k] ?? 0);
     return {
       mode: n('mode'), nlink: n('nlink'), uid: n('uid'), gid: n('gid'), size: n('size'), ino: n('ino'), rdev: n('rdev'),
@@ -84,89 +119,166 @@ export class NfsClient {
     return run;
   }
 
+  /** One call on the live connection (`repeatable`: sent again on a new one if this one breaks under it). */
+  private call<T>(repeatable: boolean, what: string, start: (lib: LibNfs, raw: Pointer, cb: bigint, id: Pointer) => number, onData: (session: Session, data: Pointer, result: number) => T): Promise<T> {
+    return this.connection.run(repeatable, (s) => s.ctx.call(what, (cb, id) => start(this.lib(s), s.ctx.raw, cb, id), (data, result) => onData(s, data, result)));
+  }
+
+  private statOn(session: Session, path: string): Promise<Attr> {
+    return session.ctx.call('lstat', (cb, id) => this.lib(session).lstat64_async(session.ctx.raw, path, cb, id), (data) => this.attr(session, data));
+  }
+
+  /**
+   * The handle of `file` on `session`: opened again by its path when it was opened on an
+   * earlier connection (once, however many calls ask; on v4 in the open sequence).
+   */
+  private handleOn(file: NfsFile, session: Session): Promise<Pointer> | Pointer {
+    if (file.session === session) return file.fh;
+    if (!this.files.has(file)) throw SysError.of('EBADF', 'nfs', file.path, { detail: 'the file is closed' });
+    file.reopening ??= this.inSequence(() => session.ctx.call('open', (cb, id) => this.lib(session).open_async(session.ctx.raw, file.path, file.flags, cb, id), (data) => {
+      if (!data) throw SysError.of('EIO', 'open', file.path, { detail: 'no handle' });
+      return data;
+    })).then((fh) => {
+      file.fh = fh;
+      file.session = session;
+      return fh;
+    }, (err: unknown) => {
+      if (err instanceof ConnectionLost) throw err;
+      // Gone from the server meanwhile, say: what was open is no longer there.
+      throw SysError.of('EIO', 'open', file.path, { detail: `cannot open it again after reconnecting: ${err instanceof Error ? err.message : String(err)}` });
+    }).finally(() => {
+      file.reopening = undefined;
+    });
+    return file.reopening;
+  }
+
+  /** A call on an open file, opened again first if the connection is new. */
+  private onFile<T>(repeatable: boolean, file: NfsFile, op: (session: Session, fh: Pointer) => Promise<T>): Promise<T> {
+    return this.connection.run(repeatable, async (s) => op(s, await this.handleOn(file, s)));
+  }
+
   lstat(path: string): Promise<Attr> {
-    return this.ctx.call('lstat', (cb, id) => this.lib.lstat64_async(this.ctx.raw, path, cb, id), (data) => this.attr(data));
+    return this.connection.run(true, (s) => this.statOn(s, path));
   }
 
-  open(path: string, flags: number): Promise<NfsHandle> {
-    return this.inSequence(() => this.ctx.call('open', (cb, id) => this.lib.open_async(this.ctx.raw, path, flags, cb, id), (data) => {
-      if (!data) throw SysError.of('EIO', 'open', path, { detail: 'no handle' });
-      return data;
-    }));
+  private opened(path: string, flags: number, session: Session, fh: Pointer): NfsFile {
+    if (!fh) throw SysError.of('EIO', 'open', path, { detail: 'no handle' });
+    const file = new NfsFile(path, flags & REOPEN_FLAGS, fh, session);
+    this.files.add(file);
+    return file;
   }
 
-  create(path: string, flags: number, mode: number): Promise<NfsHandle> {
-    return this.inSequence(() => this.ctx.call('create', (cb, id) => this.lib.create_async(this.ctx.raw, path, flags, mode, cb, id), (data) => {
-      if (!data) throw SysError.of('EIO', 'create', path, { detail: 'no handle' });
-      return data;
-    }));
+  /** Opens an existing file (sent again on a new connection if this one breaks: opening twice does no harm). */
+  open(path: string, flags: number): Promise<NfsFile> {
+    return this.inSequence(() => this.call(true, 'open', (lib, raw, cb, id) => lib.open_async(raw, path, flags, cb, id), (s, data) => this.opened(path, flags, s, data)));
   }
 
-  close_(fh: NfsHandle): Promise<void> {
-    return this.inSequence(() => this.ctx.call('close', (cb, id) => this.lib.close_async(this.ctx.raw, fh, cb, id), () => undefined));
+  /** Creates a file (never sent twice: the first may have made it). */
+  create(path: string, flags: number, mode: number): Promise<NfsFile> {
+    return this.inSequence(() => this.call(false, 'create', (lib, raw, cb, id) => lib.create_async(raw, path, flags, mode, cb, id), (s, data) => this.opened(path, flags, s, data)));
+  }
+
+  /** Closes an open file. On a connection that is gone there is nothing left to close. */
+  close_(file: NfsFile): Promise<void> {
+    if (!this.files.delete(file)) return Promise.resolve();
+    return this.inSequence(async () => {
+      await file.reopening?.catch(() => undefined);
+      const session = this.connection.live;
+      if (file.session !== session || session === undefined) return;
+      await session.ctx.call('close', (cb, id) => this.lib(session).close_async(session.ctx.raw, file.fh, cb, id), () => undefined).catch((err: unknown) => {
+        if (!(err instanceof ConnectionLost)) throw err;
+        this.connection.lost(session, err.reason); // and the server's state of the open went with it
+      });
+    });
   }
 
   /** Reads into `target` from `position`, in calls of at most readMax; the bytes read (short only at EOF). */
-  async read(fh: NfsHandle, target: Buffer, position: number): Promise<number> {
-    let done = 0;
-    while (done < target.length) {
-      const want = Math.min(this.readMax, target.length - done);
-      const n = await this.ctx.call('read', (cb, id) => this.lib.pread_async(this.ctx.raw, fh, position + done, want, cb, id), (data, count) => {
-        if (count > 0) this.lib.memcpy(target.subarray(done, done + count), data, count); // copy now: libnfs reuses its buffer
-        return count;
-      });
-      done += n;
-      if (n < want) break;
-    }
-    return done;
+  read(file: NfsFile, target: Buffer, position: number): Promise<number> {
+    return this.onFile(true, file, async (s, fh) => {
+      let done = 0;
+      while (done < target.length) {
+        const want = Math.min(s.readMax, target.length - done);
+        const n = await s.ctx.call('read', (cb, id) => this.lib(s).pread_async(s.ctx.raw, fh, position + done, want, cb, id), (data, count) => {
+          if (count > 0) this.lib(s).memcpy(target.subarray(done, done + count), data, count); // copy now: libnfs reuses its buffer
+          return count;
+        });
+        done += n;
+        if (n < want) break;
+      }
+      return done;
+    });
   }
 
-  async write(fh: NfsHandle, data: Buffer, position: number): Promise<number> {
-    let done = 0;
-    while (done < data.length) {
-      // libnfs may re-read the buffer on a short-write retry: a slice keeps `data` referenced until the callback.
-      const chunk = data.subarray(done, done + this.writeMax);
-      const n = await this.ctx.call('write', (cb, id) => this.lib.pwrite_async(this.ctx.raw, fh, position + done, chunk.length, chunk, cb, id), (_d, count) => count);
-      if (n <= 0) throw SysError.of('EIO', 'write', undefined, { detail: 'the server wrote nothing' });
-      done += n;
-    }
-    return done;
+  /**
+   * Writes at `position`: sent again on a new connection if this one breaks (the same bytes at
+   * the same place), but for a file open O_APPEND, where libnfs writes at the end it finds.
+   */
+  write(file: NfsFile, data: Buffer, position: number): Promise<number> {
+    return this.onFile((file.flags & fsConstants.O_APPEND) === 0, file, async (s, fh) => {
+      let done = 0;
+      while (done < data.length) {
+        // libnfs may re-read the buffer on a short-write retry: a slice keeps `data` referenced until the callback.
+        const chunk = data.subarray(done, done + s.writeMax);
+        const n = await s.ctx.call('write', (cb, id) => this.lib(s).pwrite_async(s.ctx.raw, fh, position + done, chunk.length, chunk, cb, id), (_d, count) => count);
+        if (n <= 0) throw SysError.of('EIO', 'write', undefined, { detail: 'the server wrote nothing' });
+        done += n;
+      }
+      if (!file.unsynced?.lost) file.unsynced = s;
+      return done;
+    });
   }
 
-  fsync(fh: NfsHandle): Promise<void> {
-    return this.ctx.call('fsync', (cb, id) => this.lib.fsync_async(this.ctx.raw, fh, cb, id), () => undefined);
+  /**
+   * Throws EIO if writes to `file` were acknowledged on a connection that broke before they
+   * were committed: a server that restarted may have lost them (the kernel's client sends them
+   * again; libnfs keeps no copy to send). As a local filesystem reports a lost write-back: every
+   * close says so, and the next fsync (then it is forgotten). A close is not enough to forget
+   * it: every exec of a process that inherited the descriptor closes it too.
+   */
+  checkWritesKept(file: NfsFile, forget = false): void {
+    if (!file.unsynced?.lost) return;
+    if (forget) file.unsynced = undefined;
+    throw SysError.of('EIO', 'write', file.path, { detail: 'writes made before the connection to the NFS server was lost may not have reached its disk' });
   }
 
-  ftruncate(fh: NfsHandle, size: number): Promise<void> {
-    return this.ctx.call('truncate', (cb, id) => this.lib.ftruncate_async(this.ctx.raw, fh, size, cb, id), () => undefined);
+  async fsync(file: NfsFile): Promise<void> {
+    await this.onFile(true, file, (s, fh) => s.ctx.call('fsync', (cb, id) => this.lib(s).fsync_async(s.ctx.raw, fh, cb, id), () => undefined));
+    this.checkWritesKept(file, true);
+    file.unsynced = undefined;
+  }
+
+  ftruncate(file: NfsFile, size: number): Promise<void> {
+    return this.onFile(true, file, (s, fh) => s.ctx.call('truncate', (cb, id) => this.lib(s).ftruncate_async(s.ctx.raw, fh, size, cb, id), () => undefined));
   }
 
   truncate(path: string, size: number): Promise<void> {
-    return this.ctx.call('truncate', (cb, id) => this.lib.truncate_async(this.ctx.raw, path, size, cb, id), () => undefined);
+    return this.call(true, 'truncate', (lib, raw, cb, id) => lib.truncate_async(raw, path, size, cb, id), () => undefined);
   }
 
   mkdir(path: string, mode: number): Promise<void> {
-    return this.ctx.call('mkdir', (cb, id) => this.lib.mkdir2_async(this.ctx.raw, path, mode, cb, id), () => undefined);
+    return this.call(false, 'mkdir', (lib, raw, cb, id) => lib.mkdir2_async(raw, path, mode, cb, id), () => undefined);
   }
 
   rmdir(path: string): Promise<void> {
-    return this.ctx.call('rmdir', (cb, id) => this.lib.rmdir_async(this.ctx.raw, path, cb, id), () => undefined);
+    return this.call(false, 'rmdir', (lib, raw, cb, id) => lib.rmdir_async(raw, path, cb, id), () => undefined);
   }
 
   unlink(path: string): Promise<void> {
-    return this.ctx.call('unlink', (cb, id) => this.lib.unlink_async(this.ctx.raw, path, cb, id), () => undefined);
+    return this.call(false, 'unlink', (lib, raw, cb, id) => lib.unlink_async(raw, path, cb, id), () => undefined);
   }
 
-  rename(from: string, to: string): Promise<void> {
-    return this.ctx.call('rename', (cb, id) => this.lib.rename_async(this.ctx.raw, from, to, cb, id), () => undefined);
+  /** Renames; the open files under `from` follow (they are opened again by path on a new connection). */
+  async rename(from: string, to: string): Promise<void> {
+    await this.call(false, 'rename', (lib, raw, cb, id) => lib.rename_async(raw, from, to, cb, id), () => undefined);
+    for (const file of this.files) file.path = renamedPath(file.path, from, to);
   }
 
   symlink(target: string, path: string): Promise<void> {
-    return this.ctx.call('symlink', (cb, id) => this.lib.symlink_async(this.ctx.raw, target, path, cb, id), () => undefined);
+    return this.call(false, 'symlink', (lib, raw, cb, id) => lib.symlink_async(raw, target, path, cb, id), () => undefined);
   }
 
   link(existing: string, path: string): Promise<void> {
-    return this.ctx.call('link', (cb, id) => this.lib.link_async(this.ctx.raw, existing, path, cb, id), () => undefined);
+    return this.call(false, 'link', (lib, raw, cb, id) => lib.link_async(raw, existing, path, cb, id), () => undefined);
   }
 
   /**
@@ -175,39 +287,40 @@ export class NfsClient {
    */
   async readlink(path: string): Promise<string> {
     const size = this.protocol === 4 ? (await this.lstat(path)).size : undefined;
-    const target = await this.ctx.call('readlink', (cb, id) => this.lib.readlink_async(this.ctx.raw, path, cb, id), (data) => String(this.lib.koffi.decode(data, 'char', -1)));
+    const target = await this.call(true, 'readlink', (lib, raw, cb, id) => lib.readlink_async(raw, path, cb, id), (s, data) => String(this.lib(s).koffi.decode(data, 'char', -1)));
     return size === undefined ? target : Buffer.from(target).subarray(0, size).toString();
   }
 
   chmod(path: string, mode: number): Promise<void> {
-    return this.ctx.call('chmod', (cb, id) => this.lib.chmod_async(this.ctx.raw, path, mode, cb, id), () => undefined);
+    return this.call(true, 'chmod', (lib, raw, cb, id) => lib.chmod_async(raw, path, mode, cb, id), () => undefined);
   }
 
   chown(path: string, uid: number, gid: number): Promise<void> {
-    return this.ctx.call('chown', (cb, id) => this.lib.lchown_async(this.ctx.raw, path, uid, gid, cb, id), () => undefined);
+    return this.call(true, 'chown', (lib, raw, cb, id) => lib.lchown_async(raw, path, uid, gid, cb, id), () => undefined);
   }
 
   /** Times to the microsecond (libnfs 4.0 takes struct timeval). */
   utimes(path: string, atime: Timespec, mtime: Timespec): Promise<void> {
     const times = new BigInt64Array([BigInt(atime.sec), BigInt(Math.floor(atime.nsec / 1000)), BigInt(mtime.sec), BigInt(Math.floor(mtime.nsec / 1000))]);
-    return this.ctx.call('utimes', (cb, id) => this.lib.utimes_async(this.ctx.raw, path, times, cb, id), () => undefined);
+    return this.call(true, 'utimes', (lib, raw, cb, id) => lib.utimes_async(raw, path, times, cb, id), () => undefined);
   }
 
   statfs(path: string): Promise<StatFs> {
-    return this.ctx.call('statfs', (cb, id) => this.lib.statvfs_async(this.ctx.raw, path, cb, id), (data) => {
+    return this.call(true, 'statfs', (lib, raw, cb, id) => lib.statvfs_async(raw, path, cb, id), (s, data) => {
       // glibc's struct statvfs on 64-bit Linux: eleven 8-byte fields
-      const v = Array.from(this.lib.koffi.decode(data, 'uint64_t', 11) as ArrayLike<bigint | number>, Number);
+      const v = Array.from(this.lib(s).koffi.decode(data, 'uint64_t', 11) as ArrayLike<bigint | number>, Number);
       return { bsize: v[0] ?? 4096, frsize: v[1] ?? 4096, blocks: v[2] ?? 0, bfree: v[3] ?? 0, bavail: v[4] ?? 0, files: v[5] ?? 0, ffree: v[6] ?? 0, favail: v[7] ?? 0, namemax: v[10] || 255 };
     });
   }
 
   /** Every entry of a directory, with the attributes READDIRPLUS brought along. */
   readdir(path: string): Promise<Array<{ name: string; attr: Attr }>> {
-    return this.ctx.call('readdir', (cb, id) => this.lib.opendir_async(this.ctx.raw, path, cb, id), (dir) => {
+    return this.call(true, 'readdir', (lib, raw, cb, id) => lib.opendir_async(raw, path, cb, id), (s, dir) => {
+      const lib = this.lib(s);
       const entries: Array<{ name: string; attr: Attr }> = [];
       try {
-        for (let e = this.lib.readdir(this.ctx.raw, dir); e; e = this.lib.readdir(this.ctx.raw, dir)) {
-          const d = this.lib.koffi.decode(e, this.lib.direntType) as Record<string, unknown>;
+        for (let e = lib.readdir(s.ctx.raw, dir); e; e = lib.readdir(s.ctx.raw, dir)) {
+          const d = lib.koffi.decode(e, lib.direntType) as Record<string, unknown>;
           if (d.name === '.' || d.name === '..') continue; // NFSv3 lists them, v4 does not; FUSE adds its own
           const t = (k: string, ns: string): Timespec => ({ sec: Number((d[k] as { sec: bigint }).sec), nsec: Number(d[ns] ?? 0) });
           entries.push({
@@ -220,7 +333,7 @@ export class NfsClient {
           });
         }
       } finally {
-        this.lib.closedir(this.ctx.raw, dir);
+        lib.closedir(s.ctx.raw, dir);
       }
       return entries;
     });

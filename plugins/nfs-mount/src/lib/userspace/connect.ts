@@ -1,6 +1,7 @@
 import { KmxError } from '@kmx/core';
 import type { NfsSource } from '../source.js';
 import { NfsClient, type NfsProtocol } from './client.js';
+import type { ConnectionState } from './connection.js';
 
 export interface UserspaceTarget {
   source: NfsSource;
@@ -20,16 +21,19 @@ export function nfsUrl(t: UserspaceTarget): string {
   return `nfs://${host}${encodeURI(t.source.exportPath)}?${params.join('&')}`;
 }
 
-/** Connects and mounts the export in user space; a failure is one clear line. */
-export async function connectUserspace(t: UserspaceTarget): Promise<NfsClient> {
+/**
+ * Connects and mounts the export in user space; a failure is one clear line. Later, the client
+ * reconnects by itself: `log` hears of it and `onState` follows the connection's state.
+ */
+export async function connectUserspace(t: UserspaceTarget, events: { log?: (line: string) => void; onState?: (state: ConnectionState) => void } = {}): Promise<NfsClient> {
   try {
-    return await NfsClient.connect({ url: nfsUrl(t), protocol: t.protocol, timeoutMs: t.timeoutMs });
+    return await NfsClient.connect({ url: nfsUrl(t), protocol: t.protocol, timeoutMs: t.timeoutMs, ...events });
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
     const where = `${t.source.server}:${t.source.exportPath}`;
     if (/MNT3ERR_NOENT|MNT3ERR_ACCES|NFS4ERR_NOENT|Lookup of/i.test(detail)) {
       throw new KmxError(`the server has no export ${t.source.exportPath} (${where}: ${detail.replace(/^[^:]+: /, '')})`, { hint: 'check the export path (showmount -e server)', cause: err });
     }
-    throw new KmxError(`cannot reach NFS server ${where}: ${detail.replace(/^mount: /, '')}`, { hint: 'check the server name, port and that it exports over TCP', cause: err });
+    throw new KmxError(`cannot reach NFS server ${where}: ${detail.replace(/^mount: (i\/o error \(EIO\): )?/, '')}`, { hint: 'check the server name, port and that it exports over TCP', cause: err });
   }
 }

@@ -11,11 +11,33 @@ import { libnfs, type LibNfs, type Pointer } from './bindings.js';
 const POLLIN = 1;
 const POLLOUT = 4;
 const POLLERR = 8;
-const POLLHUP = 0x10;
 const TICK_MS = 250;
 const EIO = 5;
 /** What libnfs 4.0 answers a call with when the RPC itself failed: EFAULT, EINTR (timeout, cancel). */
 const TRANSPORT_FAILURES = new Set([constants.errno.EFAULT, constants.errno.EINTR]);
+
+/**
+ * libnfs's words for a broken connection, as a user would say them. Its error string is the
+ * context's last one, which may be an earlier call's (a failed lookup, say): only its words for
+ * the connection count.
+ */
+export function plainReason(message: string): string {
+  const socket = /socket error (.+?)\(\d+\)/.exec(message);
+  if (socket) return socket[1]!.replace(/^[A-Z](?=[a-z])/, (c) => c.toLowerCase());
+  if (/PDU exceeds limit/.test(message)) return 'an answer too large for libnfs (is it an NFS server?)';
+  if (/timed out/i.test(message)) return 'no answer in time';
+  return 'the server closed the connection';
+}
+
+/**
+ * A call failed because the connection did (it broke, or the server left a call unanswered for
+ * the timeout): an I/O error to whoever is not prepared to reconnect (see connection.ts).
+ */
+export class ConnectionLost extends SysError {
+  constructor(what: string, readonly reason: string) {
+    super(EIO, what, undefined, { detail: reason });
+  }
+}
 
 interface PollEvents {
   readable: boolean;
@@ -46,10 +68,16 @@ export class NfsContext {
   private polledEvents = -1;
   private readonly ticker: NodeJS.Timeout;
   private closed = false;
-  /** libnfs's message when the connection broke, for the log. */
-  lastError = '';
+  /** The connection broke (or a call went unanswered): every call fails with ConnectionLost. */
+  private lostReason: string | undefined;
+  private lostListener: ((reason: string) => void) | undefined;
+  /** When a call last completed (ms since the epoch): an idle connection is probed (connection.ts). */
+  lastAnswer = Date.now();
+
+  private readonly timeoutMs: number;
 
   constructor(options: Pick<NfsConnectOptions, 'timeoutMs' | 'uid' | 'gid'>) {
+    this.timeoutMs = options.timeoutMs;
     this.lib = libnfs();
     this.nfs = this.lib.init_context();
     if (!this.nfs) throw new KmxError('libnfs could not create a context');
@@ -80,12 +108,28 @@ export class NfsContext {
     return String(this.lib.get_error(this.nfs) ?? 'unknown libnfs error');
   }
 
+  /** Why the connection is gone, once it is. */
+  get lost(): string | undefined {
+    return this.lostReason;
+  }
+
+  /** Calls `listener` once when the connection breaks (not when closed). */
+  onLost(listener: (reason: string) => void): void {
+    this.lostListener = listener;
+  }
+
+  /** Calls in flight. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
   /**
    * Queues `start(cb, id)` (an nfs_*_async call with the shared callback and this request's
    * id) and resolves with `onData(data, err)` when libnfs completes it; rejects with a SysError.
    */
   call<T>(what: string, start: (cb: bigint, id: Pointer) => number, onData: (data: Pointer, result: number) => T): Promise<T> {
-    if (this.closed) return Promise.reject(SysError.of('EIO', what, undefined, { detail: 'the NFS connection is closed' }));
+    if (this.closed) return Promise.reject(new ConnectionLost(what, 'the NFS connection is closed'));
+    if (this.lostReason !== undefined) return Promise.reject(new ConnectionLost(what, this.lostReason));
     return new Promise<T>((resolve, reject) => {
       const id = this.nextId++;
       if (this.nextId > 0x7fffffff) this.nextId = 1;
@@ -129,6 +173,7 @@ export class NfsContext {
     const done = this.pending.get(id);
     if (!done) return;
     this.pending.delete(id);
+    if (err >= 0 || !TRANSPORT_FAILURES.has(-err)) this.lastAnswer = Date.now();
     done(err, data);
   }
 
@@ -140,26 +185,51 @@ export class NfsContext {
       message = '';
     }
     // libnfs reports a lost connection (EFAULT) or a timeout or cancel (EINTR) with codes that
-    // are not errnos of the operation; to a reader of the mount these are I/O errors. By code,
-    // not by message: the message carries the path, and a file named socket.h is just a name.
-    const code = -err > 0 && -err < 200 && !TRANSPORT_FAILURES.has(-err) ? -err : EIO;
+    // are not errnos of the operation: the connection failed, not the operation (to a reader of
+    // the mount, an I/O error unless it is sent again). By code, not by message: the message
+    // carries the path, and a file named socket.h is just a name.
+    if (this.closed) return new ConnectionLost(what, 'the NFS connection is closed');
+    if (err === -EIO && data === null && this.lostReason !== undefined) return new ConnectionLost(what, this.lostReason);
+    if (TRANSPORT_FAILURES.has(-err)) {
+      const reason = -err === constants.errno.EINTR ? `no answer from the server for ${Math.round(this.timeoutMs / 1000)} s` : plainReason(`${message} ${this.error()}`);
+      this.fail(reason);
+      return new ConnectionLost(what, reason);
+    }
+    const code = -err > 0 && -err < 200 ? -err : EIO;
     return new SysError(code, what, undefined, { detail: message || undefined });
   }
 
+  /**
+   * The connection is gone (it broke, or a call went unanswered for the timeout): stop polling
+   * its socket (at EOF it would be readable for ever), fail every call and tell the listener.
+   * libnfs's own reconnection is off: connection.ts makes a new context and mounts again.
+   */
+  private fail(reason: string): void {
+    if (this.closed || this.lostReason !== undefined) return;
+    this.lostReason = reason;
+    clearInterval(this.ticker);
+    this.poller?.close();
+    this.poller = undefined;
+    this.polledFd = -1;
+    for (const [id, done] of [...this.pending]) {
+      this.pending.delete(id);
+      done(-EIO, null);
+    }
+    this.lostListener?.(reason);
+  }
+
   private service(revents: number): void {
-    if (this.closed) return;
+    if (this.closed || this.lostReason !== undefined) return;
     if (this.lib.service(this.nfs, revents) < 0) {
       // The connection is gone: every pending call fails now instead of waiting for its timeout.
-      const message = this.error();
-      for (const [, done] of this.pending) done(-EIO, null);
-      this.pending.clear();
-      this.lastError = message;
+      this.fail(plainReason(this.error()));
+      return;
     }
     this.arm();
   }
 
   private arm(): void {
-    if (this.closed) return;
+    if (this.closed || this.lostReason !== undefined) return;
     // koffi calls it with (status, events); its typings name only the events.
     const pollCallback = ((status: number, ev: PollEvents) => this.onEvents(status, ev)) as unknown as (ev: PollEvents) => void;
     const fd = Number(this.lib.get_fd(this.nfs));
@@ -185,9 +255,11 @@ export class NfsContext {
       this.poller?.close();
       this.poller = undefined;
       this.polledFd = -1;
-      this.service(POLLERR | POLLHUP);
+      this.service(POLLERR);
       return;
     }
-    this.service((ev.readable ? POLLIN : 0) | (ev.writable ? POLLOUT : 0) | (ev.disconnect ? POLLHUP : 0));
+    // A hang-up is passed as POLLERR: libnfs then reads the socket's error (ECONNREFUSED, …),
+    // where with POLLHUP it says only "Socket failed with POLLHUP".
+    this.service((ev.readable ? POLLIN : 0) | (ev.writable ? POLLOUT : 0) | (ev.disconnect ? POLLERR : 0));
   }
 }

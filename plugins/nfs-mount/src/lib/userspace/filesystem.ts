@@ -140,7 +140,10 @@ export class NfsFileSystem implements FileSystem {
   }
 
   async flush(_path: string, fh: number): Promise<void> {
-    await this.handles.get(fh)?.writes.drain();
+    const open = this.handles.get(fh);
+    if (open === undefined) return;
+    await open.writes.drain();
+    this.client.checkWritesKept(open.ref.handle);
   }
 
   async fsync(_path: string, fh: number): Promise<void> {

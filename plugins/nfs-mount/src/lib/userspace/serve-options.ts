@@ -1,4 +1,4 @@
-import type { FuseOptions } from '@kmx/core';
+import { UsageError, type FuseOptions } from '@kmx/core';
 
 // -o for a user-space mount: FUSE options, plus the NFS ones a kernel mount would take. timeo
 // (deciseconds, as in nfs(5)) sets libnfs's per-call timeout; the others have no user-space meaning.
@@ -17,7 +17,8 @@ export function userspaceOptionParser(defaultTimeoutMs: number): { parsed: Users
   return {
     parsed,
     extra: (name, value) => {
-      if (name === 'timeo' && value !== undefined && /^\d+$/.test(value) && Number(value) > 0) {
+      if (name === 'timeo') {
+        if (value === undefined || !/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 6000) throw new UsageError(`bad mount option timeo=${value ?? ''}`, 'timeo= is the timeout in deciseconds, 1 to 6000 (or use --timeout SECONDS)');
         parsed.timeoutMs = Number(value) * 100;
         return true;
       }
