@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { libc } from '@kmx/core';
 import { temporaryDirectory } from '@kmx/core/testing';
 import { startGanesha, type Ganesha } from '../src/lib/peer/ganesha.js';
 
@@ -11,12 +12,17 @@ export interface GaneshaPeer extends Ganesha {
   restart(): Promise<void>;
 }
 
-/** Runs `body` with nfs-ganesha serving `dir/export` on loopback; stopped by pid afterwards. */
-export function withGanesha<T>(body: (g: GaneshaPeer, dir: string) => Promise<T>, options: { v3?: boolean } = {}): Promise<T> {
+/**
+ * Runs `body` with nfs-ganesha serving `dir/export` on loopback; stopped by pid afterwards.
+ * With `exportMib`, the export is a tmpfs of that size (a disk that fills).
+ */
+export function withGanesha<T>(body: (g: GaneshaPeer, dir: string) => Promise<T>, options: { v3?: boolean; exportMib?: number } = {}): Promise<T> {
+  const { exportMib, ...ganeshaOptions } = options;
   return temporaryDirectory(async (dir) => {
     const exportDir = join(dir, 'export');
     await mkdir(exportDir);
-    const start = (ports: { nfsPort?: number; mountPort?: number } = {}): Promise<Ganesha> => startGanesha({ dir: join(dir, 'ganesha'), exportDir, ...options, ...ports });
+    if (exportMib !== undefined) libc.mount('kmxtest', exportDir, 'tmpfs', libc.MS_NOSUID | libc.MS_NODEV, `size=${exportMib}m`);
+    const start = (ports: { nfsPort?: number; mountPort?: number } = {}): Promise<Ganesha> => startGanesha({ dir: join(dir, 'ganesha'), exportDir, ...ganeshaOptions, ...ports });
     let current = await start();
     const peer: GaneshaPeer = {
       get exportPath() { return current.exportPath; },

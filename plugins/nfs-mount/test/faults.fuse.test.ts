@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { listedMount, python, sh, withTestMount } from '@kmx/core/testing';
+import { userspaceArgs, withGanesha } from './harness.js';
+
+/**
+ * kmx nfs --userspace when the export fills, as the README's fault table gives it (the server
+ * killed and restarted is reconnect.fuse.test.ts's): what the writer sees, what `kmx mounts`
+ * says, what survives, and how it recovers.
+ */
+
+for (const version of ['3', '4'] as const) {
+  describe(`user-space NFS v${version === '4' ? '4.0' : '3'} under faults`, () => {
+    // On v3, libnfs 4.0 resets the connection when ganesha refuses a write for want of space
+    // (ganesha logs the client's reset; kmx reconnects): the writer gets EIO there, not ENOSPC.
+    const refusal = version === '3' ? 'Input/output error' : 'No space left on device';
+    it(`export full: ${version === '3' ? 'EIO' : 'ENOSPC'} at a later write, fsync or close, the old data kept, ok once there is room`, () => withGanesha((g) => withTestMount({ args: ({ mnt }) => userspaceArgs(g, mnt, version) }, async ({ mnt }) => {
+      const old = Buffer.alloc(100_000, 'o');
+      await writeFile(join(mnt, 'kept'), old);
+      // Writes are answered before they land: the refusal comes with a later write, the fsync or the close.
+      const out = await python([
+        'import os',
+        'def fill(name, flags):',
+        '    f = os.open(name, flags)',
+        '    try:',
+        '        while True: os.write(f, b"x" * 65536)',
+        '    except OSError as e: print(e.strerror)',
+        '    try: os.fsync(f); os.close(f)',
+        '    except OSError as e: print(e.strerror)',
+        `fill('${mnt}/filler', os.O_WRONLY | os.O_CREAT)`,
+        `fill('${mnt}/kept', os.O_WRONLY | os.O_APPEND)`,
+      ], { timeoutMs: 120_000 });
+      assert.equal(out.code, 0, out.stderr);
+      assert.deepEqual([...new Set(out.stdout.trim().split('\n'))], [refusal], out.stdout);
+      const kept = await readFile(join(g.exportDir, 'kept'));
+      assert.ok(kept.subarray(0, old.length).equals(old), 'what was there before is intact on the server');
+      assert.equal((await listedMount(mnt, 'ok'))?.state, 'ok');
+      const again = await sh(`rm '${mnt}/filler' && printf more >> '${mnt}/kept' && tail -c 4 '${mnt}/kept'`);
+      assert.equal(again.stdout, 'more', again.stderr);
+    }), { exportMib: 2 }));
+  });
+}
