@@ -20,7 +20,8 @@ export interface PosixMount {
   ref: string;
 }
 
-export function withPosixMount(body: (m: PosixMount) => Promise<void>, extraOptions: string[] = []): Promise<void> {
+/** With `ownChecks`, the mount leaves permission checks to kmx (no default_permissions). */
+export function withPosixMount(body: (m: PosixMount) => Promise<void>, extraOptions: string[] = [], ownChecks = false): Promise<void> {
   return withTestMount({
     prepare: async ({ dir }) => {
       await chmod(dir, 0o755); // temporary directories are private: let the other user in
@@ -29,7 +30,7 @@ export function withPosixMount(body: (m: PosixMount) => Promise<void>, extraOpti
         await chmod(join(dir, name), 0o1777);
       }
     },
-    args: ({ dir, mnt }) => ['passthrough', '-o', ['allow_other', 'default_permissions', ...extraOptions].join(','), join(dir, 'src'), mnt],
+    args: ({ dir, mnt }) => ['passthrough', '-o', ['allow_other', ...(ownChecks ? [] : ['default_permissions']), ...extraOptions].join(','), join(dir, 'src'), mnt],
   }, ({ dir, mnt }) => body({ dir, mnt, src: join(dir, 'src'), ref: join(dir, 'ref') }));
 }
 

@@ -19,7 +19,9 @@ const EPERM = 1;
 const SETID_BITS = 0o6000;
 
 // Flags the kernel handles itself, or that would change the meaning of a plain open here.
-const OPEN_FLAGS_DROPPED = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOCTTY;
+// O_DIRECT: the kernel already bypasses its cache of the mount for such a file; on the backing
+// file it would demand aligned buffers and offsets, which the requests do not have (EINVAL).
+const OPEN_FLAGS_DROPPED = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOCTTY | fs.constants.O_DIRECT;
 
 function readAll(fd: number, buffer: Buffer, position: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -195,8 +197,17 @@ export class PassthroughFileSystem implements FileSystem {
     return { fh: this.asCaller.run(caller, () => this.at(path, (p) => fs.openSync(p, flags & ~OPEN_FLAGS_DROPPED))) };
   }
 
+  /**
+   * Without default_permissions the kernel leaves permission checks to the filesystem: listing
+   * a directory needs the caller's read permission, as opening it would.
+   */
+  opendir(path: string, _flags: number, caller: Caller): OpenReply {
+    this.asCaller.run(caller, () => this.at(path, (p) => fs.closeSync(fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY))));
+    return { fh: 1 }; // listings go by path: no handle is kept (and fuse-native wants one above 0)
+  }
+
   create(path: string, mode: number, flags: number, caller: Caller): OpenReply {
-    const createFlags = (flags & ~fs.constants.O_NOCTTY) | fs.constants.O_CREAT;
+    const createFlags = (flags & ~(fs.constants.O_NOCTTY | fs.constants.O_DIRECT)) | fs.constants.O_CREAT;
     return { fh: this.asCaller.run(caller, () => this.at(path, (p) => fs.openSync(p, createFlags, mode))) };
   }
 

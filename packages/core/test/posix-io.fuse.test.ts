@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { USER, same, withPosixMount } from './posix-compare.js';
+
+/**
+ * kmx passthrough against a plain directory: O_DIRECT I/O, and the checks it makes itself when
+ * the kernel leaves them to it (no default_permissions).
+ */
+
+const PY = '/usr/bin/python3';
+
+/** Random O_DIRECT reads and writes through two descriptors (aligned, as the backing ext4 wants), then a digest. */
+const directFsx = (seed: number): string => `${PY} - <<'EOF'
+import hashlib, mmap, os, random
+random.seed(${seed})
+size = 1 << 20
+a = os.open('direct', os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o644)
+b = os.open('direct', os.O_RDWR | os.O_DIRECT)
+buf = mmap.mmap(-1, 65536)
+for i in range(300):
+    fd = random.choice((a, b))
+    n = random.choice((512, 4096, 8192, 65536))
+    off = random.randrange(0, size // 512) * 512
+    if random.random() < 0.6:
+        buf.seek(0); buf.write(random.randbytes(n)); buf.seek(0)
+        os.pwritev(fd, [memoryview(buf)[:n]], off)
+    else:
+        got = os.preadv(fd, [memoryview(buf)[:n]], off)
+        print('read', off, got, hashlib.sha256(memoryview(buf)[:got]).hexdigest()[:12])
+os.close(a); os.close(b)
+print(os.stat('direct').st_size, hashlib.sha256(open('direct', 'rb').read()).hexdigest())
+EOF`;
+
+describe('kmx passthrough: O_DIRECT, and its own permission checks', () => {
+  it('reads and writes with O_DIRECT as the backing filesystem does (dd, and random direct I/O through two descriptors)', () => withPosixMount(async (m) => {
+    await same(m, 'root', `
+      dd if=/dev/urandom of=seed bs=4096 count=64 status=none
+      dd if=seed of=copy bs=4096 oflag=direct status=none; echo "dd out=$?"
+      dd if=copy of=back bs=4096 iflag=direct status=none; echo "dd in=$?"
+      cmp seed back && echo same
+      dd if=seed of=copy2 bs=1M iflag=direct oflag=direct status=none; cmp seed copy2 && echo same2`);
+    for (const seed of [1, 2, 3]) await same(m, 'root', directFsx(seed));
+  }));
+
+  it('without default_permissions, a directory the caller may not read cannot be listed', () => withPosixMount(async (m) => {
+    await same(m, 'root', `mkdir -m 0700 private; touch private/f; mkdir -m 0711 through; mkdir -m 0755 through/inner; mkdir -m 0733 dropbox`);
+    await same(m, 'user', `
+      ls private; echo "ls=$?"; ls through; echo "ls through=$?"; ls through/inner; echo "inner=$?"
+      ls dropbox; echo "dropbox=$?"; find . -name f 2>&1 | sort; cat private/f; echo "cat=$?"`);
+    assert.equal(USER, 4242);
+  }, [], true));
+});
