@@ -150,7 +150,10 @@ describe('kmx procsys: several hosts (network namespaces with their own UTS and 
       await sh(`cat > '${clusterFile}' <<'EOF'\n${JSON.stringify({ hosts: net.hosts.map((h) => ({ name: h.name, address: h.address })), certs: 'certs' })}\nEOF`);
       const mnt = join(dir, 'mnt');
       await sh(`mkdir -p '${mnt}'`);
-      const nodes = await Promise.all(net.hosts.map((h) => net.start(h, ['procsys', 'mount', '--cluster', clusterFile, '--name', h.name, '--serve', h.address, '--allow-down', '--writable', mnt], /serving .* on /)));
+      // The one key the agents let peers write.
+      const keys = join(dir, 'writable-keys');
+      await sh(`umask 077 && echo net/ipv4/ip_default_ttl > '${keys}'`);
+      const nodes = await Promise.all(net.hosts.map((h) => net.start(h, ['procsys', 'mount', '--cluster', clusterFile, '--name', h.name, '--serve', h.address, '--allow-down', '--writable', '--writable-keys', keys, mnt], /serving .* on /)));
       const view = (node: RunningNode, path: string): string => node.inside(join(mnt, path));
       for (const node of nodes) {
         await eventually(async () => {
@@ -170,7 +173,7 @@ describe('kmx procsys: several hosts (network namespaces with their own UTS and 
       for (const [slot, node] of nodes.entries()) {
         assert.equal((await readFile(view(nodes[(slot + 1) % 3]!, `hosts/${node.host.name}/sys/kernel/hostname`), 'utf8')).trim(), node.host.name);
       }
-      // --writable on both sides: p1 sets a per-network-namespace setting of p2 through its view.
+      // --writable on the mount, the key in the agent's --writable-keys: p1 sets a per-network-namespace setting of p2 through its view.
       const setting = 'sys/net/ipv4/ip_default_ttl';
       const write = await sh(`echo 77 > '${view(nodes[0]!, `hosts/p2/${setting}`)}'`);
       assert.equal(write.code, 0, write.stderr);
@@ -178,6 +181,9 @@ describe('kmx procsys: several hosts (network namespaces with their own UTS and 
       assert.notEqual((await readFile(`/proc/${setting}`, 'utf8')).trim(), '77', 'only p2 changed');
       const outside = await sh(`echo 1 > '${view(nodes[0]!, 'hosts/p2/1/oom_score_adj')}'`);
       assert.notEqual(outside.code, 0, 'remote writes go only below sys/');
+      // (p2's own network namespace: were it written, nothing outside the test would change; dash's echo calls every write error an I/O error.)
+      const unlisted = await sh(`/bin/echo 0 > '${view(nodes[0]!, 'hosts/p2/sys/net/ipv4/ip_forward')}'`);
+      assert.match(unlisted.stderr, /Permission denied/, 'a key the list does not name');
     });
   }));
 });

@@ -28,8 +28,11 @@ const PREFETCH_BATCH = 4096;
 const READ_LIMIT = 4 * 1024 * 1024;
 const PROBE_FIRST_MS = 250;
 const PROBE_MAX_MS = 5000;
-/** gRPC codes that mean "the host did not answer", not "the file is missing". */
-const TRANSPORT_CODES = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.CANCELLED, grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.RESOURCE_EXHAUSTED, grpc.status.UNIMPLEMENTED]);
+/**
+ * gRPC codes that mean "the host did not answer" (or refuses this node: its certificate was
+ * revoked there), not "the file is missing".
+ */
+const TRANSPORT_CODES = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.CANCELLED, grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.RESOURCE_EXHAUSTED, grpc.status.UNIMPLEMENTED, grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED]);
 
 /** Linux's EHOSTDOWN: Node's errno table has no name for it. */
 const EHOSTDOWN = 112;
@@ -95,8 +98,13 @@ export class RemoteHost implements Host {
       await this.probe();
     } catch (err) {
       this.markDown(err);
-      throw new KmxError(`peer ${this.name} (${this.address}) did not answer: ${describeRpcError(err)}`, {
-        hint: /certificate|handshake|SSL|TLS|self.signed|alert/i.test(describeRpcError(err))
+      if (isServiceError(err) && err.code === grpc.status.PERMISSION_DENIED) {
+        throw new KmxError(`peer ${this.name} (${this.address}) refused this node: ${describeRpcError(err)}`, { hint: 'its owner revoked this node\'s certificate: ask for a new one (kmx procsys certs)' });
+      }
+      const why = describeRpcError(err);
+      throw new KmxError(`peer ${this.name} (${this.address}) did not answer: ${why}`, {
+        hint: /revoked/.test(why) ? 'its certificate is in the revocation list: give it a new one (kmx procsys certs), or take it off the list'
+          : /certificate|handshake|SSL|TLS|self.signed|alert/i.test(why)
           ? 'its certificate must come from the same CA (kmx procsys certs) and name the peer'
           : 'is `kmx procsys serve` running there, on that address? (--allow-down starts without it)',
       });
@@ -231,7 +239,7 @@ export class RemoteHost implements Host {
     return this.cached(`l${path}`, async (deadline) => {
       const reply = await unary(this.client.list.bind(this.client), { path: path.slice(1), follow: false }, deadline);
       throwIfError(reply.error, 'opendir', path);
-      const entries = reply.entries.map((e) => ({ name: e.name, attr: fromWireAttr(e.attr) }));
+      const entries = reply.entries.map((e) => (e.attr ? { name: e.name, attr: fromWireAttr(e.attr) } : { name: e.name }));
       if (path === '/') this.processNames = entries.filter((e) => /^\d+$/.test(e.name)).map((e) => e.name);
       return entries;
     });
@@ -303,7 +311,7 @@ export class RemoteHost implements Host {
       reply.lists.forEach((l, i) => {
         const path = paths[i]!;
         if (l.error) this.keepError(`l${path}`, new SysError(errnoNumber(l.error) ?? 5, 'opendir', path));
-        else this.keep(`l${path}`, l.entries.map((e) => ({ name: e.name, attr: fromWireAttr(e.attr) })));
+        else this.keep(`l${path}`, l.entries.map((e) => (e.attr ? { name: e.name, attr: fromWireAttr(e.attr) } : { name: e.name })));
       });
     }, true));
   }

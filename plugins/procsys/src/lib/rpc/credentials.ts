@@ -1,9 +1,11 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkServerIdentity } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { KmxError } from '@kmx/core';
 import { readPem } from './agent.js';
+import { RevocationList, type RevocationSource } from './revocation.js';
 
 /** The three files of a node's identity in the cluster. */
 export interface TlsFiles {
@@ -12,8 +14,8 @@ export interface TlsFiles {
   key: string;
 }
 
-/** Mutual TLS with the cluster CA, or (only when asked for by --insecure) plain TCP. */
-export type Security = { kind: 'tls'; files: TlsFiles } | { kind: 'insecure' };
+/** Mutual TLS with the cluster CA (and its revocation list), or (only when asked for by --insecure) plain TCP. */
+export type Security = { kind: 'tls'; files: TlsFiles; revoked?: RevocationSource | undefined } | { kind: 'insecure' };
 
 interface LoadedTls {
   ca: Buffer;
@@ -65,8 +67,26 @@ export function serverCredentials(security: Security): grpc.ServerCredentials {
   return grpc.ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true);
 }
 
+/** The revocation list security names, read now (a list that cannot be used is an error at start). */
+export function revocationOf(security: Security): RevocationList | undefined {
+  return security.kind === 'tls' && security.revoked ? new RevocationList(security.revoked) : undefined;
+}
+
+/**
+ * Client credentials: the agent's certificate must come from the cluster CA, name the peer
+ * (checked against the name it is called by), and not be revoked in the revocation list.
+ */
 export function channelCredentials(security: Security): grpc.ChannelCredentials {
   if (security.kind === 'insecure') return grpc.credentials.createInsecure();
   const tls = loadTls(security.files);
-  return grpc.credentials.createSsl(tls.ca, tls.key, tls.cert);
+  const revoked = revocationOf(security);
+  if (!revoked) return grpc.credentials.createSsl(tls.ca, tls.key, tls.cert);
+  return grpc.credentials.createSsl(tls.ca, tls.key, tls.cert, {
+    checkServerIdentity: (host, cert) => {
+      const mismatch = checkServerIdentity(host, cert);
+      if (mismatch) return mismatch;
+      const why = revoked.refusal(cert, `in ${revoked.source.path}`);
+      return why ? new Error(why) : undefined;
+    },
+  });
 }

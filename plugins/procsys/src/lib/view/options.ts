@@ -2,7 +2,9 @@ import { hostname } from 'node:os';
 import { Flags } from '@oclif/core';
 import { UsageError, type FuseOptions } from '@kmx/core';
 import { checkName, hostList, parsePeer, readClusterFile, type PeerSpec } from '../cluster/peers.js';
+import { join } from 'node:path';
 import { tlsFilesIn, type Security } from '../rpc/credentials.js';
+import { REVOKED_FILE } from '../rpc/revocation.js';
 
 /** Defaults of the cluster options (README documents them). */
 export const DEFAULT_TIMEOUT_MS = 1000;
@@ -17,6 +19,13 @@ export const securityFlags = {
   cert: Flags.string({ description: 'This node\'s certificate (PEM), instead of --certs.', dependsOn: ['ca', 'key'] }),
   key: Flags.string({ description: 'This node\'s private key (PEM), instead of --certs.', dependsOn: ['ca', 'cert'] }),
   insecure: Flags.boolean({ description: 'Plain TCP without authentication (only on a network you trust).', exclusive: ['certs', 'ca'] }),
+  revoked: Flags.string({ description: `Revoked certificates (serial=HEX or sha256=FINGERPRINT a line); default: ${REVOKED_FILE} in --certs, when there. Peers whose certificate it lists are refused.` }),
+};
+
+/** How this host's agent serves: shared by serve and mount --serve. */
+export const agentFlags = {
+  'read-as': Flags.string({ description: 'The unprivileged user (USER or USER:GROUP, names or numbers) that reads /proc for remote clients: they get what it would get. Use one that runs no processes of its own.', default: 'nobody' }),
+  'writable-keys': Flags.string({ description: 'A file listing the /proc/sys keys remote clients may write, one a line (kernel/printk_ratelimit_burst, or DIR/ for every key below DIR); everything else is refused. Owned by root (or the agent\'s user), writable by no one else; read again when it changes.' }),
 };
 
 /** Which hosts a view merges, and how it reads them: shared by mount and run. */
@@ -38,6 +47,7 @@ export interface SecurityFlagValues {
   cert?: string | undefined;
   key?: string | undefined;
   insecure?: boolean | undefined;
+  revoked?: string | undefined;
 }
 
 export interface ViewFlagValues extends SecurityFlagValues {
@@ -56,10 +66,15 @@ export function localName(flags: SecurityFlagValues): string {
 
 /** TLS files from --certs (or the cluster file's "certs") or --ca/--cert/--key; plain TCP only with --insecure. */
 export function securityOf(flags: SecurityFlagValues, certsFromCluster?: string): Security {
-  if (flags.insecure) return { kind: 'insecure' };
-  if (flags.ca && flags.cert && flags.key) return { kind: 'tls', files: { ca: flags.ca, cert: flags.cert, key: flags.key } };
+  if (flags.insecure) {
+    if (flags.revoked) throw new UsageError('--revoked needs TLS: it lists certificates, and --insecure uses none');
+    return { kind: 'insecure' };
+  }
   const dir = flags.certs ?? certsFromCluster;
-  if (dir) return { kind: 'tls', files: tlsFilesIn(dir, localName(flags)) };
+  // --revoked FILE must exist; the certs directory's revoked.txt is read once it does.
+  const revoked = flags.revoked ? { path: flags.revoked, required: true } : dir ? { path: join(dir, REVOKED_FILE), required: false } : undefined;
+  if (flags.ca && flags.cert && flags.key) return { kind: 'tls', files: { ca: flags.ca, cert: flags.cert, key: flags.key }, revoked };
+  if (dir) return { kind: 'tls', files: tlsFilesIn(dir, localName(flags)), revoked };
   throw new UsageError('talking to other hosts needs certificates: --certs DIR (made by kmx procsys certs)', 'or --insecure, on a network you trust');
 }
 
