@@ -114,6 +114,12 @@ export interface FileSystem {
   flush?(path: string, fh: number, caller: Caller): MaybePromise<void>;
   release?(path: string, fh: number, caller: Caller): MaybePromise<void>;
   fsync?(path: string, fh: number, datasync: boolean, caller: Caller): MaybePromise<void>;
+  /**
+   * fallocate(2) on an open file: `mode` 0 (allocate, growing the file), FALLOC_FL_KEEP_SIZE (1),
+   * PUNCH_HOLE (2, always with KEEP_SIZE), ZERO_RANGE (0x10), … Throw EOPNOTSUPP for a mode
+   * the filesystem cannot honour; left out, every fallocate gets EOPNOTSUPP.
+   */
+  fallocate?(path: string, fh: number, mode: number, offset: number, length: number, caller: Caller): MaybePromise<void>;
 
   statfs?(path: string, caller: Caller): MaybePromise<StatFs>;
 

@@ -53,8 +53,14 @@ export function utimensat(dirfd: number, path: string | null, atime: Timespec, m
   check(fn(dirfd, path, times, flags), 'utimensat', path);
 }
 
-const FALLOC_FL_KEEP_SIZE = 0x01;
-const FALLOC_FL_PUNCH_HOLE = 0x02;
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+export const FALLOC_FL_ZERO_RANGE = 0x10;
+
+/** fallocate(2): `mode` 0 allocates (growing the file), with the FALLOC_FL_* flags as the kernel has them. */
+export function fallocate(fd: number, mode: number, offset: number, length: number): void {
+  check(cfn('int fallocate(int fd, int mode, int64_t offset, int64_t len)')(fd, mode, offset, length), 'fallocate');
+}
 
 /**
  * fallocate(2) PUNCH_HOLE: the range reads as zeros from now on and gives its space back; the
@@ -62,7 +68,7 @@ const FALLOC_FL_PUNCH_HOLE = 0x02;
  * filesystem cannot.
  */
 export function punchHole(fd: number, offset: number, length: number): void {
-  check(cfn('int fallocate(int fd, int mode, int64_t offset, int64_t len)')(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length), 'fallocate');
+  fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
 }
 
 export function close(fd: number): void {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { errnoOf } from '../errors/index.js';
 import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, UTIME_NOW, UTIME_OMIT } from '../libc/constants.js';
-import { mknodat, renameat2, utimensat, type Timespec } from '../libc/files.js';
+import { fallocate, mknodat, renameat2, utimensat, type Timespec } from '../libc/files.js';
 import { lgetxattr, llistxattr, lremovexattr, lsetxattr } from '../libc/xattr.js';
 import type { Attr, Caller, DirEntry, FileSystem, OpenReply, StatFs, TimeUpdate } from '../fuse/types.js';
 import { AsCaller } from './as-caller.js';
@@ -230,6 +230,11 @@ export class PassthroughFileSystem implements FileSystem {
 
   fsync(_path: string, fh: number, datasync: boolean): Promise<void> {
     return this.inPool(new Promise((resolve, reject) => (datasync ? fs.fdatasync : fs.fsync)(fh, (err) => (err ? reject(err) : resolve()))));
+  }
+
+  /** Whatever fallocate(2) modes the backing filesystem has (ext4: all of them). */
+  fallocate(_path: string, fh: number, mode: number, offset: number, length: number): void {
+    fallocate(fh, mode, offset, length);
   }
 
   /** Counts `operation` as running in the pool until it settles. */

@@ -16,7 +16,7 @@ import type { Attr, Caller, FileSystem, MaybePromise, OpenReply, StatFs, TimeUpd
  * the session ends. Its JS wrapper is not used: its option handling is what the defects were.
  */
 
-const PATCH_LEVEL = 2;
+const PATCH_LEVEL = 3;
 const MAX_WRITE = 128 * 1024; // libfuse 2.9's ceiling for a write request
 
 type NativeHandler = (l: Buffer, op: number, ...args: never[]) => void;
@@ -317,6 +317,8 @@ function buildHandlers(b: Binding, request: EngineMountRequest): Handlers {
 
   plain('truncate', has('truncate'), (c, path: string, low: number, high: number) => fs.truncate?.(path, u64(low, high), undefined, c));
   plain('ftruncate', has('truncate'), (c, path: string, fh: number, low: number, high: number) => fs.truncate?.(path, u64(low, high), fh || undefined, c));
+  plain('fallocate', has('fallocate'), (c, path: string, fh: number, mode: number, offLow: number, offHigh: number, lenLow: number, lenHigh: number) =>
+    fs.fallocate?.(path, fh, mode, u64(offLow, offHigh), u64(lenLow, lenHigh), c));
   plain('utimens', has('utimens'), (c, path: string, aSec: number, aNsec: number, mSec: number, mNsec: number) =>
     fs.utimens?.(path, timeUpdate(aSec, aNsec), timeUpdate(mSec, mNsec), undefined, c));
   plain('chown', has('chown'), (c, path: string, uid: number, gid: number) =>

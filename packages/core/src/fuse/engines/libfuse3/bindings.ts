@@ -45,7 +45,7 @@ export interface Libfuse3 {
 /** The shapes of the lowlevel ops kmx implements (several ops share one). */
 export type CallbackKind =
   | 'init' | 'destroy' | 'name' | 'forget' | 'fileInfo' | 'setattr' | 'ino' | 'mknod' | 'mkdir' | 'symlink' | 'rename'
-  | 'link' | 'io' | 'write' | 'sync' | 'setxattr' | 'getxattr' | 'listxattr' | 'access' | 'create' | 'forgetMulti';
+  | 'link' | 'io' | 'write' | 'sync' | 'setxattr' | 'getxattr' | 'listxattr' | 'access' | 'create' | 'forgetMulti' | 'fallocate';
 
 const PROTOTYPES: Record<CallbackKind, string> = {
   init: 'void kmx_ll_init(void *userdata, void *conn)',
@@ -68,6 +68,7 @@ const PROTOTYPES: Record<CallbackKind, string> = {
   listxattr: 'void kmx_ll_listxattr(void *req, uint64_t ino, size_t size)',
   access: 'void kmx_ll_access(void *req, uint64_t ino, int mask)',
   create: 'void kmx_ll_create(void *req, uint64_t parent, const char *name, uint32_t mode, void *fi)',
+  fallocate: 'void kmx_ll_fallocate(void *req, uint64_t ino, int mode, int64_t offset, int64_t length, void *fi)',
   forgetMulti: 'void kmx_ll_forget_multi(void *req, size_t count, void *forgets)',
 };
 

@@ -135,5 +135,12 @@ export function fileOps(r: Requests, options: FuseOptions, receive: ReceiveBuffe
       const [node, fh] = file;
       r.run(req, 'fsync', node.path, () => fs.fsync!(node.path, fh, datasync !== 0, r.caller(req)), () => r.err(req, 0));
     }),
+
+    fallocate: fs.fallocate && r.guard('fallocate', (req, id: number, mode: number, offset: number | bigint, length: number | bigint, fi: Pointer) => {
+      const file = openFile(req, id, fi);
+      if (!file) return;
+      const [node, fh] = file;
+      r.run(req, 'fallocate', node.path, () => fs.fallocate!(node.path, fh, mode, Number(offset), Number(length), r.caller(req)), () => r.err(req, 0));
+    }),
   };
 }

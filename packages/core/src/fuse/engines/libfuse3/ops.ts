@@ -21,7 +21,7 @@ const KIND: Partial<Record<LowlevelOp, CallbackKind>> = {
   open: 'fileInfo', read: 'io', write: 'write', flush: 'fileInfo', release: 'fileInfo', fsync: 'sync',
   opendir: 'fileInfo', readdir: 'io', releasedir: 'fileInfo', fsyncdir: 'sync', statfs: 'ino',
   setxattr: 'setxattr', getxattr: 'getxattr', listxattr: 'listxattr', removexattr: 'name', access: 'access',
-  create: 'create', forget_multi: 'forgetMulti', readdirplus: 'io',
+  create: 'create', forget_multi: 'forgetMulti', readdirplus: 'io', fallocate: 'fallocate',
 };
 
 /** Every op handler of a session: what its filesystem implements, plus what the engine itself needs. */
