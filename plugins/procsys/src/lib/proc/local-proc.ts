@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { SysError, attrFromStats, type Attr, type DirEntry } from '@kmx/core';
+import { readFdRange } from './read-range.js';
 
 /** Larger than any /proc text file a tool reads whole; binary ones (kcore) are read by range. */
 export const WHOLE_FILE_LIMIT = 8 * 1024 * 1024;
@@ -72,20 +73,7 @@ export class LocalProc {
   readRange(path: string, offset: number, length: number): { data: Buffer; eof: boolean } {
     const fd = fs.openSync(this.real(path), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     try {
-      const chunks: Buffer[] = [];
-      let done = 0;
-      let size = Math.min(length + 1, 16384);
-      while (done <= length) {
-        const chunk = Buffer.allocUnsafe(size);
-        const n = fs.readSync(fd, chunk, 0, chunk.length, offset + done);
-        if (n === 0) break;
-        chunks.push(chunk.subarray(0, n));
-        done += n;
-        size = Math.min(length + 1 - done, size * 2, 1 << 20);
-        if (size <= 0) break;
-      }
-      const data = Buffer.concat(chunks, done);
-      return { data: data.subarray(0, Math.min(done, length)), eof: done <= length };
+      return readFdRange(fd, offset, length);
     } finally {
       fs.closeSync(fd);
     }

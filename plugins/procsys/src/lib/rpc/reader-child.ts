@@ -18,6 +18,7 @@ import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import { FrameReader, RECORD_HEADER, frame, putRecord, type PackedList, type ReaderAnswer, type ReaderReady, type ReaderRequest, type WireAttr } from './reader-protocol.js';
 import type { ReadReply, StatReply } from './generated/procsys.js';
+import { readFdRange } from '../proc/read-range.js';
 
 const [root = '/proc', uidText = '', gidText = '', parentText = '', groupsMode = 'none', dirlistLibrary = ''] = process.argv.slice(2);
 const uid = Number(uidText);
@@ -225,20 +226,7 @@ function read(path: string, offset: number, length: number): ReadReply {
     const parts = split(path);
     admit(parts, true);
     fd = fs.openSync(real(parts), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    const chunks: Buffer[] = [];
-    let done = 0;
-    let size = Math.min(length + 1, 16384);
-    while (done <= length) {
-      const chunk = Buffer.allocUnsafe(size);
-      const n = fs.readSync(fd, chunk, 0, chunk.length, offset + done);
-      if (n === 0) break;
-      chunks.push(chunk.subarray(0, n));
-      done += n;
-      size = Math.min(length + 1 - done, size * 2, 1 << 20);
-      if (size <= 0) break;
-    }
-    const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, done);
-    return { error: '', data: data.subarray(0, Math.min(done, length)), eof: done <= length };
+    return { error: '', ...readFdRange(fd, offset, length) };
   } catch (err) {
     return { error: errorName(err), data: EMPTY, eof: true };
   } finally {
