@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { listedMount, python, runKmx, sh, withTestMount } from '@kmx/core/testing';
+import { lineWriter, listedMount, python, runKmx, sh, withTestMount, writtenLines } from '@kmx/core/testing';
 
 /**
  * kmx passthrough under faults, row by row as the README's fault table gives them: what the
@@ -51,35 +50,23 @@ describe('kmx passthrough under faults', () => {
   }));
 
   it('server killed mid-write: ENOTCONN or ECONNABORTED, stale in kmx mounts, every write that returned is in the backing file; kmx umount and a new mount recover', () => withTestMount(passthrough(), async ({ dir, mnt, stop }) => {
-    // The writer reports each write that returned; the server dies under it.
-    const writer = spawn('python3', ['-c', [
-      'import os, sys',
-      `f = os.open('${mnt}/log', os.O_WRONLY | os.O_CREAT)`,
-      'n = 0',
-      'try:',
-      '    while True:',
-      '        os.write(f, b"%08d\\n" % n); n += 1',
-      '        if n % 100 == 0: print(n, flush=True)',
-      'except OSError as e:',
-      '    print("error", n, e.strerror, flush=True)',
-    ].join('\n')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let said = '';
-    writer.stdout.on('data', (d: Buffer) => (said += d.toString()));
-    const exited = new Promise((resolve) => writer.once('exit', resolve));
+    // The writer reports every hundred lines written; the server dies under it.
+    const writer = lineWriter(join(mnt, 'log'));
     try {
-      while (!/^\d+$/m.test(said)) await new Promise((resolve) => setTimeout(resolve, 20));
+      await writer.reached(100);
       assert.equal(await stop('SIGKILL'), 'SIGKILL');
-      await exited;
+      await writer.exited;
     } finally {
-      writer.kill('SIGKILL');
+      writer.kill();
     }
+    const said = writer.said();
     const [, returned, error] = /^error (\d+) (.*)$/m.exec(said) ?? [];
     // ECONNABORTED for a write the server had in hand when it died, ENOTCONN for one after.
     assert.match(error ?? '', /^(Transport endpoint is not connected|Software caused connection abort)$/, said);
     // passthrough writes through (no writeback cache unless asked): each write that returned landed.
     const landed = await readFile(join(dir, 'src', 'log'), 'utf8');
     assert.ok(landed.length >= Number(returned) * 9, `${landed.length} bytes landed for ${returned} writes`);
-    assert.deepEqual(landed.split('\n').slice(0, Number(returned)), Array.from({ length: Number(returned) }, (_, i) => String(i).padStart(8, '0')));
+    assert.deepEqual(landed.split('\n').slice(0, Number(returned)), writtenLines(Number(returned)));
     assert.equal((await listedMount(mnt, 'stale'))?.state, 'stale');
     const cleared = await runKmx(['umount', mnt]);
     assert.equal(cleared.code, 0, cleared.stderr);

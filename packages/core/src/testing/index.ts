@@ -7,3 +7,4 @@ export { throwsSysError, rejectsSysError, assertOneLineError, assertCleanFailure
 export { freePort, listening, listensOn, stopChild } from './peers.js';
 export { sameAsPlain, scriptOutput, type ScriptOptions } from './compare.js';
 export { listedMount } from './listed.js';
+export { lineWriter, writtenLines, type LineWriter } from './line-writer.js';
