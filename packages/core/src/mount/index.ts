@@ -1,5 +1,6 @@
 export * from './mountinfo.js';
 export * from './registry.js';
+export * from './status-reporter.js';
 export * from './unmount.js';
 export * from './table.js';
 export * from './namespace.js';

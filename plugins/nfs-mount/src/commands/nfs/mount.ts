@@ -1,7 +1,7 @@
 import { lstat, mkdir, readlink, rm, symlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Args, Flags } from '@oclif/core';
-import { KmxError, MountCommand, UsageError, canonicalMountpoint, mountAt, readMountinfo, type MountFlags } from '@kmx/core';
+import { KmxError, MountCommand, MountStatusReporter, UsageError, canonicalMountpoint, mountAt, readMountinfo, type MountFlags } from '@kmx/core';
 import { DaemonError, DaemonUnavailableError, checkMountName, requestKmxd } from '@kmx/core/daemon';
 import { kernelHasNfs, mountThroughKmxd, splitNfsOptions } from '../../lib/kernel/kernel-mount.js';
 import { defaultName, NFS_VERSIONS, parseSource, type NfsSource, type NfsVersionFlag } from '../../lib/source.js';
@@ -10,7 +10,7 @@ import { defaultMountpoint, forgetEnded, forgetMount, makeMountpoint, removeMoun
 import { connectUserspace } from '../../lib/userspace/connect.js';
 import { NfsFileSystem } from '../../lib/userspace/filesystem.js';
 import { NFS_FUSE_DEFAULTS, userspaceOptionParser } from '../../lib/userspace/serve-options.js';
-import { StatusReporter } from '../../lib/userspace/status.js';
+import { statusText } from '../../lib/userspace/status.js';
 
 interface UserspaceFlags extends MountFlags {
   vers?: string | undefined;
@@ -149,8 +149,8 @@ When the kernel has no NFS client or kmxd is not running, kmx says so in one lin
           }
         },
         filesystem: async () => {
-          const status = new StatusReporter(mountpoint);
-          const client = await connectUserspace(target, { log: (line) => process.stderr.write(`kmx nfs: ${line}\n`), onState: (state) => status.update(state) });
+          const status = new MountStatusReporter(mountpoint);
+          const client = await connectUserspace(target, { log: (line) => process.stderr.write(`kmx nfs: ${line}\n`), onState: (state) => status.update(statusText(state)) });
           return new NfsFileSystem(client, (line) => process.stderr.write(`kmx nfs: ${line}\n`));
         },
       }, { ...flags, daemon: !flags.foreground });

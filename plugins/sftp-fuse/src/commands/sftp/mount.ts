@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
-import { MountCommand, canonicalMountpoint } from '@kmx/core';
+import { MountCommand, MountStatusReporter, canonicalMountpoint } from '@kmx/core';
 import { defaultSftpOptions, takeSftpOption, SFTP_OPTION_NAMES } from '../../lib/mount/options.js';
-import { StatusReporter } from '../../lib/mount/status.js';
+import { statusText } from '../../lib/mount/status.js';
 import { buildFilesystem, checkIdentityFiles, planMount, prepareLogin, sourceOf } from '../../lib/mount/plan.js';
 import type { SshSecrets } from '../../lib/ssh/connect.js';
 
@@ -54,8 +54,8 @@ kmx sftp -o options: ${SFTP_OPTION_NAMES.join(', ')}; and the FUSE ones (ro, all
       fuseOptions,
       prepare: () => prepareLogin(plan, log),
       filesystem: (secrets) => {
-        const status = new StatusReporter(mountpoint);
-        return buildFilesystem(plan, secrets ?? {}, fuseOptions.readOnly === true, log, (state) => status.update(state));
+        const status = new MountStatusReporter(mountpoint);
+        return buildFilesystem(plan, secrets ?? {}, fuseOptions.readOnly === true, log, (state) => status.update(statusText(state)));
       },
       // Every byte also passes through ssh2's encryption here and sshd on the other side.
       singleThreadedGc: true,

@@ -1,36 +1,6 @@
-import { setMountStatus } from '@kmx/core';
 import type { ConnectionState } from '../connection/connection.js';
 
-/**
- * Keeps the mount's record (shown by `kmx mounts`) in step with the connection state. The
- * record appears only once the mount answers, so a state not yet written is retried every 250 ms.
- */
-export class StatusReporter {
-  private wanted: string | undefined;
-  private written: string | undefined;
-  private readonly timer: NodeJS.Timeout;
-  private busy = false;
-
-  constructor(private readonly mountpoint: string) {
-    this.timer = setInterval(() => void this.flush(), 250);
-    this.timer.unref();
-  }
-
-  update(state: ConnectionState): void {
-    this.wanted = state.status === 'connected' ? state.detail : `${state.status}: ${state.detail}`;
-    void this.flush();
-  }
-
-  private async flush(): Promise<void> {
-    if (this.busy || this.wanted === undefined || this.wanted === this.written) return;
-    this.busy = true;
-    const status = this.wanted;
-    try {
-      if (await setMountStatus(this.mountpoint, status)) this.written = status;
-    } catch {
-      // the record directory may be gone at shutdown
-    } finally {
-      this.busy = false;
-    }
-  }
+/** The words `kmx mounts` shows for a connection state. */
+export function statusText(state: ConnectionState): string {
+  return state.status === 'connected' ? state.detail : `${state.status}: ${state.detail}`;
 }
