@@ -42,11 +42,14 @@ describe('kmx passthrough: O_DIRECT, and its own permission checks', () => {
     for (const seed of [1, 2, 3]) await same(m, 'root', directFsx(seed));
   }));
 
-  it('without default_permissions, a directory the caller may not read cannot be listed', () => withPosixMount(async (m) => {
-    await same(m, 'root', `mkdir -m 0700 private; touch private/f; mkdir -m 0711 through; mkdir -m 0755 through/inner; mkdir -m 0733 dropbox`);
+  it('without default_permissions, a directory the caller may not read cannot be listed, and access(2) answers for the caller', () => withPosixMount(async (m) => {
+    await same(m, 'root', `mkdir -m 0700 private; touch private/f; mkdir -m 0711 through; mkdir -m 0755 through/inner; mkdir -m 0733 dropbox
+      touch ro rw; chmod 644 ro; chmod 666 rw`);
     await same(m, 'user', `
       ls private; echo "ls=$?"; ls through; echo "ls through=$?"; ls through/inner; echo "inner=$?"
-      ls dropbox; echo "dropbox=$?"; find . -name f 2>&1 | sort; cat private/f; echo "cat=$?"`);
+      ls dropbox; echo "dropbox=$?"; find . -name f 2>&1 | sort; cat private/f; echo "cat=$?"
+      for f in ro rw private dropbox; do test -r $f && echo "$f r"; test -w $f && echo "$f w"; test -x $f && echo "$f x"; done
+      ${PY} -c 'import os; print([os.access(p, m) for p in ("ro", "rw", "private") for m in (os.R_OK, os.W_OK, os.X_OK)])'`);
     assert.equal(USER, 4242);
   }, [], true));
 });

@@ -2,6 +2,8 @@
 
 export const AT_FDCWD = -100;
 export const AT_SYMLINK_NOFOLLOW = 0x100;
+/** faccessat: check with the effective (file-system) identity, not the real one. */
+export const AT_EACCESS = 0x200;
 export const AT_REMOVEDIR = 0x200;
 export const AT_EMPTY_PATH = 0x1000;
 

@@ -71,6 +71,14 @@ export function punchHole(fd: number, offset: number, length: number): void {
   fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
 }
 
+/**
+ * faccessat(2). With AT_EACCESS it checks with the effective, file-system identity (what
+ * setfsuid set), where access(2) checks with the real uid, a root server's whatever fsuid is.
+ */
+export function faccessat(dirfd: number, path: string, mode: number, flags: number): void {
+  check(cfn('int faccessat(int dirfd, const char *path, int mode, int flags)')(dirfd, path, mode, flags), 'access', path);
+}
+
 export function close(fd: number): void {
   check(cfn('int close(int fd)')(fd), 'close');
 }

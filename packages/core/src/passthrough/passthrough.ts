@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { errnoOf } from '../errors/index.js';
-import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, UTIME_NOW, UTIME_OMIT } from '../libc/constants.js';
-import { fallocate, mknodat, renameat2, utimensat, type Timespec } from '../libc/files.js';
+import { AT_EACCESS, AT_FDCWD, AT_SYMLINK_NOFOLLOW, UTIME_NOW, UTIME_OMIT } from '../libc/constants.js';
+import { faccessat, fallocate, mknodat, renameat2, utimensat, type Timespec } from '../libc/files.js';
 import { lgetxattr, llistxattr, lremovexattr, lsetxattr } from '../libc/xattr.js';
 import type { Attr, Caller, DirEntry, FileSystem, OpenReply, StatFs, TimeUpdate } from '../fuse/types.js';
 import { AsCaller } from './as-caller.js';
@@ -106,8 +106,12 @@ export class PassthroughFileSystem implements FileSystem {
     return fh === undefined ? this.at(path, lstatAttr) : fstatAttr(fh);
   }
 
+  /**
+   * As the caller (without default_permissions the kernel asks here: test -w, access(2)).
+   * access(2) itself would check with the real uid, a root server's, and pass everything.
+   */
   access(path: string, mask: number, caller: Caller): void {
-    this.asCaller.run(caller, () => this.at(path, (p) => fs.accessSync(p, mask)));
+    this.asCaller.run(caller, () => this.at(path, (p) => faccessat(AT_FDCWD, p, mask, AT_EACCESS)));
   }
 
   readlink(path: string): string {
