@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { SysError, errnoOf } from '@kmx/core';
 import { DIRIV_BYTES, DIRIV_NAME, LONGNAME_SUFFIX, NAME_MAX, ZERO_IV, type NameTransform, type OnDiskName } from '../nametransform/index.js';
+import { withBackingPath } from './backing-path.js';
 import type { CorruptionLog } from './corruption-log.js';
 
 /** How long a directory IV or a translated path is trusted without looking again (as gocryptfs). */
@@ -34,7 +35,17 @@ export class CipherTree {
   private readonly ivs = new Map<string, Cached<Buffer>>();
   private readonly entries = new Map<string, Cached<CipherEntry>>();
 
-  constructor(readonly root: string, readonly names: NameTransform, readonly useDirIv: boolean, private readonly corruption: CorruptionLog) {}
+  /**
+   * `root` is how the server reaches the CIPHERDIR: its own path, or (a mount) /proc/self/fd/N/.
+   * for a descriptor opened once, so that callers' permissions are checked from there down as in
+   * the plaintext view, never on the directories above it. `shownRoot` names it in messages.
+   */
+  constructor(readonly root: string, readonly names: NameTransform, readonly useDirIv: boolean, private readonly corruption: CorruptionLog, private readonly shownRoot = root) {}
+
+  /** A backing path as messages name it (the CIPHERDIR's own path in front). */
+  shown(cipherPath: string): string {
+    return cipherPath.startsWith(this.root) ? this.shownRoot + cipherPath.slice(this.root.length) : cipherPath;
+  }
 
   /** The backing path of a plaintext path. */
   cipherPath(plainPath: string): string {
@@ -79,11 +90,11 @@ export class CipherTree {
     if (hit && hit.until > now) return hit.value;
     let iv: Buffer;
     try {
-      iv = fs.readFileSync(`${cipherDir}/${DIRIV_NAME}`);
+      iv = withBackingPath(`${cipherDir}/${DIRIV_NAME}`, (p) => fs.readFileSync(p));
     } catch (err) {
       const errno = errnoOf(err);
       // The directory itself missing (or not a directory) is an ordinary lookup failure.
-      if (errno === 2 && fs.existsSync(cipherDir)) return this.corrupt(cipherDir, `${DIRIV_NAME} is missing`);
+      if (errno === 2 && isDirectory(cipherDir)) return this.corrupt(cipherDir, `${DIRIV_NAME} is missing`);
       throw err;
     }
     if (iv.length !== DIRIV_BYTES) return this.corrupt(cipherDir, `${DIRIV_NAME} is ${iv.length} bytes, not ${DIRIV_BYTES}`);
@@ -101,11 +112,19 @@ export class CipherTree {
   /** The full encrypted name behind an on-disk name (reading the sidecar of a long name). */
   fullName(cipherDir: string, onDiskName: string): string {
     if (!this.names.isLongName(onDiskName)) return onDiskName;
-    return fs.readFileSync(`${cipherDir}/${onDiskName}${LONGNAME_SUFFIX}`, 'ascii');
+    return withBackingPath(`${cipherDir}/${onDiskName}${LONGNAME_SUFFIX}`, (p) => fs.readFileSync(p, 'ascii'));
   }
 
   private corrupt(cipherDir: string, what: string): never {
-    this.corruption.report(`diriv:${cipherDir}`, `corrupt directory ${cipherDir}: ${what}; its entries cannot be named`);
-    throw SysError.of('EIO', 'open', cipherDir, { detail: what });
+    this.corruption.report(`diriv:${cipherDir}`, `corrupt directory ${this.shown(cipherDir)}: ${what}; its entries cannot be named`);
+    throw SysError.of('EIO', 'open', this.shown(cipherDir), { detail: what });
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return withBackingPath(path, (p) => fs.statSync(p).isDirectory());
+  } catch {
+    return false;
   }
 }

@@ -1,5 +1,5 @@
 import { fstatSync } from 'node:fs';
-import { SysError, errnoOf } from '@kmx/core';
+import { SysError, errnoOf, libc } from '@kmx/core';
 import { ContentEnc, CorruptBlockError, FILE_ID_BYTES, HEADER_BYTES, PLAIN_BLOCK, encodeHeader, parseHeader, type NonceSource } from '../contentenc/index.js';
 import { randomPool } from '../cryptocore/index.js';
 import { WriteFailure, type CryptoPool } from '../cryptopool/index.js';
@@ -30,12 +30,17 @@ const SPARE_AHEAD_BUFFERS = 4;
  *
  * Large writes are written behind: answered once their data is handed to the crypto workers,
  * so the next write arrives while they encrypt (FUSE sends one write at a time). Only writes
- * that can be undone without help go behind: whole blocks over whole old blocks (the workers
- * save what they overwrite) and appends to a file that ends on a block boundary (cut off
- * again). Everything else waits for them first: reads, truncation, fsync, close, and writes
- * that overlap them or need old data. A write that fails behind is undone once every write
- * has landed, and reported, with its errno, by the next fsync or close of the file, as the
- * kernel reports failed writeback.
+ * of whole blocks that can be put right without help go behind: over whole old blocks (the
+ * workers save what they overwrite) and appends to a file that ends on a block boundary.
+ * Everything else waits for them first: reads, truncation, fsync, close, and writes that
+ * overlap them or need old data. A write that fails behind is put right once every write has
+ * landed, and reported, with its errno, by the next fsync or close of the file, as the kernel
+ * reports failed writeback; what the file holds then is final. The answer cannot be taken
+ * back: the kernel has raised the file's size to the end of every write it was told is done,
+ * and shrinks it again only when it next asks for attributes (a stat), not for a read (kmx's
+ * engines send no invalidation notices), so an overwrite gets its old bytes back, but a failed
+ * append keeps its length and its blocks become holes (zeros), as failed writeback leaves a
+ * file on a local disk.
  */
 export class FileContent {
   private readonly spareAhead: Buffer[] = [];
@@ -158,10 +163,11 @@ export class FileContent {
   }
 
   /**
-   * Once every write has landed, puts back what failed writes changed: the file is cut back
-   * to where the first failed append began, and the old bytes failed overwrites replaced are
-   * restored. Throws (with the disk's errno) while that is not possible; it is tried again
-   * before every later operation on the file.
+   * Once every write has landed, puts right what failed writes changed: the blocks of failed
+   * appends become holes (the file keeps the size the kernel was told), and the old bytes
+   * failed overwrites replaced are restored (a write done in place whose own rollback failed
+   * is cut back to its old size). Throws (with the disk's errno) while that is not possible;
+   * it is tried again before every later operation on the file.
    */
   private repair(file: OpenFile, path: string): void {
     const { entry } = file;
@@ -169,8 +175,11 @@ export class FileContent {
     entry.ahead = undefined;
     const records = entry.repairs.splice(0);
     const cuts = records.flatMap((r) => (r.truncateTo === undefined ? [] : [r.truncateTo]));
+    const grows = records.flatMap((r) => (r.growTo === undefined ? [] : [r.growTo]));
     const left = repairFile(file.fd, {
       ...(cuts.length > 0 ? { truncateTo: Math.min(...cuts) } : {}),
+      ...(grows.length > 0 ? { growTo: Math.max(...grows) } : {}),
+      holes: records.flatMap((r) => r.holes ?? []),
       undo: records.flatMap((r) => r.undo),
       reservedEnd: Math.max(0, ...records.map((r) => r.reservedEnd ?? 0)),
     });
@@ -212,8 +221,11 @@ export class FileContent {
     const position = file.append ? plainSize : requested;
     if (position % PLAIN_BLOCK !== 0) return false;
     const end = position + data.length;
+    // Whole blocks only: a failed append is made a hole up to its end (see below), and only a
+    // whole all-zero block is a hole; a partial last block must authenticate.
+    if (end % PLAIN_BLOCK !== 0) return false;
     const append = position >= plainSize && plainSize % PLAIN_BLOCK === 0;
-    const overwrite = end % PLAIN_BLOCK === 0 && end <= plainSize - (plainSize % PLAIN_BLOCK);
+    const overwrite = end <= plainSize - (plainSize % PLAIN_BLOCK);
     if (!append && !overwrite) return false;
     const first = position / PLAIN_BLOCK;
     const last = Math.floor((end - 1) / PLAIN_BLOCK);
@@ -250,9 +262,13 @@ export class FileContent {
     entry.logicalSize = Math.max(plainSize, end);
     done.catch((err: unknown) => {
       entry.failure ??= err instanceof WriteFailure ? err.reason : err;
+      // An append is not cut off again: this write was answered, so the kernel holds its end as
+      // the file's size and would show zeros up to there (and never learns a smaller size by
+      // itself). Its blocks become holes instead, as failed writeback leaves a local file: the
+      // size stays and the lost data reads as zeros.
       entry.repairs.push({
         undo: err instanceof WriteFailure ? [...err.saved] : [],
-        ...(append ? { truncateTo: layout.cipherSize(plainSize), reservedEnd: at + sealed } : {}),
+        ...(append ? { growTo: at + sealed, holes: [{ offset: at, length: sealed }] } : {}),
       });
     }).finally(() => {
       entry.pending.delete(done);
@@ -265,41 +281,66 @@ export class FileContent {
   }
 
   truncate(file: OpenFile, path: string, size: number): Promise<void> {
+    return file.entry.lock.exclusive(() => this.resize(file, path, size));
+  }
+
+  /**
+   * fallocate(2) as gocryptfs has it: mode 0 and FALLOC_FL_KEEP_SIZE reserve the encrypted
+   * range (a hole stays a hole: reserved space reads as zeros, which is how a hole is stored),
+   * and mode 0 then grows the file as truncate does (padding the old last block, a real last
+   * block), so the content stays valid. Other modes (punching, zeroing, collapsing) would need
+   * blocks rewritten: EOPNOTSUPP, as gocryptfs answers.
+   */
+  allocate(file: OpenFile, path: string, mode: number, offset: number, length: number): Promise<void> {
+    if (mode !== 0 && mode !== libc.FALLOC_FL_KEEP_SIZE) return Promise.reject(SysError.of('EOPNOTSUPP', 'fallocate', path, { detail: 'only modes 0 and KEEP_SIZE keep the encrypted format valid' }));
+    if (offset < 0 || length <= 0) return Promise.reject(SysError.of('EINVAL', 'fallocate', path));
     return file.entry.lock.exclusive(async () => {
       await this.landed(file);
-      const { fd, entry } = file;
-      entry.ahead = undefined;
-      if (size === 0) {
-        truncateFd(fd, 0);
-        entry.fileId = undefined; // a file that grows again gets a new ID
-        entry.repairs.splice(0); // nothing left to put back
+      this.repair(file, path);
+      file.entry.ahead = undefined;
+      const layout = this.enc.layout;
+      const end = offset + length;
+      const from = layout.cipherOffsetOf(Math.floor(offset / PLAIN_BLOCK));
+      libc.fallocate(file.fd, libc.FALLOC_FL_KEEP_SIZE, from, layout.cipherSize(end) - from);
+      if (mode === 0 && end > this.plainSize(file)) await this.resize(file, path, end);
+    });
+  }
+
+  /** Truncation, with the content lock held. */
+  private async resize(file: OpenFile, path: string, size: number): Promise<void> {
+    await this.landed(file);
+    const { fd, entry } = file;
+    entry.ahead = undefined;
+    if (size === 0) {
+      truncateFd(fd, 0);
+      entry.fileId = undefined; // a file that grows again gets a new ID
+      entry.repairs.splice(0); // nothing left to put back
+      return;
+    }
+    this.repair(file, path);
+    const plainSize = this.plainSize(file);
+    if (size === plainSize) return;
+    const layout = this.enc.layout;
+    await this.transact(file, async (tx) => {
+      if (size < plainSize) {
+        if (size % PLAIN_BLOCK !== 0) {
+          // The new last block is partial: re-encrypt what is left of it (in place, before the cut).
+          const blockNo = Math.floor(size / PLAIN_BLOCK);
+          const fileId = await this.fileIdOf(file, path);
+          const kept = (await this.readBlocks(file, path, blockNo, 1)).subarray(0, size - blockNo * PLAIN_BLOCK);
+          await this.writeBlocks(file, tx, kept, blockNo, fileId!);
+        }
+        tx.truncate(layout.cipherSize(size));
         return;
       }
-      this.repair(file, path);
-      const plainSize = this.plainSize(file);
-      if (size === plainSize) return;
-      const layout = this.enc.layout;
-      await this.transact(file, async (tx) => {
-        if (size < plainSize) {
-          if (size % PLAIN_BLOCK !== 0) {
-            // The new last block is partial: re-encrypt what is left of it (in place, before the cut).
-            const blockNo = Math.floor(size / PLAIN_BLOCK);
-            const fileId = await this.fileIdOf(file, path);
-            const kept = (await this.readBlocks(file, path, blockNo, 1)).subarray(0, size - blockNo * PLAIN_BLOCK);
-            await this.writeBlocks(file, tx, kept, blockNo, fileId!);
-          }
-          tx.truncate(layout.cipherSize(size));
-          return;
-        }
-        // Growing: within the last block, or with new blocks that stay holes except a partial last one.
-        if (size % PLAIN_BLOCK !== 0 || (plainSize > 0 && Math.floor((plainSize - 1) / PLAIN_BLOCK) === Math.floor((size - 1) / PLAIN_BLOCK))) {
-          await this.writeIn(file, path, tx, Buffer.alloc(1), size - 1);
-          return;
-        }
-        const fileId = await this.headerFor(file, path, tx);
-        await this.padLastBlock(file, path, tx, plainSize, fileId);
-        tx.truncate(layout.cipherSize(size));
-      });
+      // Growing: within the last block, or with new blocks that stay holes except a partial last one.
+      if (size % PLAIN_BLOCK !== 0 || (plainSize > 0 && Math.floor((plainSize - 1) / PLAIN_BLOCK) === Math.floor((size - 1) / PLAIN_BLOCK))) {
+        await this.writeIn(file, path, tx, Buffer.alloc(1), size - 1);
+        return;
+      }
+      const fileId = await this.headerFor(file, path, tx);
+      await this.padLastBlock(file, path, tx, plainSize, fileId);
+      tx.truncate(layout.cipherSize(size));
     });
   }
 

@@ -4,13 +4,14 @@ import { ContentEnc } from '../contentenc/index.js';
 import { randomPool } from '../cryptocore/index.js';
 import type { CryptoPool } from '../cryptopool/index.js';
 import { BadNameError, DIRIV_BYTES, DIRIV_NAME, LONGNAME_SUFFIX, type NameTransform } from '../nametransform/index.js';
+import { withBackingPath as on } from './backing-path.js';
 import type { CipherEntry, CipherTree } from './cipher-tree.js';
 import type { CorruptionLog } from './corruption-log.js';
 import { FileContent } from './file-content.js';
 import { OpenFileTable, type OpenFile } from './open-files.js';
 import type { XattrCrypt } from './xattrs.js';
 
-const { O_RDONLY, O_RDWR, O_WRONLY, O_APPEND, O_TRUNC, O_CREAT, O_EXCL, O_NOCTTY, O_DIRECT } = fs.constants;
+const { O_RDWR, O_WRONLY, O_APPEND, O_TRUNC, O_CREAT, O_EXCL, O_NOCTTY, O_DIRECT } = fs.constants;
 /** Flags the backing open must not get: appends and truncation are done block-wise here, O_DIRECT breaks unaligned access. */
 const BACKING_DROPPED = O_APPEND | O_TRUNC | O_DIRECT | O_NOCTTY;
 const O_ACCMODE = 3;
@@ -27,6 +28,8 @@ export interface ForwardOptions {
   corruption: CorruptionLog;
   /** Crypto workers for large reads and writes (without one, everything is done inline). */
   pool?: CryptoPool;
+  /** A descriptor the tree's root refers to, closed with the session. */
+  rootFd?: number;
 }
 
 /**
@@ -46,6 +49,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
   private readonly open_ = new OpenFileTable();
   private readonly caller_ = new AsCaller();
   private readonly pool: CryptoPool | undefined;
+  private readonly rootFd: number | undefined;
 
   constructor(options: ForwardOptions) {
     super(options.tree.root);
@@ -56,6 +60,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     this.corruption = options.corruption;
     this.files = new FileContent(options.content, options.corruption, options.pool);
     this.pool = options.pool;
+    this.rootFd = options.rootFd;
   }
 
   protected override real(path: string): string {
@@ -64,8 +69,17 @@ export class ForwardFileSystem extends PassthroughFileSystem {
 
   // ---- attributes ----
 
-  override getattr(path: string, fh?: number): Attr {
-    return this.plainAttr(super.getattr(path, fh), path);
+  /**
+   * By path, as the caller: without default_permissions nothing else checks that they may search
+   * the directories on the way (the CIPHERDIR's have the view's modes and owners).
+   */
+  override getattr(path: string, fh?: number, caller?: Caller): Attr {
+    return this.plainAttr(fh === undefined ? this.as(caller, () => super.getattr(path)) : super.getattr(path, fh), path);
+  }
+
+  /** Runs a call as the caller (a path it resolves is checked for them), or as the server when none is known. */
+  private as<T>(caller: Caller | undefined, call: () => T): T {
+    return caller ? this.caller_.run(caller, call) : call();
   }
 
   /** A backing file's attributes with the plaintext size (files: minus header and tags; links: the target's length). */
@@ -86,8 +100,8 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     return attr;
   }
 
-  override readlink(path: string): string {
-    const stored = super.readlink(path);
+  override readlink(path: string, caller?: Caller): string {
+    const stored = this.as(caller, () => super.readlink(path));
     if (this.names.plaintext) return stored;
     const sealed = this.names.b64.decode(stored);
     const target = sealed && this.content.openValue(sealed);
@@ -103,20 +117,30 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     const iv = this.tree.dirIv(dir);
     const atRoot = path === '/';
     const entries: DirEntry[] = [];
-    for (const { name: onDisk, attr } of listDirectory(dir)) {
+    for (const { name: onDisk, attr } of on(dir, listDirectory)) {
       if (this.names.isInternal(onDisk, atRoot)) continue;
       let name: string;
       try {
         name = this.names.decryptName(this.tree.fullName(dir, onDisk), iv);
       } catch (err) {
         const why = err instanceof BadNameError ? err.reason : err instanceof Error ? err.message : String(err);
-        this.corruption.report(`name:${dir}/${onDisk}`, `bad name ${onDisk} in ${dir} (shown as ${path}): ${why}; it is hidden`);
+        this.corruption.report(`name:${dir}/${onDisk}`, `bad name ${onDisk} in ${this.tree.shown(dir)} (shown as ${path}): ${why}; it is hidden`);
         continue;
       }
       const childPath = atRoot ? `/${name}` : `${path}/${name}`;
       entries.push(attr ? { name, attr: this.plainAttr(attr, childPath) } : { name });
     }
     return entries;
+  }
+
+  /**
+   * access(2) as the caller. Without default_permissions the kernel asks here (test -w, access
+   * with R_OK/W_OK/X_OK). access(2) itself checks with the real uid, which is the server's (root),
+   * whatever fsuid is set, so every check passed: faccessat with AT_EACCESS checks with the
+   * identity AsCaller sets.
+   */
+  override access(path: string, mask: number, caller: Caller): void {
+    this.caller_.run(caller, () => on(this.real(path), (p) => libc.faccessat(libc.AT_FDCWD, p, mask, libc.AT_EACCESS)));
   }
 
   // ---- names ----
@@ -128,7 +152,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     try {
       return make(entry);
     } catch (err) {
-      if (sidecar) fs.rmSync(`${entry.path}${LONGNAME_SUFFIX}`, { force: true });
+      if (sidecar) removeQuietly(`${entry.path}${LONGNAME_SUFFIX}`);
       throw err;
     }
   }
@@ -141,7 +165,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     const sidecar = `${entry.path}${LONGNAME_SUFFIX}`;
     let fd: number;
     try {
-      fd = this.caller_.run(caller, () => fs.openSync(sidecar, 'wx', 0o444));
+      fd = this.caller_.run(caller, () => on(sidecar, (p) => fs.openSync(p, 'wx', 0o444)));
     } catch (err) {
       if (errnoOf(err) === 17) return false;
       throw err;
@@ -149,7 +173,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     try {
       fs.writeFileSync(fd, entry.name.longName!);
     } catch (err) {
-      fs.rmSync(sidecar, { force: true });
+      removeQuietly(sidecar);
       throw err;
     } finally {
       fs.closeSync(fd);
@@ -158,27 +182,33 @@ export class ForwardFileSystem extends PassthroughFileSystem {
   }
 
   private removeSidecar(entry: CipherEntry): void {
-    if (entry.name.longName !== undefined) fs.rmSync(`${entry.path}${LONGNAME_SUFFIX}`, { force: true });
+    if (entry.name.longName !== undefined) removeQuietly(`${entry.path}${LONGNAME_SUFFIX}`);
   }
 
   override mknod(path: string, mode: number, rdev: number, caller: Caller): void {
-    this.makeEntry(path, caller, (entry) => this.caller_.run(caller, () => libc.mknodat(libc.AT_FDCWD, entry.path, mode, rdev)));
+    this.makeEntry(path, caller, (entry) => this.caller_.run(caller, () => on(entry.path, (p) => libc.mknodat(libc.AT_FDCWD, p, mode, rdev))));
   }
 
   override mkdir(path: string, mode: number, caller: Caller): void {
     this.makeEntry(path, caller, (entry) => {
       if (!this.tree.useDirIv) {
-        this.caller_.run(caller, () => fs.mkdirSync(entry.path, mode));
+        this.caller_.run(caller, () => on(entry.path, (p) => fs.mkdirSync(p, mode)));
         return;
       }
       // The directory must be writable to its owner while its diriv is written.
       const writable = (mode & 0o300) === 0o300;
-      this.caller_.run(caller, () => fs.mkdirSync(entry.path, writable ? mode : mode | 0o300));
+      const diriv = `${entry.path}/${DIRIV_NAME}`;
+      this.caller_.run(caller, () => on(entry.path, (p) => fs.mkdirSync(p, writable ? mode : mode | 0o300)));
       try {
-        this.caller_.run(caller, () => fs.writeFileSync(`${entry.path}/${DIRIV_NAME}`, randomPool.take(DIRIV_BYTES), { mode: 0o444, flag: 'wx' }));
-        if (!writable) this.caller_.run(caller, () => fs.chmodSync(entry.path, mode));
+        this.caller_.run(caller, () => on(diriv, (p) => fs.writeFileSync(p, randomPool.take(DIRIV_BYTES), { mode: 0o444, flag: 'wx' })));
+        if (!writable) this.caller_.run(caller, () => on(entry.path, (p) => fs.chmodSync(p, mode)));
       } catch (err) {
-        fs.rmSync(entry.path, { recursive: true, force: true });
+        removeQuietly(diriv);
+        try {
+          on(entry.path, (p) => fs.rmdirSync(p));
+        } catch {
+          // Gone already, or someone made an entry in it meanwhile: it stays.
+        }
         throw err;
       }
     });
@@ -186,38 +216,39 @@ export class ForwardFileSystem extends PassthroughFileSystem {
 
   override symlink(target: string, path: string, caller: Caller): void {
     const stored = this.names.plaintext ? target : this.names.b64.encode(this.content.sealValue(Buffer.from(target, 'utf8'), randomPool.take(16)));
-    this.makeEntry(path, caller, (entry) => this.caller_.run(caller, () => fs.symlinkSync(stored, entry.path)));
+    this.makeEntry(path, caller, (entry) => this.caller_.run(caller, () => on(entry.path, (p) => fs.symlinkSync(stored, p))));
   }
 
   override link(existing: string, path: string, caller: Caller): void {
     const from = this.real(existing);
-    this.makeEntry(path, caller, (entry) => this.caller_.run(caller, () => fs.linkSync(from, entry.path)));
+    this.makeEntry(path, caller, (entry) => this.caller_.run(caller, () => on(from, (a) => on(entry.path, (b) => fs.linkSync(a, b)))));
   }
 
   override unlink(path: string, caller: Caller): void {
     const entry = this.tree.entry(path);
-    this.caller_.run(caller, () => fs.unlinkSync(entry.path));
+    this.caller_.run(caller, () => on(entry.path, (p) => fs.unlinkSync(p)));
     this.removeSidecar(entry);
   }
 
   override rmdir(path: string, caller: Caller): void {
     const entry = this.tree.entry(path);
     const dir = entry.path;
-    const listing = fs.readdirSync(dir);
+    const diriv = `${dir}/${DIRIV_NAME}`;
+    const listing = on(dir, (p) => fs.readdirSync(p));
     const hasDirIv = listing.includes(DIRIV_NAME);
     if (listing.length > (hasDirIv ? 1 : 0)) throw SysError.of('ENOTEMPTY', 'rmdir', path);
     let iv: Buffer | undefined;
     if (hasDirIv) {
-      iv = fs.readFileSync(`${dir}/${DIRIV_NAME}`);
+      iv = on(diriv, (p) => fs.readFileSync(p));
       // The diriv goes first (as the caller where the directory lets them, else as the server).
       try {
-        this.caller_.run(caller, () => fs.unlinkSync(`${dir}/${DIRIV_NAME}`));
+        this.caller_.run(caller, () => on(diriv, (p) => fs.unlinkSync(p)));
       } catch {
-        fs.unlinkSync(`${dir}/${DIRIV_NAME}`);
+        on(diriv, (p) => fs.unlinkSync(p));
       }
     }
     try {
-      this.caller_.run(caller, () => fs.rmdirSync(dir));
+      this.caller_.run(caller, () => on(dir, (p) => fs.rmdirSync(p)));
     } catch (err) {
       if (iv) this.restoreDirIv(dir, iv);
       throw err;
@@ -227,9 +258,11 @@ export class ForwardFileSystem extends PassthroughFileSystem {
   }
 
   private restoreDirIv(dir: string, iv: Buffer): void {
-    const owner = fs.statSync(dir);
-    fs.writeFileSync(`${dir}/${DIRIV_NAME}`, iv, { mode: 0o444 });
-    fs.chownSync(`${dir}/${DIRIV_NAME}`, owner.uid, owner.gid);
+    const owner = on(dir, (p) => fs.statSync(p));
+    on(`${dir}/${DIRIV_NAME}`, (p) => {
+      fs.writeFileSync(p, iv, { mode: 0o444 });
+      fs.chownSync(p, owner.uid, owner.gid);
+    });
   }
 
   override rename(from: string, to: string, flags: number, caller: Caller): void {
@@ -237,10 +270,10 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     const target = this.tree.entry(to);
     const exchange = (flags & 2) !== 0; // RENAME_EXCHANGE: both names stay, so do their sidecars
     let sidecar = !exchange && target.name.longName !== undefined && this.writeSidecar(target, caller);
-    const move = (): void => this.caller_.run(caller, () => {
-      if (flags === 0) fs.renameSync(source.path, target.path);
-      else libc.renameat2(libc.AT_FDCWD, source.path, libc.AT_FDCWD, target.path, flags);
-    });
+    const move = (): void => this.caller_.run(caller, () => on(source.path, (a) => on(target.path, (b) => {
+      if (flags === 0) fs.renameSync(a, b);
+      else libc.renameat2(libc.AT_FDCWD, a, libc.AT_FDCWD, b, flags);
+    })));
     try {
       try {
         move();
@@ -259,7 +292,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
         move();
       }
     } catch (err) {
-      if (sidecar) fs.rmSync(`${target.path}${LONGNAME_SUFFIX}`, { force: true });
+      if (sidecar) removeQuietly(`${target.path}${LONGNAME_SUFFIX}`);
       throw err;
     }
     if (!exchange) this.removeSidecar(source);
@@ -282,23 +315,35 @@ export class ForwardFileSystem extends PassthroughFileSystem {
    * Opens the backing file as the caller. Writers need to read too (read-modify-write of
    * partial blocks): write-only opens become read-write; if the caller may only write, the
    * file is opened by the server once the caller's own write-only open has proved the right.
+   * O_TRUNC (done here, block-wise, not by the backing open) needs the right to write whatever
+   * the access mode, as open(2) has it: O_RDONLY|O_TRUNC opens read-write as the caller, so a
+   * caller who may only read gets EACCES and the file stays whole.
    */
   private openBacking(cipherPath: string, flags: number, caller: Caller, mode = 0o644): number {
     let backing = flags & ~BACKING_DROPPED;
-    if ((flags & O_ACCMODE) === O_WRONLY) backing = (backing & ~O_ACCMODE) | O_RDWR;
+    if ((flags & O_ACCMODE) === O_WRONLY || (flags & O_TRUNC) !== 0) backing = (backing & ~O_ACCMODE) | O_RDWR;
     try {
-      return this.caller_.run(caller, () => fs.openSync(cipherPath, backing, mode));
+      return this.caller_.run(caller, () => on(cipherPath, (p) => fs.openSync(p, backing, mode)));
     } catch (err) {
       if (errnoOf(err) !== 13 || (flags & O_ACCMODE) !== O_WRONLY || process.getuid?.() !== 0) throw err;
-      fs.closeSync(this.caller_.run(caller, () => fs.openSync(cipherPath, (flags & ~BACKING_DROPPED) & ~(O_CREAT | O_EXCL))));
-      return fs.openSync(cipherPath, backing & ~(O_CREAT | O_EXCL));
+      let proof: number;
+      try {
+        // The caller's own open, as asked (less O_TRUNC, done here): it creates nothing, so one
+        // that was refused for creating (the directory is not theirs) keeps its EACCES.
+        proof = this.caller_.run(caller, () => on(cipherPath, (p) => fs.openSync(p, (flags & ~BACKING_DROPPED) & ~(O_CREAT | O_EXCL))));
+      } catch {
+        throw err;
+      }
+      fs.closeSync(proof);
+      return on(cipherPath, (p) => fs.openSync(p, backing & ~(O_CREAT | O_EXCL)));
     }
   }
 
   private registerOpen(fd: number, flags: number, path: string): OpenReply {
     const ino = fs.fstatSync(fd, { bigint: true }).ino;
     const file = this.open_.add(fd, ino, (flags & O_APPEND) !== 0);
-    if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY) {
+    // O_RDONLY|O_TRUNC truncates too (Linux does, and openBacking checked the right to write).
+    if ((flags & O_TRUNC) !== 0) {
       if (file.entry.lock.idle && file.entry.pending.size === 0) {
         fs.ftruncateSync(fd, 0);
         file.entry.fileId = undefined;
@@ -351,6 +396,11 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     return this.files.finish(file, path).then(close, close);
   }
 
+  /** fallocate(2): modes 0 and KEEP_SIZE, on the encrypted range (never the pass-through's, which would take plaintext offsets). */
+  override fallocate(path: string, fh: number, mode: number, offset: number, length: number): Promise<void> {
+    return this.files.allocate(this.file(fh, path), path, mode, offset, length);
+  }
+
   override truncate(path: string, size: number, fh: number | undefined, caller: Caller): Promise<void> | void {
     if (fh !== undefined) return this.files.truncate(this.file(fh, path), path, size);
     // A path truncate: open (as the caller, which checks the right to write), truncate, close.
@@ -363,6 +413,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     // Descriptors the kernel never released (a forced unmount) are closed with the session.
     await Promise.all(this.open_.descriptors().map((fd) => this.release('', fd)));
     await this.pool?.close();
+    if (this.rootFd !== undefined) fs.closeSync(this.rootFd);
   }
 
   // ---- extended attributes ----
@@ -371,18 +422,29 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     super.setxattr(path, this.xattrs.encryptName(name, path), this.xattrs.sealValue(value), flags, caller);
   }
 
-  override getxattr(path: string, name: string): Buffer {
+  /** As the caller: reading a user.* attribute needs the right to read the file. */
+  override getxattr(path: string, name: string, caller?: Caller): Buffer {
     // The kernel asks for security.capability before every write; capabilities never apply
     // on a FUSE mount (nosuid), so answer at once, as gocryptfs does.
     if (name === 'security.capability' || name.startsWith('system.')) throw ENODATA;
-    return this.xattrs.openValue(super.getxattr(path, this.xattrs.encryptName(name, path)), name, path);
+    const stored = this.as(caller, () => super.getxattr(path, this.xattrs.encryptName(name, path)));
+    return this.xattrs.openValue(stored, name, path);
   }
 
-  override listxattr(path: string): string[] {
-    return super.listxattr(path).flatMap((stored) => this.xattrs.decryptName(stored) ?? []);
+  override listxattr(path: string, caller?: Caller): string[] {
+    return this.as(caller, () => super.listxattr(path)).flatMap((stored) => this.xattrs.decryptName(stored) ?? []);
   }
 
   override removexattr(path: string, name: string, caller: Caller): void {
     super.removexattr(path, this.xattrs.encryptName(name, path), caller);
+  }
+}
+
+/** Removes a file the server made (a sidecar or diriv being rolled back), if it is there. */
+function removeQuietly(path: string): void {
+  try {
+    on(path, (p) => fs.rmSync(p, { force: true }));
+  } catch {
+    // Its directory is gone or unreachable: nothing to remove.
   }
 }

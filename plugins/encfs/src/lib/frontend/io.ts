@@ -57,7 +57,7 @@ export function preallocate(fd: number, offset: number, length: number): void {
   }
 }
 
-/** Gives back space reserved past the end of the file by a write that failed (best effort). */
+/** Gives back space in [offset, offset+length) (a hole that keeps the size; best effort): reserved past the end by a write that failed, or written by one. */
 export function releaseBeyond(fd: number, offset: number, length: number): void {
   if (length <= 0) return;
   try {
@@ -65,6 +65,18 @@ export function releaseBeyond(fd: number, offset: number, length: number): void 
   } catch {
     // Nothing was reserved (no fallocate here), or the space stays reserved until the file shrinks.
   }
+}
+
+/**
+ * Makes [offset, offset+length) of a backing file read as zeros without new space: the space
+ * is given back where the filesystem can punch holes, and zeros are written only over pages
+ * that still differ (a failed write wrote them, so they hold their space).
+ */
+export function zeroRange(fd: number, offset: number, length: number): void {
+  if (length <= 0) return;
+  releaseBeyond(fd, offset, length);
+  const left = restoreSaved(fd, [{ offset, bytes: Buffer.alloc(length) }], Number.MAX_SAFE_INTEGER);
+  if (left.left.length > 0) throw left.error;
 }
 
 /** Bytes of a backing file as they were before an operation overwrote them. */

@@ -1,16 +1,24 @@
 import { fstatSync } from 'node:fs';
-import { preallocate, readAt, releaseBeyond, restoreSaved, truncateFd, writeAt, type SavedBytes } from './io.js';
+import { preallocate, readAt, releaseBeyond, restoreSaved, truncateFd, writeAt, zeroRange, type SavedBytes } from './io.js';
 
 /**
- * What is left to do to put a backing file back as it was before writes that failed: cut it
- * back to `truncateTo` (freeing what they added), then restore the old bytes they overwrote.
- * Kept on the open file and retried before anything else touches it, until it succeeds.
+ * What is left to do to put a backing file right after writes that failed: cut it back to
+ * `truncateTo` (freeing what they added), keep it at least `growTo` long, make `holes` read as
+ * zeros, then restore the old bytes they overwrote. Kept on the open file and retried before
+ * anything else touches it, until it succeeds.
  */
 export interface Repair {
   truncateTo?: number;
   undo: SavedBytes[];
   /** Where space reserved for the writes ends (given back past `truncateTo`). */
   reservedEnd?: number;
+  /**
+   * The size the file must keep: appends written behind were answered before they failed,
+   * and the kernel has their end as the file's size (it learns no smaller one by itself).
+   */
+  growTo?: number;
+  /** Ranges of such appends that become holes (all-zero blocks, which read as zeros). */
+  holes?: ReadonlyArray<{ offset: number; length: number }>;
 }
 
 /**
@@ -68,18 +76,33 @@ export class Transaction {
 
 /**
  * Carries out a repair: cut back to the old size when the file grew, give back reserved
- * space past it, restore the saved bytes below it. Returns what is left (undefined: done).
+ * space past it, grow it to the size it must keep, zero the holes, restore the saved bytes
+ * below the cut. None of it needs new space: a cut and a grow do not, and zeros and old bytes
+ * are written only to pages that differ, which failed writes changed, so they hold their
+ * space. Returns what is left (undefined: done).
  */
 export function repairFile(fd: number, repair: Repair): (Repair & { error: unknown }) | undefined {
-  const { truncateTo, reservedEnd } = repair;
-  if (truncateTo !== undefined) {
-    try {
-      if (fstatSync(fd).size > truncateTo) truncateFd(fd, truncateTo);
-    } catch (error) {
-      return { ...repair, error };
-    }
-    if (reservedEnd !== undefined) releaseBeyond(fd, truncateTo, reservedEnd - truncateTo);
+  const { truncateTo, reservedEnd, growTo } = repair;
+  const cut = truncateTo === undefined ? undefined : Math.max(truncateTo, growTo ?? 0);
+  try {
+    const size = fstatSync(fd).size;
+    if (cut !== undefined && size > cut) truncateFd(fd, cut);
+    else if (growTo !== undefined && size < growTo) truncateFd(fd, growTo);
+  } catch (error) {
+    return { ...repair, error };
   }
-  const { left, error } = restoreSaved(fd, repair.undo, truncateTo ?? Number.MAX_SAFE_INTEGER);
-  return left.length > 0 ? { ...repair, undo: left, error } : undefined;
+  if (cut !== undefined && reservedEnd !== undefined) releaseBeyond(fd, cut, reservedEnd - cut);
+  const holes = [...(repair.holes ?? [])];
+  while (holes.length > 0) {
+    const { offset, length } = holes[0]!;
+    try {
+      zeroRange(fd, offset, length);
+    } catch (error) {
+      return { ...repair, holes, error };
+    }
+    holes.shift();
+  }
+  const { left, error } = restoreSaved(fd, repair.undo, cut ?? Number.MAX_SAFE_INTEGER);
+  const { holes: _done, ...rest } = repair;
+  return left.length > 0 ? { ...rest, undo: left, error } : undefined;
 }
