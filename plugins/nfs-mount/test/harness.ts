@@ -14,9 +14,10 @@ export interface GaneshaPeer extends Ganesha {
 
 /**
  * Runs `body` with nfs-ganesha serving `dir/export` on loopback; stopped by pid afterwards.
- * With `exportMib`, the export is a tmpfs of that size (a disk that fills).
+ * With `exportMib`, the export is a tmpfs of that size (a disk that fills); `leaseSeconds`
+ * shortens its NFSv4 lease.
  */
-export function withGanesha<T>(body: (g: GaneshaPeer, dir: string) => Promise<T>, options: { v3?: boolean; exportMib?: number } = {}): Promise<T> {
+export function withGanesha<T>(body: (g: GaneshaPeer, dir: string) => Promise<T>, options: { v3?: boolean; exportMib?: number; leaseSeconds?: number } = {}): Promise<T> {
   const { exportMib, ...ganeshaOptions } = options;
   return temporaryDirectory(async (dir) => {
     const exportDir = join(dir, 'export');

@@ -150,8 +150,9 @@ When the kernel has no NFS client or kmxd is not running, kmx says so in one lin
         },
         filesystem: async () => {
           const status = new MountStatusReporter(mountpoint);
-          const client = await connectUserspace(target, { log: (line) => process.stderr.write(`kmx nfs: ${line}\n`), onState: (state) => status.update(statusText(state)) });
-          return new NfsFileSystem(client, (line) => process.stderr.write(`kmx nfs: ${line}\n`));
+          const clients = await connectUserspace(target, { log: (line) => process.stderr.write(`kmx nfs: ${line}\n`), onState: (state) => status.update(statusText(state)) });
+          // Shared with other users: each request goes out as its caller, as the kernel's client sends it.
+          return new NfsFileSystem(clients, (line) => process.stderr.write(`kmx nfs: ${line}\n`), { perCaller: fuseOptions.allowOther === true });
         },
       }, { ...flags, daemon: !flags.foreground });
     } catch (err) {

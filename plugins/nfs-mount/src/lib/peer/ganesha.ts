@@ -33,6 +33,8 @@ export interface GaneshaOptions {
   /** Ports to serve on (a restart on the ports of an earlier start); default: free ones. */
   nfsPort?: number;
   mountPort?: number;
+  /** NFSv4 lease in seconds (ganesha's default: 60); a client that renews nothing for longer loses its state. */
+  leaseSeconds?: number;
 }
 
 /** Held by whoever starts an rpcbind for ganesha, until it stops it: see holdRpcbindLock. */
@@ -76,14 +78,14 @@ async function ensureRpcbind(): Promise<() => Promise<void>> {
   return () => stopChild(child);
 }
 
-function config(o: { bind: string; nfsPort: number; mountPort: number; v3: boolean; exportDir: string; recovery: string }): string {
+function config(o: { bind: string; nfsPort: number; mountPort: number; v3: boolean; exportDir: string; recovery: string; leaseSeconds?: number | undefined }): string {
   const protocols = o.v3 ? '3, 4' : '4';
   return `NFS_CORE_PARAM {
   Bind_addr = ${o.bind}; NFS_Port = ${o.nfsPort}; Protocols = ${protocols};
   ${o.v3 ? `MNT_Port = ${o.mountPort}; mount_path_pseudo = true;` : ''}
   Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false;
 }
-NFSv4 { Graceless = true; RecoveryBackend = fs; RecoveryRoot = ${o.recovery}; Minor_Versions = 0, 1, 2; Only_Numeric_Owners = true; }
+NFSv4 { Graceless = true; RecoveryBackend = fs; RecoveryRoot = ${o.recovery}; Minor_Versions = 0, 1, 2; Only_Numeric_Owners = true;${o.leaseSeconds ? ` Lease_Lifetime = ${o.leaseSeconds};` : ''} }
 EXPORT {
   Export_Id = 1; Path = ${o.exportDir}; Pseudo = /export;
   Access_Type = RW; SecType = sys; Protocols = ${protocols}; Transports = TCP;
@@ -111,7 +113,7 @@ export async function startGanesha(options: GaneshaOptions): Promise<Ganesha> {
   const mountPort = options.mountPort ?? (await freePort());
   const conf = join(options.dir, 'ganesha.conf');
   const logFile = join(options.dir, 'ganesha.log');
-  await writeFile(conf, config({ bind, nfsPort, mountPort, v3, exportDir: options.exportDir, recovery: join(options.dir, 'recovery') }));
+  await writeFile(conf, config({ bind, nfsPort, mountPort, v3, exportDir: options.exportDir, recovery: join(options.dir, 'recovery'), leaseSeconds: options.leaseSeconds }));
   await rm(logFile, { force: true }); // ganesha appends: an earlier start's INITIALIZED must not count
   const unlock = v3 ? await holdRpcbindLock() : async () => undefined;
   const stopRpcbind = v3 ? await ensureRpcbind().catch(async (err: unknown) => { await unlock(); throw err; }) : unlock;

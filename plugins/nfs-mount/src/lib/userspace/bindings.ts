@@ -18,11 +18,20 @@ export interface LibNfs {
   set_timeout: Fn; set_version: Fn; set_uid: Fn; set_gid: Fn; set_autoreconnect: Fn; set_dircache: Fn;
   get_readmax: Fn; get_writemax: Fn; umask: Fn;
   parse_url_dir: Fn; destroy_url: Fn; mount_async: Fn;
-  stat64_async: Fn; lstat64_async: Fn; open_async: Fn; create_async: Fn; close_async: Fn;
+  stat64_async: Fn; lstat64_async: Fn; fstat64_async: Fn; open_async: Fn; create_async: Fn; close_async: Fn;
   pread_async: Fn; pwrite_async: Fn; fsync_async: Fn; ftruncate_async: Fn; truncate_async: Fn;
-  mkdir2_async: Fn; rmdir_async: Fn; unlink_async: Fn; rename_async: Fn; symlink_async: Fn; readlink_async: Fn; link_async: Fn;
+  mkdir2_async: Fn; mknod_async: Fn; rmdir_async: Fn; unlink_async: Fn; rename_async: Fn; symlink_async: Fn; readlink_async: Fn; link_async: Fn;
   chmod_async: Fn; lchown_async: Fn; utimes_async: Fn; statvfs_async: Fn;
   opendir_async: Fn; readdir: Fn; closedir: Fn; memcpy: Fn;
+  // Identity: AUTH_SYS credentials and the NFSv4 client's name and verifier.
+  authunix_create: Fn; set_auth: Fn; set_client_name: Fn; set_verifier: Fn;
+  // Raw RPC on the context's own connection, for what libnfs 4.0 has no call for, or encodes
+  // into too small a buffer (see raw.ts).
+  rpcCallbackType: KoffiModule.TypeObject;
+  get_rpc_context: Fn; get_rootfh: Fn; allocate_pdu2: Fn; queue_pdu: Fn; free_pdu: Fn;
+  zdr_SYMLINK3args: Fn; zdr_COMPOUND4args: Fn; nfs3_pathconf_async: Fn;
+  /** Addresses of libnfs's reply decoders, handed to rpc_allocate_pdu2. */
+  zdr_SYMLINK3res: Pointer; zdr_COMPOUND4res: Pointer;
   direntType: KoffiModule.TypeObject; statType: KoffiModule.TypeObject; urlType: KoffiModule.TypeObject;
 }
 
@@ -39,6 +48,8 @@ export function libnfs(): LibNfs {
     throw new KmxError(`libnfs is not available: ${err instanceof Error ? err.message : String(err)}`, { hint: 'install it: apt-get install libnfs13' });
   }
   const callbackType = koffi.proto('void kmx_nfs_cb(int err, void *nfs, void *data, void *private_data)');
+  // libnfs's rpc_cb: the status is RPC_STATUS_SUCCESS (0), _ERROR (1), _CANCEL (2) or _TIMEOUT (3).
+  const rpcCallbackType = koffi.proto('void kmx_rpc_cb(void *rpc, int status, void *data, void *private_data)');
   const statType = koffi.struct('kmx_nfs_stat_64', {
     dev: 'uint64', ino: 'uint64', mode: 'uint64', nlink: 'uint64', uid: 'uint64', gid: 'uint64', rdev: 'uint64', size: 'uint64',
     blksize: 'uint64', blocks: 'uint64', atime: 'uint64', mtime: 'uint64', ctime: 'uint64',
@@ -55,7 +66,7 @@ export function libnfs(): LibNfs {
   const cb = 'kmx_nfs_cb *cb, void *private_data';
   const f = (proto: string): Fn => lib.func(proto);
   cached = {
-    koffi, callbackType, statType, direntType, urlType,
+    koffi, callbackType, rpcCallbackType, statType, direntType, urlType,
     init_context: f('void *nfs_init_context(void)'),
     destroy_context: f('void nfs_destroy_context(void *nfs)'),
     get_error: f('const char *nfs_get_error(void *nfs)'),
@@ -76,6 +87,7 @@ export function libnfs(): LibNfs {
     mount_async: f(`int nfs_mount_async(void *nfs, const char *server, const char *exportname, ${cb})`),
     stat64_async: f(`int nfs_stat64_async(void *nfs, const char *path, ${cb})`),
     lstat64_async: f(`int nfs_lstat64_async(void *nfs, const char *path, ${cb})`),
+    fstat64_async: f(`int nfs_fstat64_async(void *nfs, void *fh, ${cb})`),
     open_async: f(`int nfs_open_async(void *nfs, const char *path, int flags, ${cb})`),
     create_async: f(`int nfs_create_async(void *nfs, const char *path, int flags, int mode, ${cb})`),
     close_async: f(`int nfs_close_async(void *nfs, void *fh, ${cb})`),
@@ -85,6 +97,7 @@ export function libnfs(): LibNfs {
     ftruncate_async: f(`int nfs_ftruncate_async(void *nfs, void *fh, uint64_t length, ${cb})`),
     truncate_async: f(`int nfs_truncate_async(void *nfs, const char *path, uint64_t length, ${cb})`),
     mkdir2_async: f(`int nfs_mkdir2_async(void *nfs, const char *path, int mode, ${cb})`),
+    mknod_async: f(`int nfs_mknod_async(void *nfs, const char *path, int mode, int dev, ${cb})`),
     rmdir_async: f(`int nfs_rmdir_async(void *nfs, const char *path, ${cb})`),
     unlink_async: f(`int nfs_unlink_async(void *nfs, const char *path, ${cb})`),
     rename_async: f(`int nfs_rename_async(void *nfs, const char *from, const char *to, ${cb})`),
@@ -101,6 +114,20 @@ export function libnfs(): LibNfs {
     // libc's, through libnfs's handle: read data is copied straight into the caller's Buffer
     // (a koffi view per read would be an external ArrayBuffer each time, and GC pressure).
     memcpy: f('void *memcpy(void *dest, void *src, size_t n)'),
+    authunix_create: f('void *libnfs_authunix_create(const char *host, uint32_t uid, uint32_t gid, uint32_t len, const uint32_t *groups)'),
+    set_auth: f('void nfs_set_auth(void *nfs, void *auth)'),
+    set_client_name: f('void nfs4_set_client_name(void *nfs, const char *name)'),
+    set_verifier: f('void nfs4_set_verifier(void *nfs, const uint8_t *verifier)'),
+    get_rpc_context: f('void *nfs_get_rpc_context(void *nfs)'),
+    get_rootfh: f('void *nfs_get_rootfh(void *nfs)'),
+    allocate_pdu2: f('void *rpc_allocate_pdu2(void *rpc, int program, int version, int procedure, kmx_rpc_cb *cb, void *private_data, void *decode, int decode_size, size_t alloc_hint)'),
+    queue_pdu: f('int rpc_queue_pdu(void *rpc, void *pdu)'),
+    free_pdu: f('void rpc_free_pdu(void *rpc, void *pdu)'),
+    zdr_SYMLINK3args: f('uint32_t zdr_SYMLINK3args(uint64_t zdr, uint64_t args)'),
+    zdr_COMPOUND4args: f('uint32_t zdr_COMPOUND4args(uint64_t zdr, uint64_t args)'),
+    nfs3_pathconf_async: f('int rpc_nfs3_pathconf_async(void *rpc, kmx_rpc_cb *cb, void *args, void *private_data)'),
+    zdr_SYMLINK3res: lib.symbol('zdr_SYMLINK3res'),
+    zdr_COMPOUND4res: lib.symbol('zdr_COMPOUND4res'),
   };
   return cached;
 }

@@ -2,6 +2,8 @@ import { KmxError } from '@kmx/core';
 import type { NfsSource } from '../source.js';
 import { NfsClient, type NfsProtocol } from './client.js';
 import type { ConnectionState } from './connection.js';
+import type { Credential } from './driver.js';
+import { clientNamer, credentialKey, NfsClients, ownCredential } from './pool.js';
 
 export interface UserspaceTarget {
   source: NfsSource;
@@ -25,9 +27,14 @@ export function nfsUrl(t: UserspaceTarget): string {
  * Connects and mounts the export in user space; a failure is one clear line. Later, the client
  * reconnects by itself: `log` hears of it and `onState` follows the connection's state.
  */
-export async function connectUserspace(t: UserspaceTarget, events: { log?: (line: string) => void; onState?: (state: ConnectionState) => void } = {}): Promise<NfsClient> {
+export async function connectUserspace(t: UserspaceTarget, events: { log?: (line: string) => void; onState?: (state: ConnectionState) => void } = {}): Promise<NfsClients> {
+  const name = clientNamer();
+  const own = ownCredential();
+  const connect = (credential: Credential, more: typeof events & { probe?: boolean } = {}): Promise<NfsClient> =>
+    NfsClient.connect({ url: nfsUrl(t), protocol: t.protocol, timeoutMs: t.timeoutMs, credential, clientName: name(credential), ...more });
+  let client: NfsClient;
   try {
-    return await NfsClient.connect({ url: nfsUrl(t), protocol: t.protocol, timeoutMs: t.timeoutMs, ...events });
+    client = await connect(own, events);
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
     const where = `${t.source.server}:${t.source.exportPath}`;
@@ -36,4 +43,11 @@ export async function connectUserspace(t: UserspaceTarget, events: { log?: (line
     }
     throw new KmxError(`cannot reach NFS server ${where}: ${detail.replace(/^mount: (i\/o error \(EIO\): )?/, '')}`, { hint: 'check the server name, port and that it exports over TCP', cause: err });
   }
+  // Other callers' clients (a shared mount) log as the mount's does, say nothing of its state
+  // and ask nothing when idle (an idle one is closed instead).
+  const log = events.log;
+  return new NfsClients(client, credentialKey(own), (credential) => connect(credential, {
+    probe: false,
+    ...(log ? { log: (line: string) => log(`(as uid ${credential.uid}) ${line}`) } : {}),
+  }));
 }

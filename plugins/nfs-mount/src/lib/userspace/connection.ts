@@ -1,11 +1,12 @@
 import { SysError } from '@kmx/core';
-import { ConnectionLost, type NfsContext } from './driver.js';
+import { ConnectionLost, NfsStateError, type NfsContext } from './driver.js';
 
 // The NFS connection behind a user-space mount, kept alive as kmx sftp keeps its SSH one
 // (plugins/sftp-fuse/src/lib/connection/connection.ts). libnfs's own reconnection is off (it
 // would retry for ever, or give up for good): when a connection breaks, or a call or the idle
 // probe goes unanswered for the timeout, a new libnfs context mounts the export again, with
-// exponential backoff, for as long as the mount lives.
+// exponential backoff, for as long as the mount lives. On NFSv4 a context whose open state is
+// out of step with the server's is replaced the same way, at once (renew).
 
 /** One libnfs context with the export mounted: a connection generation. */
 export interface Session {
@@ -15,11 +16,21 @@ export interface Session {
   /** The largest read and write one call may carry on it. */
   readMax: number;
   writeMax: number;
-  /** Set once the connection is gone: its file handles mean nothing to a new one. */
+  /**
+   * Set once the connection is gone: its file handles mean nothing to a new one, and writes it
+   * had acknowledged but not committed may be lost (the server may have restarted).
+   */
   lost: boolean;
+  /**
+   * Set once it was replaced by a fresh NFSv4 client (renew): its handles mean nothing to the
+   * new one either, but the server kept everything it had acknowledged.
+   */
+  retired: boolean;
+  /** The longest name the server takes (statfs f_namemax, pathconf _PC_NAME_MAX). */
+  nameMax: number;
 }
 
-export type Mounted = Omit<Session, 'generation' | 'lost'>;
+export type Mounted = Omit<Session, 'generation' | 'lost' | 'retired'>;
 
 export interface ConnectionState {
   status: 'connected' | 'reconnecting';
@@ -36,7 +47,7 @@ export interface NfsConnectionOptions {
   timeoutMs: number;
   /** First and largest delay between reconnection attempts. */
   backoffMs?: { first: number; max: number };
-  /** An idle connection is asked for the export root's attributes this often (a real request). */
+  /** An idle connection is asked for the export root's attributes this often (a real request); 0: never. */
   probeMs?: number;
   log: (line: string) => void;
   onState?: (state: ConnectionState) => void;
@@ -72,6 +83,8 @@ export class NfsConnection {
   private stateValue: ConnectionState;
   private readonly prober: NodeJS.Timeout;
   private probing = false;
+  /** Contexts being replaced (renew), until their calls in flight are done and they are closed. */
+  private retiring: Promise<void> = Promise.resolve();
 
   constructor(first: Mounted, private readonly options: NfsConnectionOptions, private readonly probe: (session: Session) => Promise<unknown>) {
     this.backoffMs = options.backoffMs ?? { first: 250, max: 5000 };
@@ -79,7 +92,7 @@ export class NfsConnection {
     this.stateValue = { status: 'connected', generation: 0, since: new Date(), detail: 'connected' };
     this.adopt(first);
     const probeMs = options.probeMs ?? Math.min(5000, options.timeoutMs);
-    this.prober = setInterval(() => void this.probeIfIdle(probeMs), Math.max(250, Math.floor(probeMs / 2)));
+    this.prober = setInterval(() => void (probeMs > 0 && this.probeIfIdle(probeMs)), probeMs > 0 ? Math.max(250, Math.floor(probeMs / 2)) : 60_000);
     this.prober.unref();
   }
 
@@ -120,11 +133,20 @@ export class NfsConnection {
    */
   async run<T>(repeatable: boolean, operation: (session: Session) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.options.timeoutMs;
+    let renewed = false;
     for (;;) {
       const session = this.current ?? (await this.session(deadline));
       try {
         return await operation(session);
       } catch (err) {
+        if (err instanceof NfsStateError) {
+          // Not carried out: the server does not know this client's state. Once more, on a
+          // fresh client (any operation: nothing was done); a second refusal is the caller's.
+          this.renew(session, `the server refused its NFSv4 state (NFS4ERR_${err.status})`);
+          if (renewed || this.closed) throw new SysError(EIO, err.syscall, undefined, { detail: err.message });
+          renewed = true;
+          continue;
+        }
         if (!(err instanceof ConnectionLost)) throw err;
         this.lost(session, err.reason);
         if (!repeatable || this.closed || Date.now() >= deadline) {
@@ -149,6 +171,27 @@ export class NfsConnection {
     this.reconnectSoon();
   }
 
+  /**
+   * NFSv4: `session`'s open state may be out of step with the server's (a refused OPEN or
+   * CLOSE leaves libnfs 4.0's open-owner sequence behind or ahead of the server's, and then
+   * every OPEN fails), or the server no longer knows it (it let the lease expire, say: libnfs
+   * 4.0 never renews it). It is replaced by a
+   * fresh client of the same name: new operations wait for it, the calls in flight finish
+   * first (at most the timeout), and the server, seeing the same client with a new verifier,
+   * drops the old one's state. Open files are opened again on the new one before their next
+   * use; nothing the server acknowledged is lost, unlike after a broken connection. `quiet`:
+   * an expected step (after a refusal), not worth a log line.
+   */
+  renew(session: Session, reason: string, quiet = false): void {
+    if (this.current !== session || this.closed) return;
+    this.current = undefined;
+    session.retired = true;
+    if (!quiet) this.options.log(`${reason}: starting a fresh NFSv4 client`);
+    const old = session.ctx.drained(this.options.timeoutMs).then(() => session.ctx.close());
+    this.retiring = this.retiring.then(() => old);
+    this.reconnectSoon(0);
+  }
+
   /** Stops reconnecting and closes the connection. */
   close(): void {
     if (this.closed) return;
@@ -166,11 +209,17 @@ export class NfsConnection {
   private adopt(mounted: Mounted): void {
     const downSince = this.stateValue.status === 'reconnecting' ? this.stateValue.since : undefined;
     this.generationCount++;
-    const session: Session = { ...mounted, generation: this.generationCount, lost: false };
+    const session: Session = { ...mounted, generation: this.generationCount, lost: false, retired: false };
     this.current = session;
     this.backoff = this.backoffMs.first;
     session.ctx.onLost((reason) => this.lost(session, reason));
     const now = new Date();
+    if (this.stateValue.status === 'connected' && this.generationCount > 1) {
+      // A fresh NFSv4 client on a connection that never went down (renew): the state stands.
+      this.stateValue = { ...this.stateValue, generation: this.generationCount };
+      this.wake();
+      return;
+    }
     const detail = downSince ? `reconnected ${clockTime(now)} after ${Math.max(1, Math.round((now.getTime() - downSince.getTime()) / 1000))} s down` : 'connected';
     if (downSince) this.options.log(detail);
     this.setState({ status: 'connected', generation: this.generationCount, since: now, detail });
@@ -192,11 +241,15 @@ export class NfsConnection {
     }
   }
 
-  private reconnectSoon(): void {
+  /** Starts reconnecting, after `firstDelayMs` (the backoff by default). */
+  private reconnectSoon(firstDelayMs?: number): void {
     if (this.connecting || this.closed || this.current) return;
     this.connecting = (async () => {
+      let delay = firstDelayMs ?? this.backoff;
       while (!this.closed && !this.current) {
-        await new Promise((resolve) => setTimeout(resolve, this.backoff).unref());
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        delay = this.backoff;
+        await this.retiring; // the server must see the old client's last calls before the new one
         if (this.closed) break;
         try {
           const mounted = await this.options.open((ctx) => (this.attempt = ctx));
@@ -207,7 +260,11 @@ export class NfsConnection {
           this.adopt(mounted);
         } catch (err) {
           const why = err instanceof ConnectionLost ? err.reason : err instanceof Error ? err.message : String(err);
-          if (this.stateValue.status === 'reconnecting' && why !== this.stateValue.detail) {
+          if (this.stateValue.status === 'connected') {
+            // A fresh start (renew) that could not connect: the server is down meanwhile.
+            this.options.log(`connection to the NFS server lost: ${why}; reconnecting`);
+            this.setState({ status: 'reconnecting', generation: this.generationCount, since: new Date(), detail: why });
+          } else if (why !== this.stateValue.detail) {
             this.setState({ ...this.stateValue, detail: why });
           }
           this.backoff = Math.min(this.backoff * 2, this.backoffMs.max);

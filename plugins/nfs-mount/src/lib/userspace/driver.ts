@@ -1,4 +1,5 @@
 import type * as KoffiModule from 'koffi';
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
 import { KmxError, SysError } from '@kmx/core';
 import { libnfs, type LibNfs, type Pointer } from './bindings.js';
@@ -29,6 +30,90 @@ export function plainReason(message: string): string {
   return 'the server closed the connection';
 }
 
+/** The NFS statuses (v3 and v4) a server refuses a request with, as errnos. */
+const STATUS_ERRNO: Record<string, keyof typeof constants.errno> = {
+  PERM: 'EPERM', NOENT: 'ENOENT', IO: 'EIO', NXIO: 'ENXIO', ACCES: 'EACCES', ACCESS: 'EACCES', EXIST: 'EEXIST', XDEV: 'EXDEV',
+  NODEV: 'ENODEV', NOTDIR: 'ENOTDIR', ISDIR: 'EISDIR', INVAL: 'EINVAL', FBIG: 'EFBIG', NOSPC: 'ENOSPC', ROFS: 'EROFS',
+  MLINK: 'EMLINK', NAMETOOLONG: 'ENAMETOOLONG', NOTEMPTY: 'ENOTEMPTY', DQUOT: 'EDQUOT', STALE: 'ESTALE', BADHANDLE: 'ESTALE',
+  FHEXPIRED: 'ESTALE', NOTSUPP: 'EOPNOTSUPP', ATTRNOTSUPP: 'EOPNOTSUPP', SYMLINK: 'ELOOP', SHARE_DENIED: 'EACCES',
+  FILE_OPEN: 'EBUSY', LOCKED: 'EAGAIN', DENIED: 'EAGAIN', OPENMODE: 'EBADF', BADOWNER: 'EINVAL', BADNAME: 'EINVAL',
+  BADCHAR: 'EINVAL', BADTYPE: 'EINVAL', WRONG_TYPE: 'EINVAL', TOOSMALL: 'EIO', SERVERFAULT: 'EIO', JUKEBOX: 'EAGAIN',
+  DELAY: 'EAGAIN', GRACE: 'EAGAIN',
+};
+
+/**
+ * NFSv4 statuses that say the client's state (its open-owner sequence, its stateids, its lease)
+ * is not what the server has: the request was not carried out, and the state must be made anew.
+ */
+const STATE_STATUSES = new Set(['BAD_SEQID', 'STALE_CLIENTID', 'STALE_STATEID', 'BAD_STATEID', 'OLD_STATEID', 'EXPIRED', 'ADMIN_REVOKED', 'LEASE_MOVED']);
+
+/** The errno of an NFS status code as a server sends it (v3 and v4 share the codes below 10000). */
+export function statusErrno(status: number): number {
+  const names: Record<number, string> = {
+    1: 'PERM', 2: 'NOENT', 5: 'IO', 6: 'NXIO', 13: 'ACCES', 17: 'EXIST', 18: 'XDEV', 19: 'NODEV', 20: 'NOTDIR', 21: 'ISDIR',
+    22: 'INVAL', 27: 'FBIG', 28: 'NOSPC', 30: 'ROFS', 31: 'MLINK', 63: 'NAMETOOLONG', 66: 'NOTEMPTY', 69: 'DQUOT', 70: 'STALE',
+    10001: 'BADHANDLE', 10004: 'NOTSUPP', 10008: 'DELAY', 10013: 'GRACE', 10029: 'SYMLINK',
+  };
+  const errno = STATUS_ERRNO[names[status] ?? ''];
+  return errno ? constants.errno[errno] : EIO;
+}
+
+/** How a libnfs call failed. */
+export type Failure =
+  | { kind: 'transport'; reason: string }
+  /** NFSv4: the server does not know (or no longer accepts) this client's state; nothing was done. */
+  | { kind: 'state'; status: string }
+  /** The server (or libnfs, for it) refused the request: an errno for the caller. */
+  | { kind: 'refused'; errno: number; status?: string };
+
+/**
+ * Sorts out a failed libnfs 4.0 call: `err` is its (negative) result, `message` the string it
+ * handed over, `contextError` nfs_get_error() right after.
+ * - libnfs reports a lost connection as EFAULT and a timeout as EINTR, but its NFSv3 READ and
+ *   WRITE also answer a server's refusal (NOSPC, FBIG, STALE, ACCES…) with EFAULT, saying which
+ *   in the context's error ("NFS: Write failed with NFS3ERR_NOSPC(-28)"): taken for a broken
+ *   connection, such a write was sent again on a new one, refused again, and so on.
+ * - Its errnos for NFSv4-only statuses (and for DQUOT) are ERANGE: the status named at the end
+ *   of the message says what it was.
+ */
+export function classifyFailure(err: number, message: string, contextError: string): Failure {
+  if (-err === constants.errno.EINTR) return { kind: 'transport', reason: /timed out/i.test(message) ? 'timed out' : 'cancelled' };
+  if (-err === constants.errno.EFAULT) {
+    const refused = /^NFS: (?:Read|Write) failed(?: with NFS3ERR_([A-Z_]+)\(-?\d+\)|\. No bytes (?:read|written).*)$/.exec(contextError);
+    if (refused) {
+      const errno = refused[1] === undefined ? undefined : STATUS_ERRNO[refused[1]];
+      return { kind: 'refused', errno: errno ? constants.errno[errno] : EIO, ...(refused[1] ? { status: refused[1] } : {}) };
+    }
+    if (/^Symlink not found during lookup/.test(message)) return { kind: 'refused', errno: EIO };
+    return { kind: 'transport', reason: plainReason(`${message} ${contextError}`) };
+  }
+  // The status ends the message ("NFS4: OPEN (path /a) failed with NFS4ERR_ACCESS(-13)"); the
+  // path before it is only a name, whatever it reads like.
+  const named = /failed with NFS[34]ERR_([A-Z_]+)\(-?\d+\)\s*$/.exec(message);
+  if (named) {
+    const status = named[1]!;
+    if (STATE_STATUSES.has(status)) return { kind: 'state', status };
+    const errno = STATUS_ERRNO[status];
+    return { kind: 'refused', errno: errno ? constants.errno[errno] : EIO, status };
+  }
+  // libnfs's NFSv4 open checks the parent directory's ACCESS after the server has opened the
+  // file: the caller may not have what it asked for there.
+  if (/^Insufficient ACCESS/.test(message)) return { kind: 'refused', errno: constants.errno.EACCES, status: 'ACCESS' };
+  const code = -err > 0 && -err < 200 && -err !== constants.errno.ERANGE ? -err : EIO;
+  return { kind: 'refused', errno: code };
+}
+
+/**
+ * NFSv4: the server does not know this client's state as libnfs has it (its open-owner
+ * sequence is out of step, or a stateid or the lease is gone). The request was not carried out;
+ * the connection starts a fresh NFSv4 client and sends it again (connection.ts).
+ */
+export class NfsStateError extends SysError {
+  constructor(what: string, readonly status: string, detail: string) {
+    super(EIO, what, undefined, { detail });
+  }
+}
+
 /**
  * A call failed because the connection did (it broke, or the server left a call unanswered for
  * the timeout): an I/O error to whoever is not prepared to reconnect (see connection.ts).
@@ -47,13 +132,31 @@ interface PollEvents {
 
 type Completion = (err: number, data: Pointer) => void;
 
+/** Who the requests of a context are sent as (AUTH_SYS). */
+export interface Credential {
+  uid: number;
+  gid: number;
+  /** Supplementary groups; AUTH_SYS carries 16 at most. */
+  groups: readonly number[];
+}
+
+/** AUTH_SYS carries at most 16 supplementary groups (RFC 5531); the kernel's client sends the first 16 too. */
+export const AUTH_SYS_MAX_GROUPS = 16;
+
 export interface NfsConnectOptions {
   /** e.g. nfs://127.0.0.1/export?version=3&nfsport=2049&mountport=20048 */
   url: string;
   /** Per-call timeout; a call to a dead server fails with EIO after it. */
   timeoutMs: number;
-  uid?: number;
-  gid?: number;
+  /** Send every request as this user (AUTH_SYS); libnfs's default is the process's uid and gid, without groups. */
+  credential?: Credential;
+  /**
+   * NFSv4: the client's name, the same for every context that replaces this one (a reconnection,
+   * a fresh start after the open sequence went out of step): with a new verifier each time, the
+   * server then drops the state of the one before. libnfs's own ("Libnfs pid:P T", T in seconds)
+   * is the same for two contexts made in one second, which would then share one open-owner.
+   */
+  clientName?: string;
 }
 
 /** One libnfs context, driven from the Node event loop. */
@@ -76,7 +179,11 @@ export class NfsContext {
 
   private readonly timeoutMs: number;
 
-  constructor(options: Pick<NfsConnectOptions, 'timeoutMs' | 'uid' | 'gid'>) {
+  private readonly rpcCallback: bigint;
+  /** Set by drained(): called once nothing is pending. */
+  private idleWaiter: (() => void) | undefined;
+
+  constructor(options: Pick<NfsConnectOptions, 'timeoutMs' | 'credential' | 'clientName'>) {
     this.timeoutMs = options.timeoutMs;
     this.lib = libnfs();
     this.nfs = this.lib.init_context();
@@ -87,9 +194,23 @@ export class NfsContext {
     // chmod or truncate of a file in it leaves that mtime alone: the kernel then took the
     // file's old size and mode from the next READDIRPLUS (and read only up to that size).
     this.lib.set_dircache(this.nfs, 0);
-    if (options.uid !== undefined) this.lib.set_uid(this.nfs, options.uid);
-    if (options.gid !== undefined) this.lib.set_gid(this.nfs, options.gid);
+    if (options.credential) {
+      const { uid, gid, groups } = options.credential;
+      const list = Uint32Array.from(groups.slice(0, AUTH_SYS_MAX_GROUPS));
+      // A short machine name: the credential goes into libnfs 4.0's 4 KiB request buffer with everything else.
+      const auth = this.lib.authunix_create('kmx', uid >>> 0, gid >>> 0, list.length, list);
+      if (!auth) throw new KmxError('libnfs could not make AUTH_SYS credentials');
+      this.lib.set_auth(this.nfs, auth); // the context owns it now
+    }
+    if (options.clientName !== undefined) {
+      this.lib.set_client_name(this.nfs, options.clientName);
+      this.lib.set_verifier(this.nfs, randomBytes(8));
+    }
     this.callback = this.lib.koffi.register((err: number, _nfs: Pointer, data: Pointer, id: Pointer) => this.complete(err, data, id), this.lib.koffi.pointer(this.lib.callbackType));
+    // Raw RPC calls (raw.ts) complete through libnfs's rpc_cb: a status instead of a result.
+    this.rpcCallback = this.lib.koffi.register((_rpc: Pointer, status: number, data: Pointer, id: Pointer) => {
+      this.complete(status === 0 ? 0 : status === 1 ? -constants.errno.EFAULT : -constants.errno.EINTR, data, id);
+    }, this.lib.koffi.pointer(this.lib.rpcCallbackType));
     this.ticker = setInterval(() => {
       if (this.pending.size > 0) this.service(0);
     }, TICK_MS);
@@ -121,6 +242,34 @@ export class NfsContext {
   /** Calls in flight. */
   get pendingCount(): number {
     return this.pending.size;
+  }
+
+  /**
+   * Resolves once no call is pending, or after `timeoutMs`: a context being replaced finishes
+   * what it was asked before it goes.
+   */
+  drained(timeoutMs: number): Promise<void> {
+    if (this.pending.size === 0 || this.closed || this.lostReason !== undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      const before = this.idleWaiter;
+      this.idleWaiter = () => {
+        before?.();
+        done();
+      };
+    });
+  }
+
+  /**
+   * A raw RPC (raw.ts): `start(rpc, cb, id)` queues it on the context's rpc_context with the
+   * rpc_cb-shaped callback; `onData` reads the decoded reply while it is valid.
+   */
+  rawCall<T>(what: string, start: (rpc: Pointer, cb: bigint, id: Pointer) => number, onData: (data: Pointer) => T): Promise<T> {
+    return this.call(what, (_cb, id) => start(this.lib.get_rpc_context(this.nfs), this.rpcCallback, id), (data) => onData(data));
   }
 
   /**
@@ -165,7 +314,15 @@ export class NfsContext {
     for (const [, done] of this.pending) done(-EIO, null);
     this.pending.clear();
     this.lib.koffi.unregister(this.callback);
+    this.lib.koffi.unregister(this.rpcCallback);
     this.nfs = null;
+    this.notifyIdle();
+  }
+
+  private notifyIdle(): void {
+    const waiter = this.idleWaiter;
+    this.idleWaiter = undefined;
+    waiter?.();
   }
 
   private complete(err: number, data: Pointer, idPointer: Pointer): void {
@@ -175,28 +332,32 @@ export class NfsContext {
     this.pending.delete(id);
     if (err >= 0 || !TRANSPORT_FAILURES.has(-err)) this.lastAnswer = Date.now();
     done(err, data);
+    if (this.pending.size === 0 && this.idleWaiter) setImmediate(() => this.notifyIdle()); // not inside libnfs's callback
   }
 
   private toError(what: string, err: number, data: Pointer): SysError {
-    let message = '';
-    try {
-      message = data ? String(this.lib.koffi.decode(data, 'char', -1)) : '';
-    } catch {
-      message = '';
-    }
-    // libnfs reports a lost connection (EFAULT) or a timeout or cancel (EINTR) with codes that
-    // are not errnos of the operation: the connection failed, not the operation (to a reader of
-    // the mount, an I/O error unless it is sent again). By code, not by message: the message
-    // carries the path, and a file named socket.h is just a name.
     if (this.closed) return new ConnectionLost(what, 'the NFS connection is closed');
     if (err === -EIO && data === null && this.lostReason !== undefined) return new ConnectionLost(what, this.lostReason);
-    if (TRANSPORT_FAILURES.has(-err)) {
-      const reason = -err === constants.errno.EINTR ? `no answer from the server for ${Math.round(this.timeoutMs / 1000)} s` : plainReason(`${message} ${this.error()}`);
+    // The context's error string first: for a refused NFSv3 READ or WRITE, `data` is libnfs's
+    // decoded reply, not a string.
+    const contextError = this.error();
+    let message = '';
+    if (-err !== constants.errno.EFAULT || !/^NFS: (?:Read|Write) failed/.test(contextError)) {
+      try {
+        message = data ? String(this.lib.koffi.decode(data, 'char', -1)) : '';
+      } catch {
+        message = '';
+      }
+    }
+    // By code and libnfs's own words, not by the message's path: a file named socket.h is just a name.
+    const failure = classifyFailure(err, message, contextError);
+    if (failure.kind === 'transport') {
+      const reason = -err === constants.errno.EINTR ? `no answer from the server for ${Math.round(this.timeoutMs / 1000)} s` : failure.reason;
       this.fail(reason);
       return new ConnectionLost(what, reason);
     }
-    const code = -err > 0 && -err < 200 ? -err : EIO;
-    return new SysError(code, what, undefined, { detail: message || undefined });
+    if (failure.kind === 'state') return new NfsStateError(what, failure.status, message);
+    return new SysError(failure.errno, what, undefined, { detail: message || (failure.status ? contextError : undefined) || undefined });
   }
 
   /**
@@ -215,6 +376,7 @@ export class NfsContext {
       this.pending.delete(id);
       done(-EIO, null);
     }
+    this.notifyIdle();
     this.lostListener?.(reason);
   }
 

@@ -32,4 +32,4 @@ export function userspaceOptionParser(defaultTimeoutMs: number): { parsed: Users
 }
 
 /** Defaults for NFS through FUSE: short attribute caching (the server may change under us), big I/O. */
-export const NFS_FUSE_DEFAULTS: FuseOptions = { attrTimeout: 1, entryTimeout: 1, negativeTimeout: 0, maxRead: 1048576, maxWrite: 1048576, maxBackground: 64, congestionThreshold: 48 };
+export const NFS_FUSE_DEFAULTS: FuseOptions = { useIno: true, attrTimeout: 1, entryTimeout: 1, negativeTimeout: 0, maxRead: 1048576, maxWrite: 1048576, maxBackground: 64, congestionThreshold: 48 };

@@ -32,12 +32,11 @@ function covers(have: number, want: number): boolean {
  * stateid stale (its reads fail), and closing both sends a CLOSE the server no longer knows,
  * after which libnfs's open-owner sequence is out of step and every later OPEN of the session
  * fails (BAD_SEQID, seen as ERANGE). So each file (by inode: hard links are one file) has one
- * libnfs open, shared and counted; an
- * open that needs more access reopens it read-write. libnfs 4.0 also changes attributes by
- * path through an OPEN of its own, which breaks the sequence the same way next to ours:
- * `around` closes the file's open for the change and opens it again. Opens, closes and
- * changes run one at a time (FUSE sends a RELEASE without waiting for it, so the next OPEN of
- * the file can overtake it).
+ * libnfs open per client (each user of a shared mount is a client of its own), shared and
+ * counted; an open that needs more access reopens it read-write. Attributes are changed without
+ * an OPEN (raw.ts setattrV4), never through libnfs's own, which would open the file beside
+ * ours. Opens and closes run one at a time (FUSE sends a RELEASE without waiting for it, so the
+ * next OPEN of the file can overtake it).
  */
 export class SharedOpens {
   private readonly byIno = new Map<number, SharedOpen>();
@@ -63,7 +62,7 @@ export class SharedOpens {
         return shared;
       }
       if (!covers(current.flags, want)) {
-        if (writes(want) && writes(current.flags)) {
+        if (writes(want) && writes(current.flags) && (want & fsConstants.O_APPEND) !== (current.flags & fsConstants.O_APPEND)) {
           // Both write, one with O_APPEND and one without: one libnfs open cannot be both.
           throw SysError.of('EBUSY', 'open', path, { detail: 'libnfs 4.0 keeps one NFSv4 open per file, and it is open for writing in the other mode (O_APPEND)' });
         }
@@ -93,15 +92,6 @@ export class SharedOpens {
     this.byIno.delete(ino);
   }
 
-  /** Runs a change of the attributes of the file at `path` (inode `ino`) with the mount's open of it, if any, closed. */
-  around(path: string, ino: number, change: () => Promise<void>): Promise<void> {
-    return this.inTurn(async () => {
-      const shared = this.byIno.get(ino);
-      if (shared === undefined) return change();
-      return this.replace(path, shared, shared.flags, change);
-    });
-  }
-
   private async inode(path: string): Promise<number> {
     const { ino } = await this.client.lstat(path);
     if (ino === undefined) throw SysError.of('EIO', 'open', path, { detail: 'the server gave no file id' });
@@ -115,17 +105,15 @@ export class SharedOpens {
   }
 
   /**
-   * Closes the libnfs open once the writes behind it have landed, runs `between`, and opens it
-   * again with `flags` (as it was, if that fails). I/O arriving meanwhile waits on `ready`.
+   * Closes the libnfs open once the writes behind it have landed and opens it again with
+   * `flags` (as it was, if that fails). I/O arriving meanwhile waits on `ready`.
    */
-  private async replace(path: string, shared: SharedOpen, flags: number, between?: () => Promise<void>): Promise<void> {
+  private async replace(path: string, shared: SharedOpen, flags: number): Promise<void> {
     let reopened!: () => void;
     shared.ready = new Promise((resolve) => (reopened = resolve));
     try {
       await this.settle(shared);
       await this.client.close_(shared.handle);
-      let failed: { err: unknown } | undefined;
-      await between?.().catch((err: unknown) => (failed = { err }));
       try {
         shared.handle = await this.client.open(path, flags);
         shared.flags = flags;
@@ -133,7 +121,6 @@ export class SharedOpens {
         shared.handle = await this.client.open(path, shared.flags);
         throw err;
       }
-      if (failed) throw failed.err;
     } finally {
       reopened();
     }
