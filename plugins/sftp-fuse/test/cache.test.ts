@@ -1,4 +1,4 @@
-// The metadata cache (src/lib/filesystem/cache.ts): what a removal forgets.
+// The metadata cache (src/lib/filesystem/cache.ts): what a change forgets.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Attr } from '@kmx/core';
@@ -37,5 +37,30 @@ describe('MetadataCache', () => {
     assert.equal(cache.lookup('/t/a/b/deep'), undefined);
     cache.removed('/big');
     assert.equal(cache.lookup('/big/f0'), undefined);
+  });
+
+  it('a name made or removed in a directory forgets the directory\'s own attributes (its times and link count moved), not its listing', () => {
+    const cache = new MetadataCache(60_000);
+    cache.setListing('/', [{ name: 'd', attr: attr(DIR) }, { name: 'e', attr: attr(DIR) }]);
+    cache.setListing('/d', [{ name: 'x', attr: attr(FILE) }]);
+    cache.added('/d/new', attr(FILE));
+    assert.equal(cache.lookup('/d'), undefined, 'asked again');
+    assert.deepEqual([...cache.listing('/d')!].sort(), ['new', 'x'], 'the listing stays, with the new name');
+    cache.setListing('/', [{ name: 'd', attr: attr(DIR) }, { name: 'e', attr: attr(DIR) }]);
+    cache.removed('/d/x');
+    assert.equal(cache.lookup('/d'), undefined);
+    assert.equal(cache.lookup('/d/x'), null);
+    assert.equal(cache.lookup('/e')?.mode, DIR, 'its sibling stays');
+  });
+
+  it('a change through one name of a hard-linked file forgets what its other names say (link count, ctime)', () => {
+    const cache = new MetadataCache(60_000);
+    const linked = { ...attr(FILE), ino: 77, nlink: 2 };
+    cache.setListing('/a', [{ name: 'f', attr: linked }, { name: 'other', attr: { ...attr(FILE), ino: 78 } }]);
+    cache.setAttr('/b/g', linked);
+    cache.forgetFile(77);
+    assert.equal(cache.lookup('/a/f'), undefined);
+    assert.equal(cache.lookup('/b/g'), undefined);
+    assert.equal(cache.lookup('/a/other')?.ino, 78);
   });
 });

@@ -275,6 +275,24 @@ describe('kmx sftp mount --via sftp-server', () => {
     assert.equal(await readFile(join(dir, 'srv', 't', 'sub', 'g'), 'utf8'), '4\n');
   }));
 
+  // sftp-server answers ENAMETOOLONG (and EINVAL) with BAD_MESSAGE; a mount deep in the server's
+  // tree meets the server's PATH_MAX before the client's.
+  it('names and paths too long for the server are ENAMETOOLONG, not EIO', () => withTestMount(viaMount(), async ({ dir, mnt }) => {
+    const name = 'n'.repeat(256);
+    const r = await sh(`cd '${mnt}' && touch ${name}; mkdir ${name}; stat ${name}; ln -s x ${name}; mkdir -p d && mv d ${name}; echo done`);
+    assert.equal(r.stdout, 'done\n');
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 5, r.stderr);
+    for (const line of lines) assert.match(line, /File name too long/);
+    // A path the mount takes (relative, under PATH_MAX) that the server's root makes too long.
+    const deep = Array.from({ length: 16 }, () => 'd'.repeat(250)).join('/');
+    const file = `${deep}/${'f'.repeat(4095 - deep.length - 1)}`;
+    const w = await sh(`cd '${mnt}' && mkdir -p ${deep} && : > ${file}`);
+    assert.notEqual(w.code, 0);
+    assert.match(w.stderr, /File name too long/);
+    assert.deepEqual((await readdir(join(dir, 'srv'))).sort(), ['d', 'd'.repeat(250)], 'the directory the mv could not move is there, and nothing else');
+  }));
+
   it('--read-only, uid/gid and a short cache timeout', () => withTestMount(viaMount(['--read-only', '-o', 'uid=4321,gid=8765,cache_timeout=0.5']), async ({ dir, mnt }) => {
     const srv = join(dir, 'srv');
     await writeFile(join(srv, 'f'), 'x');

@@ -18,6 +18,8 @@ export interface RawAttrs {
   mode?: number;
   atime?: number;
   mtime?: number;
+  /** Extended pairs (type, data), as sent or received. */
+  extended?: Array<[string, Buffer]>;
 }
 
 export interface Reply {
@@ -66,6 +68,11 @@ export const enc = {
       flags |= 0x8;
       parts.push(enc.u32(a.atime), enc.u32(a.mtime));
     }
+    if (a.extended !== undefined) {
+      flags |= 0x80000000;
+      parts.push(enc.u32(a.extended.length));
+      for (const [type, data] of a.extended) parts.push(enc.str(type), enc.str(data));
+    }
     return Buffer.concat([enc.u32(flags), ...parts]);
   },
 };
@@ -95,7 +102,14 @@ function parseAttrs(b: Buffer, p: number): { attrs: RawAttrs; next: number } {
   if (flags & 0x80000000) {
     const count = b.readUInt32BE(p);
     p += 4;
-    for (let i = 0; i < count * 2; i++) p += 4 + b.readUInt32BE(p);
+    attrs.extended = [];
+    for (let i = 0; i < count; i++) {
+      const type = b.subarray(p + 4, p + 4 + b.readUInt32BE(p));
+      p += 4 + type.length;
+      const data = b.subarray(p + 4, p + 4 + b.readUInt32BE(p));
+      p += 4 + data.length;
+      attrs.extended.push([type.toString(), Buffer.from(data)]);
+    }
   }
   return { attrs, next: p };
 }

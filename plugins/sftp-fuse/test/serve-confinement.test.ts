@@ -18,6 +18,7 @@ import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { kmxBin, temporaryDirectory } from '@kmx/core/testing';
 import { sftpOverStream } from '../src/lib/protocol/adapter.js';
+import { KMX_POSIX, UTIME_NOW, UTIME_OMIT, decodeRecord, encodeTimes } from '../src/lib/protocol/kmx-posix.js';
 import { SftpSession } from '../src/lib/protocol/session.js';
 import { FXP, RawSftp, enc, type RawAttrs, type RawServeOptions, type Reply } from './raw-sftp.js';
 import type { SwapWorkerData } from './swap-worker.js';
@@ -64,6 +65,8 @@ interface Layout {
   swaps: Array<[string, string]>;
   /** Owner of the root's contents (the serving user). */
   owner: number;
+  /** Inode numbers of everything outside the root (but the hard-linked file): no STAT RECORD may carry one. */
+  inodes: Set<bigint>;
 }
 
 function layout(base: string, owner: number): Layout {
@@ -72,7 +75,7 @@ function layout(base: string, owner: number): Layout {
   const root = join(mid, 'root');
   const token = (): string => randomBytes(12).toString('hex');
   return {
-    base, outer, mid, root, linked: join(mid, 'linked'), owner,
+    base, outer, mid, root, linked: join(mid, 'linked'), owner, inodes: new Set(),
     secrets: [`CANARYDATA${token()}`, `CANARYDATA${token()}`, `CANARYDATA${token()}`, `CANARYDATA${token()}`, `hidden${token()}`, `hidden${token()}`, `hidden${token()}`],
     swaps: [[join(root, 'swap'), join(root, 'swap-out')], [join(root, 'deep', 'swap2'), join(root, 'deep', 'swap2-out')], [join(root, 'swapf'), join(root, 'swapf-out')]],
   };
@@ -122,6 +125,15 @@ function buildOutside(l: Layout): void {
     fs.chownSync(dir, CANARY_UID, CANARY_GID);
     fs.utimesSync(dir, CANARY_ATIME, CANARY_MTIME);
   }
+  l.inodes.clear();
+  const shared = fs.statSync(join(l.linked, 'shared.txt'), { bigint: true }).ino;
+  const note = (path: string): void => {
+    if (path === l.root) return;
+    const st = fs.lstatSync(path, { bigint: true });
+    if (st.ino !== shared) l.inodes.add(st.ino);
+    if (st.isDirectory()) for (const name of fs.readdirSync(path)) note(join(path, name));
+  };
+  note(l.base);
 }
 
 /** Empties the root (its fd stays the server's) and fills it with inside files and escaping links. */
@@ -213,6 +225,12 @@ function leaks(l: Layout, reply: Reply): string[] {
   for (const secret of l.secrets) if (reply.raw.includes(secret)) found.push(`carries outside ${secret.startsWith('hidden') ? 'name' : 'content'} ${secret}`);
   const attrs = [...(reply.attrs ? [reply.attrs] : []), ...(reply.names ?? []).map((n) => n.attrs)];
   for (const a of attrs) if (a.uid === CANARY_UID || a.gid === CANARY_GID) found.push(`shows attributes of an outside object (owner ${a.uid}:${a.gid})`);
+  for (const a of attrs) {
+    const pair = a.extended?.find(([type]) => type === KMX_POSIX);
+    const record = pair && decodeRecord(pair[1]);
+    if (pair && !record) found.push('carries a malformed STAT RECORD');
+    if (record && l.inodes.has(record.ino)) found.push(`carries the STAT RECORD of an outside object (inode ${record.ino})`);
+  }
   return found;
 }
 
@@ -232,7 +250,9 @@ type Op =
   | { k: 'rename' | 'posix-rename' | 'hardlink'; from: string; to: string }
   | { k: 'symlink'; link: string; target: string }
   | { k: 'copy-data'; h: number; offset: bigint; len: bigint; h2: number; offset2: bigint }
-  | { k: 'limits' | 'home-directory' | 'users-groups' | 'unknown' };
+  | { k: 'kmx-enable'; version: number }
+  | { k: 'kmx-mknod'; path: string; mode: number; rdev: bigint }
+  | { k: 'limits' | 'home-directory' | 'users-groups' | 'unknown' | 'kmx-unknown' };
 
 function pathPool(l: Layout): string[] {
   const { outer, mid, base } = l;
@@ -253,6 +273,11 @@ function pathPool(l: Layout): string[] {
     '/etc/passwd', '/etc/shadow', '/proc/self/root', '/proc/self/cwd/x', '/proc/self/fd/3',
     `/${'n'.repeat(300)}`, `/deep/${'d/'.repeat(2100)}x`, `/abs-dir/${'../'.repeat(40)}canary/victim.txt`, `/${'sub/../'.repeat(500)}abs-file`,
     '/abs-file\0/x', '/abs-dir\0',
+    // Longer than the kernel takes in one string: resolved piece by piece (ConfinedRoot.openLong).
+    ...[
+      'inside.txt', 'sub/file', 'abs-file', 'rel-dir/victim.txt', 'chain1', 'swap/victim.txt', 'swap/dir/victim.txt', 'swapf', 'new-long', 'sub/../../abs-dir/victim.txt',
+    ].map((rest) => `/${'./'.repeat(2100)}${rest}`),
+    `/sub/${'./'.repeat(2100)}../abs-file`, `/deep/${'./'.repeat(2100)}rel-up`, `/swap/${'./'.repeat(2100)}victim.txt`, `/deep/swap2/${'./'.repeat(2100)}../../rel-dir`,
   ];
 }
 
@@ -275,11 +300,19 @@ function opArbitrary(l: Layout): fc.Arbitrary<Op> {
     owner: fc.option(fc.constantFrom(0, NOBODY, 1000), { nil: undefined }),
     mode: fc.option(fc.constantFrom(0o777, 0o4755, 0o600, 0, 0o1777, 0o644), { nil: undefined }),
     times: fc.option(fc.constantFrom([1, 2], [1_500_000_000, 1_500_000_001]), { nil: undefined }),
-  }).map(({ size, owner, mode, times }) => ({
+    // kmx's times pair: nanoseconds, 64-bit seconds, UTIME_NOW/OMIT, nonsense, a short pair.
+    nanos: fc.option(fc.constantFrom(
+      encodeTimes({ sec: 5, nsec: 6 }, { sec: -7, nsec: 999_999_999 }),
+      encodeTimes({ sec: 0, nsec: UTIME_NOW }, { sec: 0, nsec: UTIME_OMIT }),
+      encodeTimes({ sec: 8_000_000_000, nsec: 0 }, { sec: 1, nsec: 2_000_000_000 }),
+      Buffer.alloc(7),
+    ), { nil: undefined }),
+  }).map(({ size, owner, mode, times, nanos }) => ({
     ...(size === undefined ? {} : { size }),
     ...(owner === undefined ? {} : { uid: owner, gid: owner }),
     ...(mode === undefined ? {} : { mode }),
     ...(times === undefined ? {} : { atime: times[0], mtime: times[1] }),
+    ...(nanos === undefined ? {} : { extended: [[KMX_POSIX, nanos] as [string, Buffer]] }),
   }));
   const offset = fc.constantFrom(0n, 1n, 100n, 1n << 32n);
   // Written bytes are the client's own: short, random, never one of the secrets.
@@ -300,7 +333,10 @@ function opArbitrary(l: Layout): fc.Arbitrary<Op> {
     twoPaths('rename'), twoPaths('posix-rename'), twoPaths('hardlink'),
     { arbitrary: fc.record({ k: fc.constant('symlink' as const), link: path, target: fc.constantFrom(...targetPool(l)) }), weight: 2 },
     fc.record({ k: fc.constant('copy-data' as const), h, offset, len: fc.constantFrom(0n, 10n, 1n << 20n), h2: h, offset2: offset }),
-    fc.constantFrom<Op>({ k: 'limits' }, { k: 'home-directory' }, { k: 'users-groups' }, { k: 'unknown' }),
+    fc.constantFrom<Op>({ k: 'limits' }, { k: 'home-directory' }, { k: 'users-groups' }, { k: 'unknown' }, { k: 'kmx-unknown' }),
+    fc.record({ k: fc.constant('kmx-enable' as const), version: fc.constantFrom(1, 1, 1, 0, 2) }),
+    // FIFOs, sockets, regular files; device nodes (always refused), a directory, a link, no type.
+    { arbitrary: fc.record({ k: fc.constant('kmx-mknod' as const), path, mode: fc.constantFrom(0o010644, 0o140755, 0o104777, 0o020666, 0o060600, 0o040755, 0o120777, 0o644), rdev: fc.constantFrom(0n, 0x103n) }), weight: 3 },
   );
 }
 
@@ -345,6 +381,9 @@ async function send(c: RawSftp, op: Op, handles: Buffer[]): Promise<Reply> {
     case 'home-directory': return c.extended('home-directory', s('root'));
     case 'users-groups': return c.extended('users-groups-by-id@openssh.com', s(Buffer.concat([enc.u32(0), enc.u32(CANARY_UID)])), s(Buffer.concat([enc.u32(0), enc.u32(CANARY_GID)])));
     case 'unknown': return c.extended('nonexistent@kmx', s('/abs-file'));
+    case 'kmx-enable': return c.extended(KMX_POSIX, s('enable'), enc.u32(op.version));
+    case 'kmx-mknod': return c.extended(KMX_POSIX, s('mknod'), s(op.path), enc.u32(op.mode), enc.u64(op.rdev));
+    case 'kmx-unknown': return c.extended(KMX_POSIX, s('frobnicate'), s('/abs-file'));
   }
 }
 
@@ -421,6 +460,7 @@ async function fuzz(base: string, uid: number, runs: number): Promise<{ requests
   const statuses = new Map<string, number>();
   const exchanges = await racing(l.root, l.swaps, options, async (client, swapper) => {
     assert.equal(client.extensions.get('lsetstat@openssh.com'), '1', 'the server announces lsetstat');
+    assert.equal(client.extensions.get(KMX_POSIX), '1', `the server announces ${KMX_POSIX}`);
     await fc.assert(fc.asyncProperty(fc.array(opArbitrary(l), { minLength: 1, maxLength: 80, size: 'max' }), async (ops) => {
       await swapper.pause();
       const now = snapshot(l);
@@ -580,6 +620,59 @@ describe('kmx sftp serve confinement', { skip: process.getuid?.() !== 0 ? 'needs
     for (const name of ['linked-link', 'linked-rel']) assert.ok(fs.lstatSync(join(l.root, name)).isSymbolicLink(), name);
     assert.equal(fs.statSync(join(l.root, 'decoy-link')).ino, fs.statSync(join(l.root, l.outer, 'canary', 'victim.txt')).ino);
     assert.equal(fs.statSync(victim).nlink, 1);
+    assert.equal(snapshot(l), before, 'nothing outside changed');
+  }));
+
+  it(`${KMX_POSIX}: records of what is inside, times and mknod beneath the root, never a device node; long paths piece by piece`, () => temporaryDirectory(async (dir) => {
+    const l = layout(dir, 0);
+    buildOutside(l);
+    resetRoot(l);
+    const before = snapshot(l);
+    const s = enc.str;
+    const client = await RawSftp.start(l.root);
+    const ok = (reply: Reply, what: string): void => assert.equal(reply.status?.code, STATUS_OK, `${what}: ${reply.status?.message}`);
+    const record = (reply: Reply) => {
+      const pair = reply.attrs?.extended?.find(([type]) => type === KMX_POSIX);
+      return pair && decodeRecord(pair[1]);
+    };
+    try {
+      assert.equal(record(await client.request(FXP.LSTAT, s('/inside.txt'))), undefined, 'no record before the client asks');
+      ok(await client.extended(KMX_POSIX, s('enable'), enc.u32(1)), 'enable');
+      const inside = record(await client.request(FXP.LSTAT, s('/inside.txt')));
+      assert.equal(inside?.ino, fs.statSync(join(l.root, 'inside.txt'), { bigint: true }).ino);
+      assert.equal(inside?.nlink, 1);
+      // An open file unlinked: its record says no link is left.
+      const open = await client.request(FXP.OPEN, s('/sub/file'), enc.u32(0x1), enc.attrs({}));
+      ok(await client.request(FXP.REMOVE, s('/sub/file')), 'remove');
+      assert.equal(record(await client.request(FXP.FSTAT, s(open.handle!)))?.nlink, 0);
+      await client.request(FXP.CLOSE, s(open.handle!));
+      const mknod = (path: string, mode: number, rdev = 0n): Promise<Reply> => client.extended(KMX_POSIX, s('mknod'), s(path), enc.u32(mode), enc.u64(rdev));
+      ok(await mknod('/fifo', 0o010640), 'a FIFO');
+      ok(await mknod('/sock', 0o140755), 'a socket');
+      ok(await mknod(`/${'./'.repeat(2100)}deep-fifo`, 0o010600), 'a FIFO by a path longer than PATH_MAX');
+      assert.ok(fs.lstatSync(join(l.root, 'fifo')).isFIFO() && fs.lstatSync(join(l.root, 'sock')).isSocket() && fs.lstatSync(join(l.root, 'deep-fifo')).isFIFO());
+      for (const [path, mode] of [['/null', 0o020666], ['/disk', 0o060600], ['/abs-dir/null', 0o020666]] as const) {
+        const refused = await mknod(path, mode, 0x103n);
+        assert.match(refused.status?.message ?? '', /^EPERM/, `${path} is never made`);
+      }
+      assert.match((await mknod('/abs-file', 0o010644)).status?.message ?? '', /^EEXIST/, 'an existing symlink is not followed');
+      assert.match((await mknod('/rel-dir/made', 0o010644)).status?.message ?? '', /^ENOENT/, 'a relative link out resolves inside the root');
+      ok(await mknod('/abs-dir/made', 0o010644), 'an absolute link resolves inside the root (the decoy)');
+      assert.ok(fs.lstatSync(join(l.root, l.outer, 'canary', 'made')).isFIFO());
+      // Times with nanoseconds through a link (the decoy inside) and on the link itself.
+      const times = enc.attrs({ atime: 1, mtime: 2, extended: [[KMX_POSIX, encodeTimes({ sec: 3, nsec: 4 }, { sec: -5, nsec: 6 })]] });
+      ok(await client.request(FXP.SETSTAT, s('/abs-file'), times), 'setstat');
+      ok(await client.extended('lsetstat@openssh.com', s('/rel-file'), times), 'lsetstat');
+      assert.equal(fs.statSync(join(l.root, l.outer, 'canary', 'victim.txt'), { bigint: true }).mtimeNs, -5n * 1_000_000_000n + 6n);
+      assert.equal(fs.lstatSync(join(l.root, 'rel-file'), { bigint: true }).atimeNs, 3_000_000_004n);
+      assert.match((await client.request(FXP.SETSTAT, s('/inside.txt'), enc.attrs({ extended: [[KMX_POSIX, Buffer.alloc(5)]] }))).status?.message ?? '', /^EINVAL/);
+      // A long path whose later piece climbs out of its directory is refused, not followed.
+      assert.match((await client.request(FXP.STAT, s(`/sub/${'./'.repeat(2100)}../abs-file`))).status?.message ?? '', /^ENAMETOOLONG/);
+      assert.match((await client.request(FXP.STAT, s(`/${'./'.repeat(2100)}abs-file`))).status?.message ?? '', /^ENAMETOOLONG/, 'an absolute link in a later piece');
+      assert.equal((await client.request(FXP.LSTAT, s(`/${'./'.repeat(2100)}inside.txt`))).attrs?.size, 12n);
+    } finally {
+      assert.equal(await client.stop(), 0);
+    }
     assert.equal(snapshot(l), before, 'nothing outside changed');
   }));
 

@@ -53,9 +53,12 @@ kmx sftp -o options: ${SFTP_OPTION_NAMES.join(', ')}; and the FUSE ones (ro, all
       mountpoint,
       fuseOptions,
       prepare: () => prepareLogin(plan, log),
-      filesystem: (secrets) => {
+      filesystem: async (secrets) => {
         const status = new MountStatusReporter(mountpoint);
-        return buildFilesystem(plan, secrets ?? {}, fuseOptions.readOnly === true, log, (state) => status.update(statusText(state)));
+        const filesystem = await buildFilesystem(plan, secrets ?? {}, fuseOptions.readOnly === true, log, (state) => status.update(statusText(state)));
+        // Both ends kmx: st_ino is the server's inode number (read when the engine mounts, after this).
+        if (filesystem.inodeNumbers) fuseOptions.useIno = true;
+        return filesystem;
       },
       // Every byte also passes through ssh2's encryption here and sshd on the other side.
       singleThreadedGc: true,

@@ -38,6 +38,12 @@ export class MetadataCache {
    * forgets what was cached beneath its name), whatever the size of the cache.
    */
   private readonly children = new Map<string, Set<string>>();
+  /**
+   * The paths cached for each inode number with more than one name (known only where the
+   * server says inode numbers: kmx's extension): a change of one name's link count or ctime
+   * is every name's.
+   */
+  private readonly names = new Map<number, Set<string>>();
 
   constructor(private readonly timeoutMs: number) {}
 
@@ -62,6 +68,23 @@ export class MetadataCache {
     const now = Date.now();
     this.attrs.set(path, { value: attr, expires: now + Math.min(timeoutMs, this.timeoutMs), at: now });
     this.index(path);
+    this.indexName(path, attr);
+  }
+
+  private indexName(path: string, attr: Attr): void {
+    if (attr.ino === undefined || attr.nlink < 2 || (attr.mode & 0o170000) === 0o040000) return;
+    let paths = this.names.get(attr.ino);
+    if (!paths) this.names.set(attr.ino, (paths = new Set()));
+    paths.add(path);
+  }
+
+  /** The link count or ctime of inode `ino` changed: forget what any of its names says. */
+  forgetFile(ino: number | undefined): void {
+    if (ino === undefined) return;
+    const paths = this.names.get(ino);
+    if (!paths) return;
+    this.names.delete(ino);
+    for (const path of paths) this.attrs.delete(path);
   }
 
   /** The attributes if they were learnt within `maxAgeMs` (fresher than the cache's own trust). */
@@ -71,15 +94,16 @@ export class MetadataCache {
   }
 
   /**
-   * Data was written up to `end` through the mount: the size grows, the times are now (as the
+   * Data was written up to `end` through the mount: the size grows, the times are now (`clock`, as the
    * server will set them, by its own clock). Trusted for a second only, then asked again.
    */
-  written(path: string, end: number): void {
+  written(path: string, end: number, clock: () => Attr['mtime']): void {
     const hit = this.attrs.get(path);
     if (!hit) return;
-    const now = { sec: Math.floor(Date.now() / 1000), nsec: 0 };
+    const now = clock();
     const size = Math.max(hit.value.size, end);
-    this.setAttr(path, { ...hit.value, size, blocks: Math.ceil(size / 512), mtime: now, ctime: now }, Math.min(1000, hit.expires - Date.now()));
+    const blocks = Math.max(hit.value.blocks ?? 0, Math.ceil(size / 4096) * 8);
+    this.setAttr(path, { ...hit.value, size, blocks, mtime: now, ctime: now }, Math.min(1000, hit.expires - Date.now()));
   }
 
   /** The names of a fresh listing, or undefined. */
@@ -98,19 +122,25 @@ export class MetadataCache {
       const child = childOf(path, e.name);
       this.attrs.set(child, { value: e.attr, expires });
       this.index(child);
+      this.indexName(child, e.attr);
     }
   }
 
-  /** A name was created in `dir` through the mount. */
+  /**
+   * A name was created in its directory through the mount. The directory's own attributes
+   * (mtime, ctime, link count) changed with it: they are asked again.
+   */
   added(path: string, attr?: Attr): void {
     this.listing(parentOf(path))?.add(nameOf(path));
+    this.attrs.delete(parentOf(path));
     if (attr) this.setAttr(path, attr);
     else this.attrs.delete(path);
   }
 
-  /** A name was removed from its directory through the mount (its subtree goes too). */
+  /** A name was removed from its directory through the mount (its subtree goes too, and the directory's attributes). */
   removed(path: string): void {
     this.listing(parentOf(path))?.delete(nameOf(path));
+    this.attrs.delete(parentOf(path));
     this.forgetTree(path);
   }
 
@@ -129,6 +159,7 @@ export class MetadataCache {
     this.attrs.clear();
     this.dirs.clear();
     this.children.clear();
+    this.names.clear();
   }
 
   /** Links `path` to its parent in `children`, and so on up to the first one already linked. */
@@ -156,6 +187,6 @@ export class MetadataCache {
   }
 
   private trim(): void {
-    if (this.attrs.size + this.dirs.size > MAX_ENTRIES) this.clear();
+    if (this.attrs.size + this.dirs.size + this.names.size > MAX_ENTRIES) this.clear();
   }
 }

@@ -1,7 +1,7 @@
 import { SysError, renamedPath, writeCopyPool } from '@kmx/core';
-import type { InputAttributes, Stats } from 'ssh2';
+import type { Stats } from 'ssh2';
 import type { Connection } from '../connection/connection.js';
-import type { SftpSession } from '../protocol/session.js';
+import type { SetAttrs, SftpSession } from '../protocol/session.js';
 import { OpenFlag } from '../protocol/session.js';
 import { ReadAhead } from './read-ahead.js';
 import type { SendGate } from './send-gate.js';
@@ -147,7 +147,7 @@ export class OpenFile {
   }
 
   /** An FSETSTAT after the queued writes, answered at once; a failure is the next flush's error. */
-  changeBehind(attrs: InputAttributes): void {
+  changeBehind(attrs: SetAttrs): void {
     if (this.error) throw this.error;
     void this.sendBehind(0, (session, handle) => session.fsetstat(handle, attrs, this.path));
   }

@@ -1,8 +1,10 @@
 import { SysError, type Attr, type DirEntry, type FileSystem, type OpenReply, type StatFs, type TimeUpdate } from '@kmx/core';
+import type { Stats } from 'ssh2';
 import type { Connection } from '../connection/connection.js';
-import type { SftpSession } from '../protocol/session.js';
+import { UTIME_NOW, UTIME_OMIT, v3Seconds, type Timespec } from '../protocol/kmx-posix.js';
+import type { SetAttrs, SftpSession } from '../protocol/session.js';
 import { OpenFlag } from '../protocol/session.js';
-import { S_IFLNK, S_IFMT, attrFromStats, type IdMap } from './attrs.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, attrFromStats, estimatedBlocks, fromV3, kmxRecord, type IdMap } from './attrs.js';
 import { MetadataCache, childOf } from './cache.js';
 import { OpenFile, OpenFiles, sftpOpenFlags } from './open-file.js';
 import { SendGate } from './send-gate.js';
@@ -19,6 +21,11 @@ export interface SftpFileSystemOptions {
   /** Show what symlinks point to instead of the links (sshfs -o follow_symlinks). */
   followSymlinks: boolean;
   ids: IdMap;
+  /**
+   * The mounted directory's device, when the server speaks kmx's extension (kmx sftp serve):
+   * attributes then carry link counts, inode numbers and nanosecond times (attrs.ts).
+   */
+  rootDev?: bigint | undefined;
 }
 
 const RENAME_NOREPLACE = 1;
@@ -29,13 +36,20 @@ const PREFETCH_QUEUE = 4096;
 const NO_OP_WINDOW_MS = 1000;
 const RENAME_EXCHANGE = 2;
 /** Attribute changes that may go behind a created file's writes (setAttributes). */
-const CHANGES_BEHIND = new Set(['mode', 'atime', 'mtime']);
+const CHANGES_BEHIND = new Set(['mode', 'times']);
 const REOPEN_MASK = ~(OpenFlag.CREAT | OpenFlag.EXCL | OpenFlag.TRUNC);
 
 function seconds(t: TimeUpdate, current: { sec: number }): number {
   if (t === 'now') return Math.floor(Date.now() / 1000);
   if (t === 'omit') return current.sec;
   return t.sec;
+}
+
+/** A time for kmx's extension: the value, or UTIME_NOW / UTIME_OMIT for the server to apply. */
+function wireTime(t: TimeUpdate): Timespec {
+  if (t === 'now') return { sec: 0, nsec: UTIME_NOW };
+  if (t === 'omit') return { sec: 0, nsec: UTIME_OMIT };
+  return t;
 }
 
 /**
@@ -64,6 +78,28 @@ export class SftpFileSystem implements FileSystem {
 
   private run<T>(repeatable: boolean, operation: (session: SftpSession) => Promise<T>): Promise<T> {
     return this.connection.run(repeatable, operation);
+  }
+
+  private attr(stats: Stats): Attr {
+    return attrFromStats(stats, this.options.ids, this.options.rootDev);
+  }
+
+  /** Whether the server says what SFTP v3 cannot (kmx's extension): then its attributes are the truth. */
+  private knowsAll(stats: Stats): boolean {
+    return this.options.rootDev !== undefined && kmxRecord(stats) !== undefined;
+  }
+
+  /** Link counts, inode numbers and nanosecond times come from the server (for the engine's use_ino). */
+  get inodeNumbers(): boolean {
+    return this.options.rootDev !== undefined;
+  }
+
+  private readonly nowFn = (): Timespec => this.now();
+
+  /** Now, as a change through the mount sets it: whole seconds over SFTP v3 (all it keeps). */
+  private now(): Timespec {
+    const ms = Date.now();
+    return this.connection.live?.kmxPosix ? { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1_000_000 } : { sec: Math.floor(ms / 1000), nsec: 0 };
   }
 
   /**
@@ -99,14 +135,21 @@ export class SftpFileSystem implements FileSystem {
 
   async getattr(path: string, fh?: number): Promise<Attr> {
     const open = fh === undefined ? undefined : this.files.get(fh);
-    if (open?.orphaned) return attrFromStats(await open.stat(), this.options.ids); // its path is another file's, or none
+    if (open?.orphaned) {
+      // Its path is another file's, or none: asked through the handle. Without a link count
+      // from the server, the name that went was its only one (SFTP v3 counts one per file).
+      const stats = await open.stat();
+      const attr = this.attr(stats);
+      if (!this.knowsAll(stats)) attr.nlink = 0;
+      return attr;
+    }
     const cached = this.cache.lookup(path);
     if (cached) return cached; // kept up to date by what goes behind (cache.written, setAttributes)
     if (cached === null) throw SysError.of('ENOENT', 'lstat', path);
     await this.sendQueued(path);
     const remote = this.remote(path);
     const stats = await this.run(true, (s) => (this.options.followSymlinks ? statFollowing(s, remote) : path === '/' ? s.stat(remote) : s.lstat(remote)));
-    const attr = attrFromStats(stats, this.options.ids);
+    const attr = this.attr(stats);
     if (open) attr.size = Math.max(attr.size, open.pendingSize);
     this.cache.setAttr(path, attr);
     return attr;
@@ -159,8 +202,8 @@ export class SftpFileSystem implements FileSystem {
 
   private async listDirectory(path: string): Promise<DirEntry[]> {
     const list = await this.run(true, (s) => s.readdir(this.remote(path)));
-    const entries = list.filter((e) => e.name !== '.' && e.name !== '..').map((e) => ({ name: e.name, attr: attrFromStats(e.attrs, this.options.ids) }));
-    if (this.options.followSymlinks) await followLinks(entries, (name) => this.run(true, (s) => s.stat(this.remote(childOf(path, name)))), this.options.ids);
+    const entries = list.filter((e) => e.name !== '.' && e.name !== '..').map((e) => ({ name: e.name, attr: this.attr(e.attrs) }));
+    if (this.options.followSymlinks) await followLinks(entries, (name) => this.run(true, (s) => s.stat(this.remote(childOf(path, name)))), (stats) => this.attr(stats));
     this.cache.setListing(path, entries);
     return entries;
   }
@@ -178,12 +221,21 @@ export class SftpFileSystem implements FileSystem {
     return entries;
   }
 
-  async mknod(path: string, mode: number): Promise<void> {
+  /**
+   * A regular file (an exclusive open and close); FIFOs and sockets only where the server
+   * speaks kmx's extension (never device nodes: kmx sftp serve refuses them), EPERM elsewhere.
+   */
+  async mknod(path: string, mode: number, rdev: number): Promise<void> {
     this.writable('mknod', path);
-    if ((mode & S_IFMT) !== 0o100000) throw SysError.of('EPERM', 'mknod', path, { detail: 'SFTP can create only regular files, directories and symlinks' });
     const remote = this.remote(path);
-    await this.run(false, async (s) => s.closeHandle(await s.open(remote, OpenFlag.WRITE | OpenFlag.CREAT | OpenFlag.EXCL, { mode: mode & 0o7777 }), remote));
-    this.cache.added(path);
+    if ((mode & S_IFMT) === S_IFREG) {
+      await this.run(false, async (s) => s.closeHandle(await s.open(remote, OpenFlag.WRITE | OpenFlag.CREAT | OpenFlag.EXCL, { mode: mode & 0o7777 }), remote));
+      this.cache.added(path);
+      return;
+    }
+    // The stat rides along, as with mkdir.
+    const [, stats] = await this.run(false, (s) => Promise.all([s.mknod(remote, mode, rdev), s.lstat(remote)]));
+    this.cache.added(path, this.attr(stats));
   }
 
   async mkdir(path: string, mode: number): Promise<void> {
@@ -192,13 +244,20 @@ export class SftpFileSystem implements FileSystem {
     // The stat rides along (the server answers in order): the engine asks for it next.
     const [, stats] = await this.run(false, (s) => Promise.all([s.mkdir(remote, mode & 0o7777), s.lstat(remote)]));
     this.cache.removed(path); // anything still cached beneath the name is stale: the directory is new
-    this.cache.added(path, attrFromStats(stats, this.options.ids));
+    this.cache.added(path, this.attr(stats));
     this.cache.setListing(path, []); // new and empty: lookups inside need no round trip
   }
 
   async unlink(path: string): Promise<void> {
     this.writable('unlink', path);
-    await this.changing(path, () => this.run(false, (s) => s.unlink(this.remote(path))));
+    const remote = this.remote(path);
+    // With kmx's extension, what the name was rides ahead of the unlink: the file's other names
+    // (if any) lost a link and their ctime moved.
+    const [was] = await this.changing(path, () => this.run(false, (s) => Promise.all([
+      s.kmxPosix && !this.cache.lookup(path) ? s.lstat(remote).catch(() => undefined) : Promise.resolve(undefined),
+      s.unlink(remote),
+    ])));
+    this.cache.forgetFile((was ? this.attr(was) : this.cache.lookup(path))?.ino);
     this.cache.removed(path);
     for (const file of this.files.ofPath(path)) file.orphaned = true;
   }
@@ -231,23 +290,40 @@ export class SftpFileSystem implements FileSystem {
         }
       }
       return s.rename(src, dst, true);
-    }));
+    })).catch((err: unknown) => {
+      // OpenSSH's sftp-server says only FAILURE, which a rename maps to EEXIST; over an existing
+      // directory (the kernel has ruled out a file) that is one that is not empty, as Linux says.
+      const target = this.cache.lookup(to);
+      if (err instanceof SysError && err.code === 'EEXIST' && !(flags & RENAME_NOREPLACE) && target && (target.mode & S_IFMT) === S_IFDIR) throw SysError.of('ENOTEMPTY', 'rename', to);
+      throw err;
+    });
     const moved = this.cache.lookup(from);
+    const replaced = this.cache.lookup(to);
+    // Two names of one file (inode numbers known: kmx's extension): rename does nothing.
+    if (moved && replaced && !fromV3(moved) && moved.ino === replaced.ino) return;
+    this.cache.forgetFile(moved?.ino);
+    this.cache.forgetFile(replaced?.ino);
     this.cache.removed(from);
     this.cache.removed(to);
-    this.cache.added(to, moved && (moved.mode & S_IFMT) !== 0o040000 ? moved : undefined);
+    // The file's ctime moved (renames change it), which SFTP v3 does not show: kept only then.
+    this.cache.added(to, moved && (moved.mode & S_IFMT) !== S_IFDIR && fromV3(moved) ? moved : undefined);
     for (const file of this.files.ofPath(to)) file.orphaned = true; // replaced
     this.files.moved(from, to);
   }
 
   async link(existing: string, path: string): Promise<void> {
     this.writable('link', path);
-    await this.run(false, (s) => {
+    const remote = this.remote(path);
+    // With kmx's extension, the file's attributes after it ride along: its new link count, for every name.
+    const [, stats] = await this.run(false, (s) => {
       if (!s.hasExtension('hardlink@openssh.com')) throw SysError.of('EPERM', 'link', path, { detail: 'the server has no hardlink@openssh.com' });
-      return s.link(this.remote(existing), this.remote(path));
+      return Promise.all([s.link(this.remote(existing), remote), s.kmxPosix ? s.lstat(remote) : Promise.resolve(undefined)]);
     });
+    const attr = stats && this.attr(stats);
+    this.cache.forgetFile(attr?.ino);
     this.cache.changed(existing);
-    this.cache.added(path);
+    this.cache.added(path, attr);
+    if (attr) this.cache.setAttr(existing, attr);
   }
 
   /**
@@ -259,7 +335,7 @@ export class SftpFileSystem implements FileSystem {
    * flush, fsync or close, as a failed write is. Not chown: cp -p ignores its EPERM, which
    * would come back at close instead.
    */
-  private async setAttributes(path: string, fh: number | undefined, attrs: Record<string, number>, local: Partial<Attr> = {}): Promise<void> {
+  private async setAttributes(path: string, fh: number | undefined, attrs: SetAttrs, local: Partial<Attr> = {}): Promise<void> {
     this.writable('setattr', path);
     // A truncate cuts the open files of the path, or only the orphan it came through (whose
     // old path may name another file now). Writes before it land before it; those after it
@@ -273,18 +349,27 @@ export class SftpFileSystem implements FileSystem {
     const behind = Object.keys(attrs).every((name) => CHANGES_BEHIND.has(name))
       ? (own ? [own] : this.files.ofPath(path)).find((f) => f.takesChangesBehind)
       : undefined;
+    // Where the server speaks kmx's extension, the attributes after the change ride along with
+    // it (the server answers in order): the engine asks for them next, and they are the truth
+    // (ctime, the server's clock, what a chown cleared).
+    const withStat = async (s: SftpSession, change: Promise<void>, stat: () => Promise<Stats>): Promise<Stats | undefined> => {
+      if (!s.kmxPosix) return change.then(() => undefined);
+      const [, stats] = await Promise.all([change, stat()]);
+      return stats;
+    };
+    let after: Stats | undefined;
     if (behind) {
       behind.changeBehind(attrs);
     } else if (own) {
-      await own.withHandle(true, (s, handle) => s.fsetstat(handle, attrs, remote));
+      after = await own.withHandle(true, (s, handle) => withStat(s, s.fsetstat(handle, attrs, remote), () => s.fstat(handle, remote)));
     } else {
       await this.sendQueued(path);
       const current = this.cache.lookup(path);
       const isLink = current ? (current.mode & S_IFMT) === S_IFLNK : false;
-      await this.changing(path, () => this.run(true, async (s) => {
-        if (!isLink) return s.setstat(remote, attrs);
+      after = await this.changing(path, () => this.run(true, async (s) => {
+        if (!isLink) return withStat(s, s.setstat(remote, attrs), () => s.lstat(remote));
         // A symlink's own mode and times: lsetstat where the server has it, else nothing to do.
-        if (s.hasExtension('lsetstat@openssh.com')) return s.lsetstat(remote, attrs);
+        if (s.hasExtension('lsetstat@openssh.com')) return withStat(s, s.lsetstat(remote, attrs), () => s.lstat(remote));
         return undefined;
       }));
     }
@@ -292,13 +377,25 @@ export class SftpFileSystem implements FileSystem {
     // The engine asks for the attributes right after a change: answer from what we know
     // (not for an orphan, whose old path may be another file's now).
     if (orphan) return;
-    const before = this.cache.lookup(path);
-    if (before) {
-      const now = Math.floor(Date.now() / 1000);
-      this.cache.setAttr(path, { ...before, ...local, mode: local.mode === undefined ? before.mode : (before.mode & S_IFMT) | local.mode, ctime: { sec: now, nsec: 0 } });
-    } else {
-      this.cache.changed(path);
+    if (after) {
+      const attr = this.attr(after);
+      if (own) attr.size = Math.max(attr.size, own.pendingSize);
+      this.cache.setAttr(path, attr);
+      return;
     }
+    const before = this.cache.lookup(path);
+    if (!before) {
+      this.cache.changed(path);
+      return;
+    }
+    const next: Attr = { ...before, ...local, mode: local.mode === undefined ? before.mode : (before.mode & S_IFMT) | local.mode };
+    if (size !== undefined) {
+      next.blocks = estimatedBlocks(size);
+      if (local.mtime === undefined) next.mtime = this.now(); // a truncate moves the mtime
+    }
+    // SFTP v3 has no ctime: it is the mtime there (as sshfs shows it); with kmx's extension, now.
+    next.ctime = fromV3(next) ? next.mtime : this.now();
+    this.cache.setAttr(path, next);
   }
 
   /**
@@ -328,14 +425,27 @@ export class SftpFileSystem implements FileSystem {
   }
 
   async truncate(path: string, size: number, fh?: number): Promise<void> {
-    await this.setAttributes(path, fh, { size }, { size, blocks: Math.ceil(size / 512) });
+    await this.setAttributes(path, fh, { size }, { size });
   }
 
+  /**
+   * With kmx's extension, nanoseconds and the times "now" and "unchanged" go to the server as
+   * such. Over SFTP v3, whole seconds, as an unsigned 32-bit number (the cache says what the
+   * server will have: a time before 1970 or after 2106 comes back wrapped, as with sshfs).
+   */
   async utimens(path: string, atime: TimeUpdate, mtime: TimeUpdate, fh?: number): Promise<void> {
+    if (this.connection.live?.kmxPosix) {
+      const now = this.now();
+      const local: Partial<Attr> = {};
+      if (atime !== 'omit') local.atime = atime === 'now' ? now : atime;
+      if (mtime !== 'omit') local.mtime = mtime === 'now' ? now : mtime;
+      await this.setAttributes(path, fh, { times: [wireTime(atime), wireTime(mtime)] }, local);
+      return;
+    }
     const current = atime === 'omit' || mtime === 'omit' ? await this.getattr(path, fh) : undefined;
-    const a = seconds(atime, current?.atime ?? { sec: 0 });
-    const m = seconds(mtime, current?.mtime ?? { sec: 0 });
-    await this.setAttributes(path, fh, { atime: a, mtime: m }, { atime: { sec: a, nsec: 0 }, mtime: { sec: m, nsec: 0 } });
+    const a = v3Seconds(seconds(atime, current?.atime ?? { sec: 0 }));
+    const m = v3Seconds(seconds(mtime, current?.mtime ?? { sec: 0 }));
+    await this.setAttributes(path, fh, { times: [{ sec: a, nsec: 0 }, { sec: m, nsec: 0 }] }, { atime: { sec: a, nsec: 0 }, mtime: { sec: m, nsec: 0 } });
   }
 
   async open(path: string, flags: number): Promise<OpenReply> {
@@ -357,7 +467,7 @@ export class SftpFileSystem implements FileSystem {
     const [handle, stats] = await this.run(false, (s) => Promise.all([s.open(remote, pflags, { mode: mode & 0o7777 }), s.lstat(remote)]));
     const file = new OpenFile(this.connection, path, pflags & REOPEN_MASK, this.options.writeBehindLimit, this.sendGate, (p) => this.remote(p), true);
     file.opened(handle);
-    this.cache.added(path, attrFromStats(stats, this.options.ids));
+    this.cache.added(path, this.attr(stats));
     return { fh: this.files.add(file) };
   }
 
@@ -369,7 +479,7 @@ export class SftpFileSystem implements FileSystem {
     this.writable('write', path);
     const file = this.files.get(fh);
     if (!file.orphaned) {
-      this.cache.written(path, position + data.length);
+      this.cache.written(path, position + data.length, this.nowFn);
       for (const other of this.files.ofPath(path)) if (other !== file) other.invalidate();
     }
     const written = file.write(data, position);

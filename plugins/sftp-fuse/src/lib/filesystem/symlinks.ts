@@ -1,7 +1,7 @@
-import { SysError, type DirEntry } from '@kmx/core';
+import { SysError, type Attr, type DirEntry } from '@kmx/core';
 import type { Stats } from 'ssh2';
 import type { SftpSession } from '../protocol/session.js';
-import { S_IFLNK, S_IFMT, attrFromStats, type IdMap } from './attrs.js';
+import { S_IFLNK, S_IFMT } from './attrs.js';
 
 /**
  * With follow_symlinks a name shows what it points to. A link whose target is missing stays
@@ -18,9 +18,9 @@ export async function statFollowing(session: SftpSession, remote: string): Promi
 }
 
 /** Replaces the attributes of every symlink in a listing by its target's, where that exists. */
-export async function followLinks(entries: DirEntry[], stat: (name: string) => Promise<Stats>, ids: IdMap): Promise<void> {
+export async function followLinks(entries: DirEntry[], stat: (name: string) => Promise<Stats>, toAttr: (stats: Stats) => Attr): Promise<void> {
   await Promise.all(entries.filter((e) => e.attr !== undefined && (e.attr.mode & S_IFMT) === S_IFLNK).map(async (e) => {
     const target = await stat(e.name).catch(() => undefined);
-    if (target) e.attr = attrFromStats(target, ids);
+    if (target) e.attr = toAttr(target);
   }));
 }

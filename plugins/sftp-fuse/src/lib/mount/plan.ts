@@ -3,9 +3,10 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KmxError, SysError, UsageError } from '@kmx/core';
 import { Connection, type ConnectionState } from '../connection/connection.js';
-import { IdMap, S_IFDIR, S_IFMT } from '../filesystem/attrs.js';
+import { IdMap, S_IFDIR, S_IFMT, kmxRecord } from '../filesystem/attrs.js';
 import { SftpFileSystem } from '../filesystem/sftp-filesystem.js';
-import type { SftpSession } from '../protocol/session.js';
+import { KMX_POSIX } from '../protocol/kmx-posix.js';
+import type { SftpSession, Stats } from '../protocol/session.js';
 import { expandHome, localUserName, readHostConfig } from '../ssh/config.js';
 import { AuthenticationFailed, type SshOptions, type SshSecrets } from '../ssh/connect.js';
 import { connectSsh } from '../ssh/sftp-over-ssh.js';
@@ -104,7 +105,7 @@ export function sourceOf(plan: MountPlan): string {
 }
 
 /** Opens a new SFTP session the way the plan says. */
-function opener(plan: MountPlan, secrets: SshSecrets, log: (line: string) => void): () => Promise<SftpSession> {
+function transport(plan: MountPlan, secrets: SshSecrets, log: (line: string) => void): () => Promise<SftpSession> {
   if (plan.via !== undefined) {
     const via = plan.via;
     return () => connectVia(via, log, plan.options.timeout * 1000);
@@ -113,15 +114,37 @@ function opener(plan: MountPlan, secrets: SshSecrets, log: (line: string) => voi
   return () => connectSsh(ssh, secrets, log);
 }
 
-/** The remote directory, absolute, after checking it exists and is a directory. */
-async function remoteRoot(session: SftpSession, plan: MountPlan): Promise<string> {
+/**
+ * Opens a session and turns kmx's extension on where the server has it (kmx sftp serve), first
+ * thing. A reconnection that lands on a server without it goes on in SFTP v3, and says so.
+ */
+function opener(plan: MountPlan, secrets: SshSecrets, log: (line: string) => void): () => Promise<SftpSession> {
+  const open = transport(plan, secrets, log);
+  let hadIt: boolean | undefined;
+  return async () => {
+    const session = await open();
+    let on = false;
+    try {
+      on = await session.enableKmxPosix();
+    } catch (err) {
+      if (!(err instanceof SysError)) throw err;
+      log(`the server announces ${KMX_POSIX} but refused it (${err.message}): going on with SFTP v3`);
+    }
+    if (hadIt === true && !on) log(`the new connection has no ${KMX_POSIX}: link counts, inode numbers and nanoseconds are gone until the next one`);
+    hadIt ??= on;
+    return session;
+  };
+}
+
+/** The remote directory, absolute, and its attributes, after checking it exists and is a directory. */
+async function remoteRoot(session: SftpSession, plan: MountPlan): Promise<{ root: string; stats: Stats }> {
   const asked = plan.target.path || '.';
   const where = `${plan.ssh ? plan.ssh.alias : plan.target.host}:${asked}`;
   try {
     const root = await session.realpath(asked);
     const stats = await session.stat(root);
     if (((stats.mode ?? 0) & S_IFMT) !== S_IFDIR) throw new KmxError(`remote path ${where} is not a directory`, { hint: 'mount a directory' });
-    return root;
+    return { root, stats };
   } catch (err) {
     if (err instanceof SysError && err.code === 'ENOENT') throw new KmxError(`remote directory ${where} does not exist`, { hint: 'check the path after the colon' });
     if (err instanceof SysError && (err.code === 'EACCES' || err.code === 'EPERM')) throw new KmxError(`no permission to reach remote directory ${where}`);
@@ -163,14 +186,16 @@ export async function buildFilesystem(plan: MountPlan, secrets: SshSecrets, read
   const connection = new Connection({ open: opener(plan, secrets, log), timeoutMs: o.timeout * 1000, reconnect: o.reconnect, backoffMs: { first: 250, max: 8000 }, log, onState });
   const session = await connection.start();
   try {
-    const root = await remoteRoot(session, plan);
+    const { root, stats } = await remoteRoot(session, plan);
     let remoteIds: { uid: number; gid: number } | undefined;
     if (o.idmap === 'user') {
       const home = await session.stat('.');
       remoteIds = { uid: home.uid ?? 0, gid: home.gid ?? 0 };
     }
     const ids = new IdMap(remoteIds, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, { uid: o.uid, gid: o.gid });
-    return new SftpFileSystem(connection, { root, cacheTimeoutMs: o.cacheTimeout * 1000, writeBehindLimit: o.writeBehind, readOnly, followSymlinks: o.followSymlinks, ids });
+    // Both ends kmx: the root's device tells the root's filesystem's inode numbers from others'.
+    const rootDev = session.kmxPosix ? kmxRecord(stats)?.dev : undefined;
+    return new SftpFileSystem(connection, { root, cacheTimeoutMs: o.cacheTimeout * 1000, writeBehindLimit: o.writeBehind, readOnly, followSymlinks: o.followSymlinks, ids, rootDev });
   } catch (err) {
     connection.close();
     throw err;

@@ -115,3 +115,23 @@ export function writeInPlace(sftp: SFTPInternals, handle: Buffer, data: Buffer, 
   send(head);
   send(data);
 }
+
+/**
+ * Sends one request that ssh2 has no call for (or cannot encode: ATTRS with extended pairs,
+ * kmx's extension) as raw bytes, in order with ssh2's own: `type`, a new request id, then
+ * `body`. Its STATUS reply completes it through ssh2's STATUS handler, as writeInPlace's does.
+ */
+export function sendRequest(sftp: SFTPInternals, type: number, body: readonly Buffer[], done: (err?: Error) => void): void {
+  if (sftp.outgoing.state !== 'open') {
+    process.nextTick(done, new Error('No response from server'));
+    return;
+  }
+  const length = body.reduce((n, b) => n + b.length, 0);
+  const head = Buffer.allocUnsafe(4 + 1 + 4);
+  const id = (sftp._writeReqid = (sftp._writeReqid + 1) >>> 0);
+  head.writeUInt32BE(1 + 4 + length, 0);
+  head.writeUInt8(type, 4);
+  head.writeUInt32BE(id, 5);
+  sftp._requests[id] = { cb: (err) => done(err) };
+  packetSender(sftp)(Buffer.concat([head, ...body]));
+}

@@ -41,6 +41,16 @@ const FAILURE_ERRNO: Record<string, string> = {
   fsync: 'EIO',
 };
 
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
+
+/** Whether the kernel would refuse `path` as too long: PATH_MAX bytes with its NUL, or a name beyond NAME_MAX. */
+export function nameTooLong(path: string | undefined): boolean {
+  if (path === undefined) return false;
+  if (Buffer.byteLength(path) >= PATH_MAX) return true;
+  return path.split('/').some((name) => Buffer.byteLength(name) > NAME_MAX);
+}
+
 /** An errno-carrying error for a failed SFTP request. */
 export function sftpError(err: unknown, operation: string, path: string | undefined): Error {
   const e = err as { code?: unknown; message?: unknown };
@@ -56,6 +66,11 @@ export function sftpError(err: unknown, operation: string, path: string | undefi
     case Status.FAILURE:
       if (fromMessage !== undefined) return new SysError(fromMessage, operation, path);
       return SysError.of(FAILURE_ERRNO[operation] ?? 'EPERM', operation, path, { detail: message });
+    case Status.BAD_MESSAGE:
+      // OpenSSH's sftp-server's answer to ENAMETOOLONG and EINVAL (and to a malformed packet).
+      if (fromMessage !== undefined) return new SysError(fromMessage, operation, path);
+      if (path === undefined) return SysError.of('EIO', operation, path, { detail: message });
+      return SysError.of(nameTooLong(path) ? 'ENAMETOOLONG' : 'EINVAL', operation, path);
     case Status.OP_UNSUPPORTED:
       return SysError.of('ENOSYS', operation, path);
     case Status.NO_CONNECTION:

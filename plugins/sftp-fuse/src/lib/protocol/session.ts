@@ -1,7 +1,9 @@
+import { SysError } from '@kmx/core';
 import type { Attributes, FileEntryWithStats, InputAttributes, Stats } from 'ssh2';
 import type { SFTPInternals } from './adapter.js';
-import { writeInPlace } from './direct-io.js';
-import { ConnectionLost, Status, sftpError } from './errors.js';
+import { sendRequest, writeInPlace } from './direct-io.js';
+import { ConnectionLost, Status, nameTooLong, sftpError } from './errors.js';
+import { KMX_POSIX, KMX_POSIX_VERSION, UTIME_NOW, UTIME_OMIT, encodeAttrs, encodeTimes, sshString, u32, type Timespec } from './kmx-posix.js';
 
 /** SFTP v3 open flags (SSH_FXF_*). */
 export const OpenFlag = { READ: 0x1, WRITE: 0x2, APPEND: 0x4, CREAT: 0x8, TRUNC: 0x10, EXCL: 0x20 } as const;
@@ -29,6 +31,38 @@ if (TRACE) process.on('exit', () => process.stderr.write(`sftp requests: ${JSON.
 
 type Callback<T> = (err: Error | undefined | null, value: T) => void;
 
+const FXP_SETSTAT = 9;
+const FXP_FSETSTAT = 10;
+const FXP_EXTENDED = 200;
+
+/**
+ * What a setstat may change: SFTP v3's attributes, and `times` (atime, mtime) with nanoseconds
+ * and UTIME_NOW/UTIME_OMIT, which go as such where kmx's extension is on and as whole seconds
+ * elsewhere.
+ */
+export interface SetAttrs {
+  size?: number;
+  uid?: number;
+  gid?: number;
+  mode?: number;
+  /** Whole seconds, as SFTP v3 has them. */
+  atime?: number;
+  mtime?: number;
+  times?: [Timespec, Timespec];
+}
+
+/** SFTP v3's form of SetAttrs (whole seconds; UTIME_OMIT cannot be said, and is not asked for there). */
+function v3Attrs(attrs: SetAttrs, path: string): InputAttributes {
+  const { times, ...rest } = attrs;
+  if (!times) return rest;
+  const seconds = (t: Timespec): number => {
+    if (t.nsec === UTIME_NOW) return Math.floor(Date.now() / 1000);
+    if (t.nsec === UTIME_OMIT) throw SysError.of('EIO', 'setstat', path, { detail: 'a time left unchanged needs kmx-posix, which this server does not have' });
+    return t.sec;
+  };
+  return { ...rest, atime: seconds(times[0]), mtime: seconds(times[1]) };
+}
+
 /**
  * One SFTP conversation as promises. Failures become errno-carrying errors (errors.ts);
  * a lost connection rejects everything in flight with ConnectionLost. Large reads and writes
@@ -39,6 +73,8 @@ export class SftpSession {
   private lastProgress = Date.now();
   private closedReason: string | undefined;
   private readonly closeListeners: Array<(reason: string) => void> = [];
+  /** kmx's extension is on: attributes carry its STAT RECORD, and times may have nanoseconds. */
+  kmxPosix = false;
 
   constructor(private readonly sftp: SFTPInternals, private readonly closeTransport: () => void) {
     const gone = (reason: string) => () => this.markClosed(reason);
@@ -232,7 +268,7 @@ export class SftpSession {
 
   /** posix-rename@openssh.com replaces an existing target; plain SFTP rename refuses to. */
   rename(from: string, to: string, replace: boolean): Promise<void> {
-    return this.call<undefined>('rename', to, (cb) => (replace
+    return this.call<undefined>('rename', nameTooLong(from) ? from : to, (cb) => (replace
       ? this.sftp.ext_openssh_rename(from, to, (err) => cb(err, undefined))
       : this.sftp.rename(from, to, (err) => cb(err, undefined))));
   }
@@ -242,19 +278,52 @@ export class SftpSession {
   }
 
   link(existing: string, path: string): Promise<void> {
-    return this.call<undefined>('link', path, (cb) => this.sftp.ext_openssh_hardlink(existing, path, (err) => cb(err, undefined)));
+    return this.call<undefined>('link', nameTooLong(existing) ? existing : path, (cb) => this.sftp.ext_openssh_hardlink(existing, path, (err) => cb(err, undefined)));
   }
 
-  setstat(path: string, attrs: InputAttributes): Promise<void> {
-    return this.call<undefined>('setstat', path, (cb) => this.sftp.setstat(path, attrs, (err) => cb(err, undefined)));
+  setstat(path: string, attrs: SetAttrs): Promise<void> {
+    if (attrs.times && this.kmxPosix) return this.raw('setstat', path, FXP_SETSTAT, [sshString(path), this.wireAttrs(attrs)]);
+    return this.call<undefined>('setstat', path, (cb) => this.sftp.setstat(path, v3Attrs(attrs, path), (err) => cb(err, undefined)));
   }
 
-  lsetstat(path: string, attrs: InputAttributes): Promise<void> {
-    return this.call<undefined>('setstat', path, (cb) => this.sftp.ext_openssh_lsetstat(path, attrs, (err) => cb(err, undefined)));
+  lsetstat(path: string, attrs: SetAttrs): Promise<void> {
+    if (attrs.times && this.kmxPosix) return this.raw('setstat', path, FXP_EXTENDED, [sshString('lsetstat@openssh.com'), sshString(path), this.wireAttrs(attrs)]);
+    return this.call<undefined>('setstat', path, (cb) => this.sftp.ext_openssh_lsetstat(path, v3Attrs(attrs, path), (err) => cb(err, undefined)));
   }
 
-  fsetstat(handle: Buffer, attrs: InputAttributes, path: string): Promise<void> {
-    return this.call<undefined>('setstat', path, (cb) => this.sftp.fsetstat(handle, attrs, (err) => cb(err, undefined)));
+  fsetstat(handle: Buffer, attrs: SetAttrs, path: string): Promise<void> {
+    if (attrs.times && this.kmxPosix) return this.raw('setstat', path, FXP_FSETSTAT, [sshString(handle), this.wireAttrs(attrs)]);
+    return this.call<undefined>('setstat', path, (cb) => this.sftp.fsetstat(handle, v3Attrs(attrs, path), (err) => cb(err, undefined)));
+  }
+
+  /** ATTRS with the times as kmx's pair (and, for the record, as v3's seconds too). */
+  private wireAttrs(attrs: SetAttrs): Buffer {
+    const [atime, mtime] = attrs.times!;
+    return encodeAttrs({ ...attrs, atime: atime.sec, mtime: mtime.sec, extended: [[KMX_POSIX, encodeTimes(atime, mtime)]] });
+  }
+
+  /** A request ssh2 cannot encode, answered by a STATUS. */
+  private raw(operation: string, path: string | undefined, type: number, body: Buffer[]): Promise<void> {
+    return this.call<undefined>(operation, path, (cb) => sendRequest(this.sftp, type, body, (err) => cb(err, undefined)));
+  }
+
+  /**
+   * Turns kmx's extension on when the server announces it (kmx sftp serve); a no-op with any
+   * other server. Call before anything else is sent: the replies after it carry the records.
+   */
+  async enableKmxPosix(): Promise<boolean> {
+    if (!this.hasExtension(KMX_POSIX, String(KMX_POSIX_VERSION))) return false;
+    await this.raw('kmx-posix', undefined, FXP_EXTENDED, [sshString(KMX_POSIX), sshString('enable'), u32(KMX_POSIX_VERSION)]);
+    this.kmxPosix = true;
+    return true;
+  }
+
+  /** mknod through kmx's extension: FIFOs and sockets (and regular files); the server refuses device nodes. */
+  mknod(path: string, mode: number, rdev: number): Promise<void> {
+    if (!this.kmxPosix) return Promise.reject(SysError.of('EPERM', 'mknod', path, { detail: 'SFTP can create only regular files, directories and symlinks' }));
+    const dev = Buffer.allocUnsafe(8);
+    dev.writeBigUInt64BE(BigInt(rdev), 0);
+    return this.raw('mknod', path, FXP_EXTENDED, [sshString(KMX_POSIX), sshString('mknod'), sshString(path), u32(mode), dev]);
   }
 
   fsync(handle: Buffer, path: string): Promise<void> {

@@ -1,13 +1,50 @@
 import * as fs from 'node:fs';
 import { SysError, libc } from '@kmx/core';
-import type { Attributes, InputAttributes } from 'ssh2';
+import type { InputAttributes } from 'ssh2';
+import { KMX_POSIX, decodeTimes, encodeAttrs, encodeRecord, kmxPair, sshString, u32, v3Seconds, type WireAttrs } from '../protocol/kmx-posix.js';
 import { fchmodat2, fchownat } from './fd-calls.js';
 
 type Timespec = libc.Timespec;
 
-/** SFTP v3 attributes of a stat. */
-export function attrsOf(st: fs.Stats): Attributes {
-  return { mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, atime: Math.floor(st.atimeMs / 1000), mtime: Math.floor(st.mtimeMs / 1000) };
+const NS = 1_000_000_000n;
+
+/** Whole seconds of a time in nanoseconds (toward minus infinity, as a timespec's). */
+function secondsOf(ns: bigint): number {
+  const sec = ns / NS;
+  return Number(ns < 0n && sec * NS !== ns ? sec - 1n : sec);
+}
+
+/** SFTP v3 attributes of a stat (taken with { bigint: true }), and kmx's STAT RECORD when `record`. */
+export function attrsOf(st: fs.BigIntStats, record = false): WireAttrs {
+  return {
+    mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size),
+    atime: v3Seconds(secondsOf(st.atimeNs)), mtime: v3Seconds(secondsOf(st.mtimeNs)),
+    extended: record ? [[KMX_POSIX, encodeRecord(st)]] : undefined,
+  };
+}
+
+/** An SSH_FXP_ATTRS packet (ssh2's server writes no extended pairs). */
+export function attrsPacket(id: number, attrs: WireAttrs): Buffer {
+  return packet(SSH_FXP_ATTRS, id, [encodeAttrs(attrs)]);
+}
+
+/** An SSH_FXP_NAME packet of names with their longnames and attributes. */
+export function namePacket(id: number, entries: ReadonlyArray<{ filename: string; longname: string; attrs: WireAttrs }>): Buffer {
+  const parts: Buffer[] = [u32(entries.length)];
+  for (const e of entries) parts.push(sshString(e.filename), sshString(e.longname), encodeAttrs(e.attrs));
+  return packet(SSH_FXP_NAME, id, parts);
+}
+
+const SSH_FXP_NAME = 104;
+const SSH_FXP_ATTRS = 105;
+
+function packet(type: number, id: number, body: Buffer[]): Buffer {
+  const head = Buffer.allocUnsafe(9);
+  const length = body.reduce((n, b) => n + b.length, 0);
+  head.writeUInt32BE(5 + length, 0);
+  head[4] = type;
+  head.writeUInt32BE(id, 5);
+  return Buffer.concat([head, ...body]);
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -25,17 +62,17 @@ function modeString(mode: number): string {
 }
 
 /** The `ls -l` line SFTP v3 sends with each name (what `sftp`'s ls -l prints). */
-export function longname(name: string, st: fs.Stats): string {
+export function longname(name: string, st: fs.BigIntStats): string {
   const date = st.mtime;
-  const recent = Math.abs(Date.now() - st.mtimeMs) < 180 * 24 * 3600 * 1000;
+  const recent = Math.abs(Date.now() - date.getTime()) < 180 * 24 * 3600 * 1000;
   const when = `${MONTHS[date.getMonth()]} ${String(date.getDate()).padStart(2)} ${recent ? `${String(date.getHours()).padStart(2, '0')}:${String(date.getMinutes()).padStart(2, '0')}` : ` ${date.getFullYear()}`}`;
-  return `${modeString(st.mode)} ${String(st.nlink).padStart(4)} ${String(st.uid).padEnd(8)} ${String(st.gid).padEnd(8)} ${String(st.size).padStart(8)} ${when} ${name}`;
+  return `${modeString(Number(st.mode))} ${String(st.nlink).padStart(4)} ${String(st.uid).padEnd(8)} ${String(st.gid).padEnd(8)} ${String(st.size).padStart(8)} ${when} ${name}`;
 }
 
 const { AT_EMPTY_PATH } = libc;
 
 /** Refuses a size for anything but a regular file (a symlink's size is its target's text: never cut through it). */
-export function checkSizable(st: fs.Stats, path?: string): void {
+export function checkSizable(st: fs.Stats | fs.BigIntStats, path?: string): void {
   if (st.isFile()) return;
   throw SysError.of(st.isSymbolicLink() ? 'ELOOP' : st.isDirectory() ? 'EISDIR' : 'EINVAL', 'truncate', path);
 }
@@ -52,7 +89,8 @@ function seconds(time: number | string | Date): Timespec {
  * and times through AT_EMPTY_PATH (so an O_PATH fd will do, of a symlink too: then the link's
  * own owner and times change, and a mode, which Linux symlinks do not have, is left alone).
  * A size needs an fd open for writing, of a regular file; anything else is refused before
- * anything is changed.
+ * anything is changed. Times come from kmx's pair when the attributes carry one (nanoseconds,
+ * 64-bit seconds, UTIME_NOW/UTIME_OMIT), else from SFTP v3's seconds.
  */
 export function applyAttrs(fd: number, attrs: InputAttributes): void {
   const st = fs.fstatSync(fd);
@@ -62,7 +100,17 @@ export function applyAttrs(fd: number, attrs: InputAttributes): void {
   }
   if (attrs.uid !== undefined && attrs.gid !== undefined) fchownat(fd, '', attrs.uid, attrs.gid, AT_EMPTY_PATH);
   if (attrs.mode !== undefined && !st.isSymbolicLink()) fchmodat2(fd, '', Number(attrs.mode) & 0o7777, AT_EMPTY_PATH);
-  if (attrs.atime !== undefined && attrs.mtime !== undefined) libc.utimensat(fd, '', seconds(attrs.atime), seconds(attrs.mtime), AT_EMPTY_PATH);
+  const pair = kmxPair(attrs);
+  const times = pair ? decodeTimes(pair) : undefined;
+  if (pair && !times) throw SysError.of('EINVAL', 'setstat', undefined, { detail: `a malformed ${KMX_POSIX} pair` });
+  if (times) libc.utimensat(fd, '', checkedTime(times[0]), checkedTime(times[1]), AT_EMPTY_PATH);
+  else if (attrs.atime !== undefined && attrs.mtime !== undefined) libc.utimensat(fd, '', seconds(attrs.atime), seconds(attrs.mtime), AT_EMPTY_PATH);
+}
+
+/** A time from the wire: nanoseconds below a second, or UTIME_NOW/UTIME_OMIT; else EINVAL (as utimensat's). */
+function checkedTime(t: Timespec): Timespec {
+  if (t.nsec < 1_000_000_000 || t.nsec === libc.UTIME_NOW || t.nsec === libc.UTIME_OMIT) return t;
+  throw SysError.of('EINVAL', 'setstat', undefined, { detail: 'nanoseconds out of range' });
 }
 
 /** Parses the ATTRS of an extended request (lsetstat@openssh.com) at `offset`. */
@@ -87,6 +135,19 @@ export function parseAttrs(data: Buffer, offset: number): InputAttributes {
   if (flags & 0x8) {
     attrs.atime = u32();
     attrs.mtime = u32();
+  }
+  if (flags & 0x80000000) {
+    // Extended pairs: kmx's is kept (ssh2's parser does the same for SETSTAT and FSETSTAT).
+    const count = u32();
+    const extended: Record<string, Buffer> = {};
+    for (let i = 0; i < count; i++) {
+      const type = data.subarray(p + 4, p + 4 + data.readUInt32BE(p));
+      p += 4 + type.length;
+      const value = data.subarray(p + 4, p + 4 + data.readUInt32BE(p));
+      p += 4 + value.length;
+      extended[type.toString()] = value;
+    }
+    Object.assign(attrs, { extended });
   }
   return attrs;
 }

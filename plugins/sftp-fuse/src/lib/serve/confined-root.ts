@@ -1,7 +1,10 @@
 import * as fs from 'node:fs';
 import { SysError, libc } from '@kmx/core';
 
-const { O_PATH, O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS } = libc;
+const { O_PATH, O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC, RESOLVE_IN_ROOT, RESOLVE_BENEATH, RESOLVE_NO_MAGICLINKS } = libc;
+
+/** The longest path string the kernel takes (PATH_MAX, less its NUL). */
+const PATH_LIMIT = 4095;
 
 /**
  * A scoped lookup fails with EAGAIN when a rename or mount anywhere raced with a '..' in it
@@ -44,12 +47,42 @@ export class ConfinedRoot {
     // openat2 refuses a mode without O_CREAT (EINVAL), unlike open(2).
     const how = { flags: flags | O_CLOEXEC, mode: flags & fs.constants.O_CREAT ? mode : 0, resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
     const relative = clientPath(path, 'open');
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return libc.openat2(this.fd, relative === '' ? '.' : relative, how);
-      } catch (err) {
-        if (!(err instanceof SysError) || err.code !== 'EAGAIN' || attempt >= EAGAIN_RETRIES) throw err;
+    if (Buffer.byteLength(relative) > PATH_LIMIT) return this.openLong(relative, how);
+    return openat2(this.fd, relative === '' ? '.' : relative, how);
+  }
+
+  /**
+   * A path longer than the kernel takes in one string (a client's mount of a directory deep in
+   * the tree, or a deep tree): its leading directories, as many as fit, are resolved as any
+   * path is (beneath the root, in it); each further piece beneath the directory the piece
+   * before gave, with RESOLVE_BENEATH. So every piece stays beneath the root, and what the
+   * path names is what one lookup would give, or nothing: a '..' or an absolute symlink that
+   * would climb out of a piece's directory fails the lookup, with ENAMETOOLONG (the answer a
+   * server that takes paths in one piece gives).
+   */
+  private openLong(relative: string, how: { flags: number; mode: number; resolve: number }): number {
+    let rest = relative;
+    let dir = this.fd;
+    let resolve = how.resolve;
+    try {
+      while (Buffer.byteLength(rest) > PATH_LIMIT) {
+        // The longest head that fits and ends at a '/' (bytes and UTF-16 agree on '/').
+        const head = Buffer.from(rest).subarray(0, PATH_LIMIT + 1);
+        const cut = head.lastIndexOf(0x2f);
+        if (cut <= 0) throw SysError.of('ENAMETOOLONG', 'open', relative);
+        const piece = head.subarray(0, cut).toString();
+        rest = Buffer.from(rest).subarray(cut + 1).toString().replace(/^\/+/, '');
+        const next = openat2(dir, piece, { flags: O_PATH | O_DIRECTORY | O_CLOEXEC, mode: 0, resolve });
+        if (dir !== this.fd) fs.closeSync(dir);
+        dir = next;
+        resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
       }
+      return openat2(dir, rest === '' ? '.' : rest, { ...how, resolve });
+    } catch (err) {
+      if (err instanceof SysError && err.code === 'EXDEV') throw SysError.of('ENAMETOOLONG', 'open', relative, { detail: 'a long path that leaves one of its pieces' });
+      throw err;
+    } finally {
+      if (dir !== this.fd) fs.closeSync(dir);
     }
   }
 
@@ -146,6 +179,17 @@ export class ConfinedRoot {
 
   close(): void {
     fs.closeSync(this.fd);
+  }
+}
+
+/** openat2, tried again while a rename races a '..' in the lookup (EAGAIN). */
+function openat2(dirFd: number, path: string, how: { flags: number; mode: number; resolve: number }): number {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return libc.openat2(dirFd, path, how);
+    } catch (err) {
+      if (!(err instanceof SysError) || err.code !== 'EAGAIN' || attempt >= EAGAIN_RETRIES) throw err;
+    }
   }
 }
 

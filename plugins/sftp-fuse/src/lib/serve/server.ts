@@ -5,7 +5,8 @@ import type { Attributes, InputAttributes } from 'ssh2';
 import { sftpOverStream, type SFTPInternals } from '../protocol/adapter.js';
 import { OpenFlag } from '../protocol/session.js';
 import { Status } from '../protocol/errors.js';
-import { applyAttrs, attrsOf, checkSizable, longname, parseAttrs } from './attributes.js';
+import { KMX_POSIX, KMX_POSIX_VERSION } from '../protocol/kmx-posix.js';
+import { applyAttrs, attrsOf, attrsPacket, checkSizable, longname, namePacket, parseAttrs } from './attributes.js';
 import { ConfinedRoot, clientPath } from './confined-root.js';
 import { fstatfs, linkat, readDirectory, readlinkat } from './fd-calls.js';
 
@@ -20,7 +21,11 @@ const EXTENSIONS: Record<string, string> = {
   'fsync@openssh.com': '1',
   'lsetstat@openssh.com': '1',
   'limits@openssh.com': '1',
+  // kmx's own, for a kmx client (README: kmx sftp, "Both ends kmx"; protocol/kmx-posix.ts).
+  [KMX_POSIX]: String(KMX_POSIX_VERSION),
 };
+
+const { S_IFMT, S_IFREG, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK } = fs.constants;
 
 const MAX_PACKET = 256 * 1024;
 /** As OpenSSH's sftp-server: a packet less the room for the header. */
@@ -66,6 +71,8 @@ export class SftpServer {
   private readonly handles = new Map<number, FileHandle | DirHandle>();
   private nextHandle = 1;
   private closed = false;
+  /** The client turned kmx's extension on: every ATTRS carries the STAT RECORD. */
+  private kmxPosix = false;
   private readonly sftp: SFTPInternals;
   private readonly sendPacket: (packet: Buffer) => void;
   /** Resolves when the client is gone: at the end of its input, or after a protocol error (rejected then). */
@@ -109,7 +116,7 @@ export class SftpServer {
       for (let done = 0; done < data.length;) done += fs.writeSync(fd, data, done, data.length - done, offset + done);
       s.status(id, Status.OK);
     });
-    on('FSTAT', (id, handle: Buffer) => s.attrs(id, attrsOf(fs.fstatSync(this.anyHandle(handle).fd))));
+    on('FSTAT', (id, handle: Buffer) => this.attrs(id, fs.fstatSync(this.anyHandle(handle).fd, { bigint: true })));
     on('FSETSTAT', (id, handle: Buffer, attrs: InputAttributes) => {
       this.writable('fsetstat');
       applyAttrs(this.anyHandle(handle).fd, attrs);
@@ -126,8 +133,8 @@ export class SftpServer {
       s.handle(id, this.addHandle({ kind: 'dir', fd, path, names: undefined, next: 0 }));
     });
     on('READDIR', (id, handle: Buffer) => this.readdir(id, handle));
-    on('LSTAT', (id, path: string) => s.attrs(id, attrsOf(this.root.pinned(path, false, (fd) => fs.fstatSync(fd)))));
-    on('STAT', (id, path: string) => s.attrs(id, attrsOf(this.root.pinned(path, true, (fd) => fs.fstatSync(fd)))));
+    on('LSTAT', (id, path: string) => this.attrs(id, this.root.pinned(path, false, (fd) => fs.fstatSync(fd, { bigint: true }))));
+    on('STAT', (id, path: string) => this.attrs(id, this.root.pinned(path, true, (fd) => fs.fstatSync(fd, { bigint: true }))));
     on('SETSTAT', (id, path: string, attrs: InputAttributes) => this.change(id, 'setstat', () => this.setAttributes(path, attrs, true)));
     on('REMOVE', (id, path: string) => this.change(id, 'unlink', () => this.root.entry(path, 'unlink', (dirFd, name) => libc.unlinkat(dirFd, name, 0))));
     on('RMDIR', (id, path: string) => this.change(id, 'rmdir', () => this.root.entry(path, 'rmdir', (dirFd, name) => libc.unlinkat(dirFd, name, AT_REMOVEDIR))));
@@ -159,6 +166,11 @@ export class SftpServer {
     const name = errnoName(errno);
     const code = name === 'ENOENT' ? Status.NO_SUCH_FILE : name === 'EACCES' || name === 'EPERM' || name === 'EROFS' ? Status.PERMISSION_DENIED : Status.FAILURE;
     this.sftp.status(id, code, `${name}: ${errnoMessage(errno)}`);
+  }
+
+  /** An ATTRS reply; with kmx's extension on, with the STAT RECORD. */
+  private attrs(id: number, st: fs.BigIntStats): void {
+    this.sendPacket(attrsPacket(id, attrsOf(st, this.kmxPosix)));
   }
 
   private writable(syscall: string): void {
@@ -195,13 +207,13 @@ export class SftpServer {
   }
 
   /** The stat of one listed name: '.' is the directory, '..' its parent inside the root (the root's own is the root). */
-  private entryStat(h: DirHandle, name: string): fs.Stats {
-    if (name === '.') return fs.fstatSync(h.fd);
-    if (name === '..') return this.root.pinned(`${h.path.replace(/\/+$/, '')}/..`, true, (fd) => fs.fstatSync(fd));
+  private entryStat(h: DirHandle, name: string): fs.BigIntStats {
+    if (name === '.') return fs.fstatSync(h.fd, { bigint: true });
+    if (name === '..') return this.root.pinned(`${h.path.replace(/\/+$/, '')}/..`, true, (fd) => fs.fstatSync(fd, { bigint: true }));
     // One plain name from the listing, beneath the directory's fd, not followed.
     const fd = libc.openat2(h.fd, name, { flags: O_PATH | O_NOFOLLOW | libc.O_CLOEXEC, resolve: RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS });
     try {
-      return fs.fstatSync(fd);
+      return fs.fstatSync(fd, { bigint: true });
     } finally {
       fs.closeSync(fd);
     }
@@ -293,15 +305,27 @@ export class SftpServer {
     h.next += batch.length;
     const entries = [];
     for (const name of batch) {
-      let st: fs.Stats;
+      let st: fs.BigIntStats;
       try {
         st = this.entryStat(h, name);
       } catch {
         continue; // removed since the listing was read
       }
-      entries.push({ filename: name, longname: longname(name, st), attrs: attrsOf(st) });
+      entries.push({ filename: name, longname: longname(name, st), attrs: attrsOf(st, this.kmxPosix) });
     }
-    this.sftp.name(id, entries);
+    this.sendPacket(namePacket(id, entries));
+  }
+
+  /**
+   * mknod of kmx's extension: one name beneath its pinned parent, with mknodat (which never
+   * follows it, EEXIST if it is there). FIFOs, sockets and regular files only: a device node is
+   * never made (EPERM), whoever the server runs as; the client's rdev is not even read.
+   */
+  private mknod(path: string, mode: number): void {
+    const type = mode & S_IFMT;
+    if (type === S_IFCHR || type === S_IFBLK) throw SysError.of('EPERM', 'mknod', path, { detail: 'kmx sftp serve makes no device nodes' });
+    if (type !== S_IFIFO && type !== S_IFSOCK && type !== S_IFREG) throw SysError.of('EINVAL', 'mknod', path);
+    this.root.entry(path, 'mknod', (dirFd, name) => libc.mknodat(dirFd, name, type | (mode & 0o7777), 0));
   }
 
   private rename(from: string, to: string, flags: number): void {
@@ -348,6 +372,20 @@ export class SftpServer {
       }
       case 'limits@openssh.com':
         return this.reply(id, [MAX_PACKET, MAX_DATA, MAX_DATA, MAX_HANDLES]);
+      case KMX_POSIX: {
+        const op = string().toString();
+        if (op === 'enable') {
+          if (data.readUInt32BE(p) !== KMX_POSIX_VERSION) return this.sftp.status(id, Status.OP_UNSUPPORTED, `${KMX_POSIX} version ${data.readUInt32BE(p)} is not supported`);
+          this.kmxPosix = true;
+          return this.sftp.status(id, Status.OK);
+        }
+        if (op === 'mknod') {
+          const path = string().toString();
+          const mode = data.readUInt32BE(p);
+          return this.change(id, 'mknod', () => this.mknod(path, mode));
+        }
+        return this.sftp.status(id, Status.OP_UNSUPPORTED, `${KMX_POSIX} has no "${op}"`);
+      }
       default:
         return this.sftp.status(id, Status.OP_UNSUPPORTED, `${name} is not supported`);
     }
