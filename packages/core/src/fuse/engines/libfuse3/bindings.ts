@@ -16,6 +16,7 @@ export interface Libfuse3 {
   session_unmount: CFunction;
   session_destroy: CFunction;
   session_fd: CFunction;
+  notify_inval_inode: CFunction;
   session_exit: CFunction;
   receive_buf: CFunction;
   process_buf: CFunction;
@@ -96,6 +97,7 @@ function load(): Libfuse3 {
     session_unmount: lib.func('void fuse_session_unmount(void *se)'),
     session_destroy: lib.func('void fuse_session_destroy(void *se)'),
     session_fd: lib.func('int fuse_session_fd(void *se)'),
+    notify_inval_inode: lib.func('int fuse_lowlevel_notify_inval_inode(void *se, uint64_t ino, int64_t off, int64_t len)'),
     session_exit: lib.func('void fuse_session_exit(void *se)'),
     receive_buf: lib.func('int fuse_session_receive_buf(void *se, void *buf)'),
     process_buf: lib.func('void fuse_session_process_buf(void *se, void *buf)'),

@@ -34,6 +34,8 @@ export function childPath(parent: Node, name: string): string {
 
 export class NodeTable {
   private readonly byId = new Map<number, Node>();
+  /** With stable inodes: the nodes (names) of each file, for its hard links. */
+  private readonly byIno = new Map<number, Set<Node>>();
   private nextId = ROOT_ID + 1;
   readonly root: Node;
 
@@ -64,17 +66,46 @@ export class NodeTable {
     if (existing) {
       if (existing.type === type && (ino === undefined || existing.ino === undefined || existing.ino === ino)) {
         existing.lookups++;
-        existing.ino = ino;
+        this.setIno(existing, ino);
         return existing;
       }
       this.orphan(existing); // replaced behind the kernel's back
     }
     const node: Node = {
-      id: this.nextId++, name, parent, path: childPath(parent, name), lookups: 1, children: undefined, type, ino, handles: undefined, orphan: false,
+      id: this.nextId++, name, parent, path: childPath(parent, name), lookups: 1, children: undefined, type, ino: undefined, handles: undefined, orphan: false,
     };
     (parent.children ??= new Map()).set(name, node);
     this.byId.set(node.id, node);
+    this.setIno(node, ino);
     return node;
+  }
+
+  /**
+   * The other nodes of the file `node` is a name of (its hard links, each its own kernel inode,
+   * as nodes go by path): what changes through one name (a link count, a mode, a size) they
+   * show only once their attributes are asked again.
+   */
+  otherNames(node: Node): Node[] {
+    if (node.ino === undefined) return [];
+    return [...(this.byIno.get(node.ino) ?? [])].filter((n) => n !== node);
+  }
+
+  private setIno(node: Node, ino: number | undefined): void {
+    if (node.ino === ino) return;
+    this.unindex(node);
+    node.ino = ino;
+    if (ino !== undefined) {
+      let names = this.byIno.get(ino);
+      if (!names) this.byIno.set(ino, (names = new Set()));
+      names.add(node);
+    }
+  }
+
+  private unindex(node: Node): void {
+    if (node.ino === undefined) return;
+    const names = this.byIno.get(node.ino);
+    names?.delete(node);
+    if (names?.size === 0) this.byIno.delete(node.ino);
   }
 
   /** FORGET: the kernel dropped `count` references. */
@@ -164,6 +195,7 @@ export class NodeTable {
       const parent: Node | undefined = current.parent;
       this.detach(current);
       this.byId.delete(current.id);
+      this.unindex(current);
       current = parent;
     }
   }

@@ -23,7 +23,11 @@ export function nameOps(r: Requests): OpHandlers {
     const path = childPath(parent, name);
     const caller = r.caller(req);
     r.run(req, op, path, () => make(path, caller), () => {
-      r.run(req, op, path, () => fs.getattr(path, undefined, caller), (attr: Attr) => r.replyEntry(req, nodes.remember(parent, name, attr), attr));
+      r.run(req, op, path, () => fs.getattr(path, undefined, caller), (attr: Attr) => {
+        const node = nodes.remember(parent, name, attr);
+        r.replyEntry(req, node, attr);
+        r.changedThrough(node); // a new hard link: the other names' link count
+      });
     });
   };
 
@@ -56,8 +60,10 @@ export function nameOps(r: Requests): OpHandlers {
       if (!parent) return;
       const path = childPath(parent, name);
       r.run(req, 'unlink', path, () => fs.unlink!(path, r.caller(req)), () => {
+        const gone = nodes.child(parent, name);
         nodes.removed(parent, name);
         r.err(req, 0);
+        r.changedThrough(gone);
       });
     }),
 
@@ -79,8 +85,10 @@ export function nameOps(r: Requests): OpHandlers {
       const from = childPath(parent, name);
       const to = childPath(newParent, newName);
       r.run(req, 'rename', from, () => fs.rename!(from, to, flags, r.caller(req)), () => {
+        const replaced = nodes.child(newParent, newName);
         nodes.renamed(parent, name, newParent, newName, flags);
         r.err(req, 0);
+        r.changedThrough(replaced);
       });
     }),
   };

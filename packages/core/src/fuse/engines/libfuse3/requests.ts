@@ -36,6 +36,8 @@ export class Requests {
   readonly pending = new Set<Pointer>();
   /** Set once the session is gone: late replies are dropped. */
   closed = false;
+  /** Tells the kernel to forget a node's attributes (set by the session, which owns the channel). */
+  forgetAttributes: (node: Node) => void = () => undefined;
 
   private readonly ctx = scratch(CTX_SIZE);
   private readonly fi = scratch(FILE_INFO_SIZE);
@@ -70,6 +72,14 @@ export class Requests {
 
   openFlags(): number {
     return this.fi.u32[FI_FLAGS]! | 0;
+  }
+
+  /**
+   * A change through `node` (a link, an unlink, an attribute) shows in the file's other names
+   * (its hard links, each a kernel inode of its own) at once, not when their attributes expire.
+   */
+  changedThrough(node: Node | undefined): void {
+    if (node) for (const other of this.nodes.otherNames(node)) this.forgetAttributes(other);
   }
 
   /** st_ino as users see it: the filesystem's own when it keeps stable ones, else the node id. */
