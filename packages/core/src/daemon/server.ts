@@ -39,6 +39,9 @@ export const DEFAULT_DAEMON_OPTIONS: DaemonOptions = {
 
 type Reply = Omit<kmxd.Response.$Properties, 'id'>;
 
+/** How long a refused connection may stay half-closed for its client to read the answer. */
+const REFUSED_LINGER_MS = 2000;
+
 function errorReply(err: unknown): Reply {
   if (err instanceof KmxError) {
     const code = err instanceof SysError ? err.code : '';
@@ -125,10 +128,14 @@ export class Kmxd {
     }
   }
 
-  /** Answers once and closes: a refused connection, or a broken frame. */
+  /**
+   * Answers once and closes: a refused connection, or a broken frame. Only kmxd's side closes
+   * at once: a client still writing its request would get EPIPE instead of the answer; one that
+   * does not close in turn is cut off a moment later.
+   */
   private refuse(socket: Socket, reply: Reply): void {
     socket.end(encodeResponse({ id: 0, ...reply }));
-    socket.destroySoon();
+    setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
   }
 
   private serve(socket: Socket): void {
