@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runKmx } from '@kmx/core/testing';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { runKmx, temporaryDirectory } from '@kmx/core/testing';
 
 interface Check { name: string; ok: boolean; detail: string; fix?: string; required: boolean }
 
@@ -14,6 +16,21 @@ describe('kmx doctor', () => {
     }
     for (const line of lines.filter((l) => l.startsWith('missing'))) assert.match(line, /; fix: \S/, line);
   });
+
+  it('looks for kmxd where the clients do: $KMXD_SOCKET', () => temporaryDirectory(async (dir) => {
+    const socket = join(dir, 'kmxd.sock');
+    const server = createServer((c) => c.destroy());
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      const r = await runKmx(['doctor', '--json'], { env: { ...process.env, KMXD_SOCKET: socket } });
+      const kmxd = (JSON.parse(r.stdout) as Check[]).find((c) => c.name === 'kmxd');
+      assert.deepEqual([kmxd?.ok, kmxd?.detail], [true, `answers on ${socket}`]);
+      const missing = await runKmx(['doctor', '--json'], { env: { ...process.env, KMXD_SOCKET: join(dir, 'none.sock') } });
+      assert.match((JSON.parse(missing.stdout) as Check[]).find((c) => c.name === 'kmxd')?.detail ?? '', /^not running \(no .*none\.sock\)/);
+    } finally {
+      server.close();
+    }
+  }));
 
   it('--json gives the same checks as data', async () => {
     const r = await runKmx(['doctor', '--json']);

@@ -5,6 +5,7 @@ import { delimiter, isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Config } from '@oclif/core';
 import { DOCTOR_HOOK, ENGINE_NAMES, libc, nativeListing, selectEngine, type DoctorCheck, type DoctorHook } from '@kmx/core';
+import { kmxdSocketPath } from '@kmx/core/daemon';
 
 export type Check = DoctorCheck;
 
@@ -113,21 +114,21 @@ async function userNamespaces(): Promise<Check> {
   return { name, ok: true, detail: `allowed (max ${max ?? '?'})`, required: false };
 }
 
-export const KMXD_SOCKET = '/run/kmxd.sock';
-
+/** kmxd where the clients look for it: $KMXD_SOCKET, else /run/kmxd.sock. */
 function kmxd(): Promise<Check> {
   const name = 'kmxd';
+  const socketPath = kmxdSocketPath();
   return new Promise((resolve) => {
-    const socket = connect(KMXD_SOCKET);
+    const socket = connect(socketPath);
     const done = (check: Check): void => {
       socket.destroy();
       resolve(check);
     };
-    socket.setTimeout(1000, () => done({ name, ok: false, detail: `${KMXD_SOCKET} does not answer`, fix: 'restart kmxd', required: false }));
-    socket.on('connect', () => done({ name, ok: true, detail: `answers on ${KMXD_SOCKET}`, required: false }));
+    socket.setTimeout(1000, () => done({ name, ok: false, detail: `${socketPath} does not answer`, fix: 'restart kmxd', required: false }));
+    socket.on('connect', () => done({ name, ok: true, detail: `answers on ${socketPath}`, required: false }));
     socket.on('error', () => done({
       name, ok: false, required: false,
-      detail: `not running (no ${KMXD_SOCKET}): kernel NFS mounts for users need it; kmx nfs falls back to user space`,
+      detail: `not running (no ${socketPath}): kernel NFS mounts for users need it; kmx nfs falls back to user space`,
       fix: 'as root: systemctl enable --now kmxd.socket (packages/core/systemd), or run packages/core/bin/kmxd.js (see kmxd --help)',
     }));
   });
