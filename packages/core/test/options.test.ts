@@ -11,11 +11,18 @@ describe('FUSE -o options', () => {
   });
 
   it('refuses unknown options, values on flags and non-numbers, as usage errors', () => {
-    assert.throws(() => parseFuseOptions(['allow_other,suid']), (e: unknown) => e instanceof UsageError && /unknown mount option "suid"/.test(e.message) && e.exitCode === 2);
+    assert.throws(() => parseFuseOptions(['allow_other,bogus']), (e: unknown) => e instanceof UsageError && /unknown mount option "bogus"/.test(e.message) && e.exitCode === 2);
+    assert.throws(() => parseFuseOptions(['allow_other,suid']), (e: unknown) => e instanceof UsageError && /mount option "suid" is not allowed; kmx mounts are always nosuid,nodev/.test(`${e.message}; ${e.hint}`));
+    assert.throws(() => parseFuseOptions(['dev']), /"dev" is not allowed/);
     assert.throws(() => parseFuseOptions(['ro=1']), /takes no value/);
     assert.throws(() => parseFuseOptions(['attr_timeout=-1']), /needs a number/);
     assert.throws(() => parseFuseOptions(['max_read=0']), /whole number/);
     assert.throws(() => parseFuseOptions(['max_read=1e9']), /needs a number/);
+  });
+
+  it('takes the kernel\'s generic mount flags as fstab spells them (nosuid, nodev and rw are always so)', () => {
+    assert.deepEqual(parseFuseOptions(['rw,nosuid,nodev,noexec,noatime', 'sync,noexec,dirsync']), { mountFlags: ['noexec', 'noatime', 'sync', 'dirsync'] });
+    assert.deepEqual(parseFuseOptions(['rw,nosuid,nodev']), {});
   });
 
   it('lets a plugin take options of its own', () => {

@@ -30,7 +30,16 @@ export interface FuseOptions {
   /** A fusermount watchdog removes the mount if the serving process dies. */
   autoUnmount?: boolean;
   debug?: boolean;
+  /** The kernel's generic mount flags asked for (noexec, noatime, sync, …), passed to the mount as they are. */
+  mountFlags?: string[];
 }
+
+/**
+ * The kernel's generic mount flags, as mount(8) and fstab spell them, which libfuse passes to
+ * mount(2). nosuid and nodev are always set (FUSE mounts get them); suid and dev are refused.
+ */
+const MOUNT_FLAGS = new Set(['rw', 'exec', 'noexec', 'nosuid', 'nodev', 'atime', 'noatime', 'nodiratime', 'relatime', 'strictatime', 'sync', 'async', 'dirsync']);
+const ALWAYS = new Set(['rw', 'nosuid', 'nodev']);
 
 type Kind = 'flag' | 'seconds' | 'bytes' | 'count';
 const OPTIONS: Record<string, { key: keyof FuseOptions; kind: Kind }> = {
@@ -70,10 +79,17 @@ export function parseFuseOptions(specs: readonly string[], extra?: (name: string
       const eq = item.indexOf('=');
       const name = eq < 0 ? item : item.slice(0, eq);
       const value = eq < 0 ? undefined : item.slice(eq + 1);
+      if (value === undefined && MOUNT_FLAGS.has(name)) {
+        if (!ALWAYS.has(name) && !options.mountFlags?.includes(name)) (options.mountFlags ??= []).push(name);
+        continue;
+      }
+      if ((name === 'suid' || name === 'dev') && value === undefined) {
+        throw new UsageError(`mount option "${name}" is not allowed`, 'kmx mounts are always nosuid,nodev');
+      }
       const known = OPTIONS[name];
       if (!known) {
         if (extra?.(name, value)) continue;
-        throw new UsageError(`unknown mount option "${name}"`, `known options: ${FUSE_OPTION_NAMES.join(', ')}`);
+        throw new UsageError(`unknown mount option "${name}"`, `known options: ${FUSE_OPTION_NAMES.join(', ')}, and the mount flags ${[...MOUNT_FLAGS].join(', ')}`);
       }
       (options as Record<string, unknown>)[known.key] = parseValue(name, known.kind, value);
     }

@@ -81,6 +81,7 @@ function libfuseOptions(request: EngineMountRequest): string {
   value(Math.min(o.maxWrite ?? MAX_WRITE, MAX_WRITE), 'max_write');
   value(o.maxBackground, 'max_background');
   value(o.congestionThreshold, 'congestion_threshold');
+  list.push(...(o.mountFlags ?? []));
   return `-o${list.join(',')}`;
 }
 

@@ -21,6 +21,7 @@ export function sessionArguments(request: EngineMountRequest): string[] {
   if (o.readOnly) list.push('ro');
   if (o.autoUnmount) list.push('auto_unmount');
   if (o.maxRead !== undefined) list.push(`max_read=${o.maxRead}`);
+  list.push(...(o.mountFlags ?? []));
   return ['kmx', '-o', list.join(','), ...(o.debug ? ['-d'] : [])];
 }
 
