@@ -1,4 +1,5 @@
 import { Help, type Command, type Interfaces } from '@oclif/core';
+import { closest } from '@kmx/core';
 
 type Example = string | { description: string; command: string };
 
@@ -8,6 +9,19 @@ type Example = string | { description: string; command: string };
  * the examples of its commands.
  */
 export default class KmxHelp extends Help {
+  /** `--help` for a command or topic kmx does not have: kmx's one-line error, with the one meant. */
+  public override async showHelp(argv: string[]): Promise<void> {
+    const words = argv.filter((a) => !a.startsWith('-'));
+    const subject = words.join(':');
+    if (subject && !this.config.findCommand(subject) && !this.config.findTopic(subject)) {
+      const known = [...this.config.commandIDs, ...this.config.topics.map((t) => t.name)].map((id) => id.replaceAll(':', ' '));
+      const meant = closest(words.join(' '), known);
+      process.stderr.write(`kmx: unknown command "${words.join(' ')}"; ${meant ? `did you mean "kmx ${meant}"? ` : ''}see: kmx --help\n`);
+      process.exit(2);
+    }
+    return super.showHelp(argv);
+  }
+
   protected override get sortedTopics(): Interfaces.Topic[] {
     const withCommands = super.sortedTopics;
     const shown = new Set(withCommands.map((t) => t.name));

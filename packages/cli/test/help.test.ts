@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runKmx } from '@kmx/core/testing';
+import { assertOneLineError, runKmx } from '@kmx/core/testing';
 
 describe('kmx help', () => {
   it('lists the five plugin topics and the host commands, one line each', async () => {
@@ -20,5 +20,17 @@ describe('kmx help', () => {
     const topic = await runKmx(['enc', '--help']);
     assert.equal(topic.code, 0, topic.stderr);
     assert.match(topic.stdout, /gocryptfs/);
+  });
+
+  it('answers a mistyped command, topic or flag with one line naming what was meant, with or without --help', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['sftp', 'mout'], /^kmx: unknown command "sftp mout"; did you mean "kmx sftp mount"\? see: kmx --help$/],
+      [['mouts'], /^kmx: unknown command "mouts"; did you mean "kmx mounts"\?/],
+      [['sftp', 'mout', '--help'], /^kmx: unknown command "sftp mout"; did you mean "kmx sftp mount"\?/],
+      [['nosuchthing', '--help'], /^kmx: unknown command "nosuchthing"; see: kmx --help$/],
+      [['sftp', 'mount', '--idenity', 'k', 'h:/', '/m'], /^kmx: Nonexistent flag: --idenity; did you mean --identity\? see: kmx sftp mount --help$/],
+      [['enc', 'mount', '-p', 'x', 'a', 'b'], /^kmx: Nonexistent flag: -p; did you mean --passfile\? see: kmx enc mount --help$/],
+    ];
+    for (const [args, pattern] of cases) assertOneLineError(await runKmx(args), pattern, 2);
   });
 });

@@ -26,7 +26,7 @@ export abstract class KmxCommand extends Command {
   protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
     // oclif's exit() throws an ExitError on purpose; let it through.
     if ((err as { code?: unknown }).code === 'EEXIT') throw err;
-    const report = reportError(err, this.id);
+    const report = reportError(err, this.id, Object.keys(this.ctor.flags ?? {}));
     if (this.jsonEnabled()) this.logJson(report.json);
     else process.stderr.write(`${report.line}\n`);
     if (this.argv.includes('--verbose') && err.stack) process.stderr.write(`${err.stack}\n`);

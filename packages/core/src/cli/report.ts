@@ -1,4 +1,5 @@
 import { KmxError } from '../errors/index.js';
+import { closest } from './suggest.js';
 
 export interface ErrorReport {
   /** One line: what is wrong, and (after '; ') what to do about it. */
@@ -17,7 +18,11 @@ interface OclifError {
  * exit code; oclif's parse errors (multi-line) are folded into one line with exit code 2;
  * anything else is a bug: its message is shown and --verbose shows its stack.
  */
-export function reportError(err: unknown, commandId?: string): ErrorReport {
+/**
+ * `flags`: the command's long flag names, so that an unknown one is answered with the flag
+ * meant ("did you mean --port?").
+ */
+export function reportError(err: unknown, commandId?: string, flags: readonly string[] = []): ErrorReport {
   const error = err instanceof Error ? err : new Error(String(err));
   let message: string;
   let hint: string | undefined;
@@ -33,6 +38,13 @@ export function reportError(err: unknown, commandId?: string): ErrorReport {
       ? `${lines[0]?.replace(/:?$/, ':')} ${lines.slice(1).flatMap((l) => /^(\S+)\s{2,}/.exec(l)?.[1] ?? []).join(', ')}`
       : lines.join(' ');
     hint = commandId ? `see: kmx ${commandId.replaceAll(':', ' ')} --help` : 'see: kmx --help';
+    const unknown = /^Nonexistent flags?: (-{1,2})([^\s,]+)/.exec(lines[0] ?? '');
+    if (unknown) {
+      // A single letter: a long flag it starts (sshfs's -p is --port); else the nearest name.
+      const [, dashes, name = ''] = unknown;
+      const meant = dashes === '-' ? flags.find((f) => f.startsWith(name)) : closest(name, flags);
+      if (meant) hint = `did you mean --${meant}? ${hint}`;
+    }
     exitCode = (error as OclifError).oclif?.exit ?? 2;
   } else {
     message = error.message || error.name;
