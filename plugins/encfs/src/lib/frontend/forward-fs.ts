@@ -1,20 +1,19 @@
 import * as fs from 'node:fs';
-import { AsCaller, PassthroughFileSystem, SysError, errnoOf, libc, listDirectory, type Attr, type Caller, type DirEntry, type OpenReply } from '@kmx/core';
+import { AsCaller, PassthroughFileSystem, SysError, libc, listDirectory, type Attr, type Caller, type DirEntry, type OpenReply } from '@kmx/core';
 import { ContentEnc } from '../contentenc/index.js';
 import { randomPool } from '../cryptocore/index.js';
 import type { CryptoPool } from '../cryptopool/index.js';
-import { BadNameError, DIRIV_BYTES, DIRIV_NAME, LONGNAME_SUFFIX, type NameTransform } from '../nametransform/index.js';
+import { BadNameError, type NameTransform } from '../nametransform/index.js';
 import { withBackingPath as on } from './backing-path.js';
-import type { CipherEntry, CipherTree } from './cipher-tree.js';
+import { CipherEntries } from './cipher-entries.js';
+import type { CipherTree } from './cipher-tree.js';
 import type { CorruptionLog } from './corruption-log.js';
 import { FileContent } from './file-content.js';
+import { openBacking } from './open-backing.js';
 import { OpenFileTable, type OpenFile } from './open-files.js';
 import type { XattrCrypt } from './xattrs.js';
 
-const { O_RDWR, O_WRONLY, O_APPEND, O_TRUNC, O_CREAT, O_EXCL, O_NOCTTY, O_DIRECT } = fs.constants;
-/** Flags the backing open must not get: appends and truncation are done block-wise here, O_DIRECT breaks unaligned access. */
-const BACKING_DROPPED = O_APPEND | O_TRUNC | O_DIRECT | O_NOCTTY;
-const O_ACCMODE = 3;
+const { O_WRONLY, O_APPEND, O_TRUNC, O_CREAT } = fs.constants;
 /** Thrown as is, often: building an error (and its stack) per write is measurable. */
 const ENODATA = SysError.of('ENODATA', 'getxattr');
 const S_IFMT = 0o170000;
@@ -48,6 +47,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
   private readonly corruption: CorruptionLog;
   private readonly open_ = new OpenFileTable();
   private readonly caller_ = new AsCaller();
+  private readonly entries: CipherEntries;
   private readonly pool: CryptoPool | undefined;
   private readonly rootFd: number | undefined;
 
@@ -59,6 +59,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     this.xattrs = options.xattrs;
     this.corruption = options.corruption;
     this.files = new FileContent(options.content, options.corruption, options.pool);
+    this.entries = new CipherEntries(options.tree, this.caller_);
     this.pool = options.pool;
     this.rootFd = options.rootFd;
   }
@@ -143,200 +144,47 @@ export class ForwardFileSystem extends PassthroughFileSystem {
     this.caller_.run(caller, () => on(this.real(path), (p) => libc.faccessat(libc.AT_FDCWD, p, mask, libc.AT_EACCESS)));
   }
 
-  // ---- names ----
-
-  /** Makes a new entry: its .name sidecar first for a long name (removed again if making fails). */
-  private makeEntry<T>(path: string, caller: Caller, make: (entry: CipherEntry) => T): T {
-    const entry = this.tree.entry(path);
-    const sidecar = entry.name.longName !== undefined && this.writeSidecar(entry, caller);
-    try {
-      return make(entry);
-    } catch (err) {
-      if (sidecar) removeQuietly(`${entry.path}${LONGNAME_SUFFIX}`);
-      throw err;
-    }
-  }
-
-  /**
-   * Writes the sidecar of a long name; false if it was already there (it belongs to an existing
-   * entry). One that could not be written whole (a full disk) is removed again.
-   */
-  private writeSidecar(entry: CipherEntry, caller: Caller): boolean {
-    const sidecar = `${entry.path}${LONGNAME_SUFFIX}`;
-    let fd: number;
-    try {
-      fd = this.caller_.run(caller, () => on(sidecar, (p) => fs.openSync(p, 'wx', 0o444)));
-    } catch (err) {
-      if (errnoOf(err) === 17) return false;
-      throw err;
-    }
-    try {
-      fs.writeFileSync(fd, entry.name.longName!);
-    } catch (err) {
-      removeQuietly(sidecar);
-      throw err;
-    } finally {
-      fs.closeSync(fd);
-    }
-    return true;
-  }
-
-  private removeSidecar(entry: CipherEntry): void {
-    if (entry.name.longName !== undefined) removeQuietly(`${entry.path}${LONGNAME_SUFFIX}`);
-  }
+  // ---- names (entries and what the format keeps beside them: cipher-entries.ts) ----
 
   override mknod(path: string, mode: number, rdev: number, caller: Caller): void {
-    this.makeEntry(path, caller, (entry) => this.caller_.run(caller, () => on(entry.path, (p) => libc.mknodat(libc.AT_FDCWD, p, mode, rdev))));
+    this.entries.mknod(path, mode, rdev, caller);
   }
 
   override mkdir(path: string, mode: number, caller: Caller): void {
-    this.makeEntry(path, caller, (entry) => {
-      if (!this.tree.useDirIv) {
-        this.caller_.run(caller, () => on(entry.path, (p) => fs.mkdirSync(p, mode)));
-        return;
-      }
-      // The directory must be writable to its owner while its diriv is written.
-      const writable = (mode & 0o300) === 0o300;
-      const diriv = `${entry.path}/${DIRIV_NAME}`;
-      this.caller_.run(caller, () => on(entry.path, (p) => fs.mkdirSync(p, writable ? mode : mode | 0o300)));
-      try {
-        this.caller_.run(caller, () => on(diriv, (p) => fs.writeFileSync(p, randomPool.take(DIRIV_BYTES), { mode: 0o444, flag: 'wx' })));
-        if (!writable) this.caller_.run(caller, () => on(entry.path, (p) => fs.chmodSync(p, mode)));
-      } catch (err) {
-        removeQuietly(diriv);
-        try {
-          on(entry.path, (p) => fs.rmdirSync(p));
-        } catch {
-          // Gone already, or someone made an entry in it meanwhile: it stays.
-        }
-        throw err;
-      }
-    });
+    this.entries.mkdir(path, mode, caller);
   }
 
   override symlink(target: string, path: string, caller: Caller): void {
     const stored = this.names.plaintext ? target : this.names.b64.encode(this.content.sealValue(Buffer.from(target, 'utf8'), randomPool.take(16)));
-    this.makeEntry(path, caller, (entry) => this.caller_.run(caller, () => on(entry.path, (p) => fs.symlinkSync(stored, p))));
+    this.entries.symlink(stored, path, caller);
   }
 
   override link(existing: string, path: string, caller: Caller): void {
-    const from = this.real(existing);
-    this.makeEntry(path, caller, (entry) => this.caller_.run(caller, () => on(from, (a) => on(entry.path, (b) => fs.linkSync(a, b)))));
+    this.entries.link(this.real(existing), path, caller);
   }
 
   override unlink(path: string, caller: Caller): void {
-    const entry = this.tree.entry(path);
-    this.caller_.run(caller, () => on(entry.path, (p) => fs.unlinkSync(p)));
-    this.removeSidecar(entry);
+    this.entries.unlink(path, caller);
   }
 
   override rmdir(path: string, caller: Caller): void {
-    const entry = this.tree.entry(path);
-    const dir = entry.path;
-    const diriv = `${dir}/${DIRIV_NAME}`;
-    const listing = on(dir, (p) => fs.readdirSync(p));
-    const hasDirIv = listing.includes(DIRIV_NAME);
-    if (listing.length > (hasDirIv ? 1 : 0)) throw SysError.of('ENOTEMPTY', 'rmdir', path);
-    let iv: Buffer | undefined;
-    if (hasDirIv) {
-      iv = on(diriv, (p) => fs.readFileSync(p));
-      // The diriv goes first (as the caller where the directory lets them, else as the server).
-      try {
-        this.caller_.run(caller, () => on(diriv, (p) => fs.unlinkSync(p)));
-      } catch {
-        on(diriv, (p) => fs.unlinkSync(p));
-      }
-    }
-    try {
-      this.caller_.run(caller, () => on(dir, (p) => fs.rmdirSync(p)));
-    } catch (err) {
-      if (iv) this.restoreDirIv(dir, iv);
-      throw err;
-    }
-    this.removeSidecar(entry);
-    this.tree.invalidate();
-  }
-
-  private restoreDirIv(dir: string, iv: Buffer): void {
-    const owner = on(dir, (p) => fs.statSync(p));
-    on(`${dir}/${DIRIV_NAME}`, (p) => {
-      fs.writeFileSync(p, iv, { mode: 0o444 });
-      fs.chownSync(p, owner.uid, owner.gid);
-    });
+    this.entries.rmdir(path, caller);
   }
 
   override rename(from: string, to: string, flags: number, caller: Caller): void {
-    const source = this.tree.entry(from);
-    const target = this.tree.entry(to);
-    const exchange = (flags & 2) !== 0; // RENAME_EXCHANGE: both names stay, so do their sidecars
-    let sidecar = !exchange && target.name.longName !== undefined && this.writeSidecar(target, caller);
-    const move = (): void => this.caller_.run(caller, () => on(source.path, (a) => on(target.path, (b) => {
-      if (flags === 0) fs.renameSync(a, b);
-      else libc.renameat2(libc.AT_FDCWD, a, libc.AT_FDCWD, b, flags);
-    })));
-    try {
-      try {
-        move();
-      } catch (err) {
-        // A directory that is empty in plaintext still holds its diriv, so the backing rename
-        // refuses to replace it (ENOTEMPTY, or EEXIST on some filesystems): remove it as rmdir
-        // would (which fails if it is not empty after all), then move again, as gocryptfs does.
-        const code = errnoOf(err);
-        if (flags !== 0 || (code !== 39 && code !== 17) || !this.tree.useDirIv) throw err;
-        try {
-          this.rmdir(to, caller);
-        } catch {
-          throw err;
-        }
-        if (target.name.longName !== undefined) sidecar = this.writeSidecar(target, caller); // rmdir took the name's
-        move();
-      }
-    } catch (err) {
-      if (sidecar) removeQuietly(`${target.path}${LONGNAME_SUFFIX}`);
-      throw err;
-    }
-    if (!exchange) this.removeSidecar(source);
-    this.tree.invalidate();
+    this.entries.rename(from, to, flags, caller);
   }
 
   // ---- open files ----
 
   override open(path: string, flags: number, caller: Caller): OpenReply {
-    const fd = this.openBacking(this.real(path), flags, caller);
+    const fd = openBacking(this.caller_, this.real(path), flags, caller);
     return this.registerOpen(fd, flags, path);
   }
 
   override create(path: string, mode: number, flags: number, caller: Caller): OpenReply {
-    const fd = this.makeEntry(path, caller, (entry) => this.openBacking(entry.path, flags | O_CREAT, caller, mode));
+    const fd = this.entries.make(path, caller, (entry) => openBacking(this.caller_, entry.path, flags | O_CREAT, caller, mode));
     return this.registerOpen(fd, flags, path);
-  }
-
-  /**
-   * Opens the backing file as the caller. Writers need to read too (read-modify-write of
-   * partial blocks): write-only opens become read-write; if the caller may only write, the
-   * file is opened by the server once the caller's own write-only open has proved the right.
-   * O_TRUNC (done here, block-wise, not by the backing open) needs the right to write whatever
-   * the access mode, as open(2) has it: O_RDONLY|O_TRUNC opens read-write as the caller, so a
-   * caller who may only read gets EACCES and the file stays whole.
-   */
-  private openBacking(cipherPath: string, flags: number, caller: Caller, mode = 0o644): number {
-    let backing = flags & ~BACKING_DROPPED;
-    if ((flags & O_ACCMODE) === O_WRONLY || (flags & O_TRUNC) !== 0) backing = (backing & ~O_ACCMODE) | O_RDWR;
-    try {
-      return this.caller_.run(caller, () => on(cipherPath, (p) => fs.openSync(p, backing, mode)));
-    } catch (err) {
-      if (errnoOf(err) !== 13 || (flags & O_ACCMODE) !== O_WRONLY || process.getuid?.() !== 0) throw err;
-      let proof: number;
-      try {
-        // The caller's own open, as asked (less O_TRUNC, done here): it creates nothing, so one
-        // that was refused for creating (the directory is not theirs) keeps its EACCES.
-        proof = this.caller_.run(caller, () => on(cipherPath, (p) => fs.openSync(p, (flags & ~BACKING_DROPPED) & ~(O_CREAT | O_EXCL))));
-      } catch {
-        throw err;
-      }
-      fs.closeSync(proof);
-      return on(cipherPath, (p) => fs.openSync(p, backing & ~(O_CREAT | O_EXCL)));
-    }
   }
 
   private registerOpen(fd: number, flags: number, path: string): OpenReply {
@@ -404,7 +252,7 @@ export class ForwardFileSystem extends PassthroughFileSystem {
   override truncate(path: string, size: number, fh: number | undefined, caller: Caller): Promise<void> | void {
     if (fh !== undefined) return this.files.truncate(this.file(fh, path), path, size);
     // A path truncate: open (as the caller, which checks the right to write), truncate, close.
-    const fd = this.openBacking(this.real(path), O_WRONLY, caller);
+    const fd = openBacking(this.caller_, this.real(path), O_WRONLY, caller);
     const file = this.open_.add(fd, fs.fstatSync(fd, { bigint: true }).ino, false);
     return this.files.truncate(file, path, size).finally(() => this.release(path, fd));
   }
@@ -437,14 +285,5 @@ export class ForwardFileSystem extends PassthroughFileSystem {
 
   override removexattr(path: string, name: string, caller: Caller): void {
     super.removexattr(path, this.xattrs.encryptName(name, path), caller);
-  }
-}
-
-/** Removes a file the server made (a sidecar or diriv being rolled back), if it is there. */
-function removeQuietly(path: string): void {
-  try {
-    on(path, (p) => fs.rmSync(p, { force: true }));
-  } catch {
-    // Its directory is gone or unreachable: nothing to remove.
   }
 }

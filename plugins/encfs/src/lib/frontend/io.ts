@@ -26,21 +26,11 @@ export function truncateFd(fd: number, length: number): void {
   fs.ftruncateSync(fd, length);
 }
 
-const FALLOC_FL_KEEP_SIZE = 0x01;
-const FALLOC_FL_PUNCH_HOLE = 0x02;
 /** Errnos of a filesystem that cannot preallocate: the write then goes ahead without. */
 const UNSUPPORTED = new Set([95 /* EOPNOTSUPP */, 38 /* ENOSYS */]);
 
 /** $KMX_ENC_PREALLOCATE=0 turns preallocation off (gocryptfs's -noprealloc): writes then rely on their undo alone. */
 export const PREALLOCATE = process.env.KMX_ENC_PREALLOCATE !== '0';
-
-type Fallocate = (fd: number, mode: number, offset: number, length: number) => number;
-let fallocateFn: Fallocate | undefined;
-
-function fallocate(fd: number, mode: number, offset: number, length: number): void {
-  fallocateFn ??= libc.koffi().load('libc.so.6').func('int fallocate(int fd, int mode, int64_t offset, int64_t len)') as Fallocate;
-  if (fallocateFn(fd, mode, offset, length) < 0) throw new SysError(libc.koffi().errno(), 'fallocate');
-}
 
 /**
  * Reserves the space of a write before it starts (fallocate KEEP_SIZE, as gocryptfs does), so
@@ -50,7 +40,7 @@ function fallocate(fd: number, mode: number, offset: number, length: number): vo
 export function preallocate(fd: number, offset: number, length: number): void {
   if (!PREALLOCATE || length <= 0) return;
   try {
-    fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length);
+    libc.fallocate(fd, libc.FALLOC_FL_KEEP_SIZE, offset, length);
   } catch (err) {
     if (err instanceof SysError && UNSUPPORTED.has(err.errno)) return;
     throw err;
@@ -61,7 +51,7 @@ export function preallocate(fd: number, offset: number, length: number): void {
 export function releaseBeyond(fd: number, offset: number, length: number): void {
   if (length <= 0) return;
   try {
-    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+    libc.punchHole(fd, offset, length);
   } catch {
     // Nothing was reserved (no fallocate here), or the space stays reserved until the file shrinks.
   }
