@@ -11,6 +11,9 @@ export const FXP = {
   EXTENDED_REPLY: 201,
 } as const;
 
+/** SSH_FX_OK: the code of a STATUS reply that says the request succeeded. */
+export const STATUS_OK = 0;
+
 export interface RawAttrs {
   size?: bigint;
   uid?: number;

@@ -6,25 +6,9 @@ import { chmod, lstat, mkdir, readFile, readdir, stat, symlink, writeFile } from
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { kmxBin, mountsUnder, run, runKmx, temporaryDirectory } from '@kmx/core/testing';
-import { sftpOverStream } from '../src/lib/protocol/adapter.js';
-import { SftpSession } from '../src/lib/protocol/session.js';
-import { shell as sh, waitFor } from './support.js';
+import { shell as sh, spawnServe, waitFor, withServe } from './support.js';
 
 const serveCommand = (root: string, extra = ''): string => `${process.execPath} ${kmxBin()} sftp serve --root '${root}' ${extra}`;
-
-/** A raw SFTP client session with `kmx sftp serve` on the other end of a pipe. */
-async function withServe<T>(root: string, args: string[], body: (s: SftpSession) => Promise<T>): Promise<T> {
-  const child = spawn(process.execPath, [kmxBin(), 'sftp', 'serve', '--root', root, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  try {
-    const { sftp } = sftpOverStream(child.stdout, child.stdin);
-    await new Promise<void>((resolve) => sftp.once('ready', () => resolve()));
-    return await body(new SftpSession(sftp, () => child.stdin.end()));
-  } finally {
-    child.stdin.end();
-    assert.equal(await exited, 0, 'serve ends cleanly when its input ends');
-  }
-}
 
 /** A tree with a secret beside the root and traps inside it. */
 async function attackTree(dir: string): Promise<string> {
@@ -66,7 +50,7 @@ describe('kmx sftp serve', () => {
     await mkdir(join(root, 'd'), { recursive: true });
     await mkdir(mnt);
     await writeFile(join(root, 'd', 'f.txt'), 'through sshfs\n');
-    const serve = spawn(process.execPath, [kmxBin(), 'sftp', 'serve', '--root', root], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const serve = spawnServe(root);
     const sshfs = spawn('sshfs', ['-f', '-o', 'passive', 'kmx:/', mnt], { stdio: ['pipe', 'pipe', 'inherit'] });
     serve.stdout.pipe(sshfs.stdin);
     sshfs.stdout.pipe(serve.stdin);

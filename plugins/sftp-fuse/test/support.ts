@@ -1,7 +1,11 @@
-import { spawn } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertCleanFailure as assertCleanFailureIn, kmxBin, type RunResult } from '@kmx/core/testing';
+import { sftpOverStream } from '../src/lib/protocol/adapter.js';
+import { SftpSession } from '../src/lib/protocol/session.js';
 import { startSshd, type TestSshd } from '../src/testing/index.js';
 
 /** OpenSSH's sftp-server: SFTP v3 on stdin/stdout, the raw peer of --via. */
@@ -19,6 +23,31 @@ export async function withSshd<T>(dir: string, body: (sshd: TestSshd) => Promise
     return await body(sshd);
   } finally {
     await sshd.stop();
+  }
+}
+
+/** `kmx sftp serve --root ROOT ARGS` with its stdin and stdout piped; its stderr is the test's. */
+export function spawnServe(root: string, args: readonly string[] = []): ChildProcessByStdio<Writable, Readable, null> {
+  return spawn(process.execPath, [kmxBin(), 'sftp', 'serve', '--root', root, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+}
+
+/**
+ * Runs `body` with a session (ssh2's client) of `kmx sftp serve` on the other end of a pipe.
+ * Then the server must end cleanly when its input ends (it is killed if it has not in 5 s).
+ */
+export async function withServe<T>(root: string, args: readonly string[], body: (s: SftpSession) => Promise<T>): Promise<T> {
+  const child = spawnServe(root, args);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    const { sftp } = sftpOverStream(child.stdout, child.stdin);
+    await new Promise<void>((resolve) => sftp.once('ready', () => resolve()));
+    return await body(new SftpSession(sftp, () => child.stdin.end()));
+  } finally {
+    child.stdin.end();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    const code = await exited;
+    clearTimeout(timer);
+    assert.equal(code, 0, 'serve ends cleanly when its input ends');
   }
 }
 

@@ -138,7 +138,7 @@ export class OpenFile {
   }
 
   /**
-   * Whether a change of mode or times may go behind the writes (SftpFileSystem): the file was
+   * Whether a change of mode or times may go behind the writes (AttributeChanges): the file was
    * created through this mount (the server made it ours), is open for writing on the live
    * connection, and nothing has failed yet.
    */
