@@ -5,3 +5,4 @@ export * from './fuse/index.js';
 export * from './mount/index.js';
 export * from './passthrough/index.js';
 export * from './cli/index.js';
+export * from './connection/index.js';

@@ -3,9 +3,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { assertOneLineError, kmxBin, runKmx, withTestMount } from '@kmx/core/testing';
 import { uniqueName, userspaceArgs, withGanesha } from './harness.js';
+import { until } from './until.js';
 
 /**
  * kmx nfs backup --watch into a user-space NFS mount whose server is killed and started again:
@@ -14,14 +14,6 @@ import { uniqueName, userspaceArgs, withGanesha } from './harness.js';
  */
 
 const noDaemon = { ...process.env, KMXD_SOCKET: '/nonexistent/kmxd.sock' };
-
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('kmx nfs backup --watch through an outage of the target', () => {
   it('says so in one line, tries again with backoff and resumes when the target is back', () => withGanesha(async (g) => {

@@ -6,16 +6,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { kmxBin, runKmx, temporaryDirectory } from '@kmx/core/testing';
+import { until } from './until.js';
 
 /** kmx nfs backup: rsync once, watched, interrupted and resumed. */
-
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('kmx nfs backup', () => {
   it('syncs once with a summary, then with --delete removes what is gone', () => temporaryDirectory(async (dir) => {

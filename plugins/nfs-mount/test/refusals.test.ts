@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { describe, it } from 'node:test';
 import { NfsConnection, type Mounted } from '../src/lib/userspace/connection.js';
-import { classifyFailure, NfsStateError, type NfsContext } from '../src/lib/userspace/driver.js';
+import type { NfsContext } from '../src/lib/userspace/driver.js';
+import { classifyFailure, NfsStateError } from '../src/lib/userspace/failures.js';
 import { credentialKey, parseStatus } from '../src/lib/userspace/pool.js';
 
 /**

@@ -1,8 +1,8 @@
-import { KmxError } from '@kmx/core';
+import { KmxError, type ConnectionState } from '@kmx/core';
 import type { NfsSource } from '../source.js';
-import { NfsClient, type NfsProtocol } from './client.js';
-import type { ConnectionState } from './connection.js';
+import { NfsClient } from './client.js';
 import type { Credential } from './driver.js';
+import type { NfsProtocol } from './mount-export.js';
 import { clientNamer, credentialKey, NfsClients, ownCredential } from './pool.js';
 
 export interface UserspaceTarget {

@@ -1,7 +1,8 @@
 import { posix } from 'node:path';
 import { SysError, type Timespec } from '@kmx/core';
 import type { Pointer } from './bindings.js';
-import { statusErrno, type NfsContext } from './driver.js';
+import type { NfsContext } from './driver.js';
+import { statusErrno } from './failures.js';
 
 // RPCs built by hand on a libnfs context's own connection (its credentials, its timeouts), for
 // what libnfs 4.0 cannot do itself:

@@ -1,4 +1,5 @@
-import { clockTime, type ConnectionState } from './connection.js';
+import type { ConnectionState } from '@kmx/core';
+import { clockTime } from './connection.js';
 
 /** The words `kmx mounts` and `kmx nfs list` show for a connection state. */
 export function statusText(state: ConnectionState): string {
