@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { lineWriter, listedMount, python, runKmx, sh, withTestMount, writtenLines } from '@kmx/core/testing';
 
 /**
- * kmx passthrough under faults, row by row as the README's fault table gives them: what the
+ * kmx passthrough under faults, row by row as the fault table in docs/architecture.md gives them: what the
  * writer sees, what `kmx mounts` says, what survives, and how it recovers.
  */
 

@@ -6,7 +6,7 @@ import { lineWriter, listedMount, runKmx, sh, writtenLines } from '@kmx/core/tes
 import { mustKmxInit, withEnc, withKmxMount } from './helpers.js';
 
 /**
- * kmx enc when its server is killed mid-write, as the README's fault table gives it (a full disk
+ * kmx enc when its server is killed mid-write, as the fault table in docs/architecture.md gives it (a full disk
  * is write-safety.fuse.test.ts's): what the writer sees, what `kmx mounts` says, what survives.
  */
 

@@ -6,7 +6,7 @@ import { listedMount, python, sh, withTestMount } from '@kmx/core/testing';
 import { userspaceArgs, withGanesha } from './harness.js';
 
 /**
- * kmx nfs --userspace when the export fills, as the README's fault table gives it (the server
+ * kmx nfs --userspace when the export fills, as the fault table in docs/architecture.md gives it (the server
  * killed and restarted is reconnect.fuse.test.ts's): what the writer sees, what `kmx mounts`
  * says, what survives, and how it recovers.
  */

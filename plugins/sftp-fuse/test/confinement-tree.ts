@@ -7,7 +7,7 @@ import { join } from 'node:path';
 /** Owner of everything outside the root: no reply may ever show it. */
 export const CANARY_UID = 42001;
 export const CANARY_GID = 42002;
-/** Owner of the outside file hard-linked into the root (inside by inode: served, see README). */
+/** Owner of the outside file hard-linked into the root (inside by inode: served, see docs/security.md). */
 const LINKED_UID = 42003;
 const CANARY_ATIME = 1_111_111_111;
 const CANARY_MTIME = 1_222_222_222;

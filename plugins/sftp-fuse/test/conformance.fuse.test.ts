@@ -1,7 +1,7 @@
 // The POSIX battery (posix-battery.ts) against mounts of a directory, each check compared with a
 // plain directory (sameAsPlain): (a) sshfs over OpenSSH's sftp-server, the reference; (b) kmx
 // sftp over the same sftp-server; (c) kmx sftp over `kmx sftp serve`, where both ends speak
-// kmx's extension (README: kmx sftp, "Both ends kmx"), at the mount's defaults and (c0) with
+// kmx's extension (docs/sftp.md, "Both ends kmx"), at the mount's defaults and (c0) with
 // attr_timeout=0. kmx over sftp-server must pass every check sshfs passes, and kmx over kmx
 // serve every check but the ones listed below, each with its reason (with attr_timeout=0, at
 // most a tenth of what sshfs fails). The table goes to stderr;

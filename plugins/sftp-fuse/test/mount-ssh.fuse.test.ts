@@ -92,7 +92,7 @@ describe('kmx sftp mount over SSH', () => {
     try {
       assert.equal(daemon.code, 0, daemon.stderr);
       assert.equal(await readFile(join(mnt, 'hello.txt'), 'utf8'), 'hello over ssh\n');
-      // The detached server's malloc asks for huge pages (README: kmx sftp, Speed).
+      // The detached server's malloc asks for huge pages (docs/benchmarks.md, kmx sftp).
       const pid = /\(pid (\d+)\)/.exec(daemon.stdout + daemon.stderr)?.[1];
       assert.ok(pid, daemon.stdout);
       assert.ok((await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').includes('GLIBC_TUNABLES=glibc.malloc.hugetlb=1'));

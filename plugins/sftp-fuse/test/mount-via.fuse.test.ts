@@ -150,7 +150,7 @@ describe('kmx sftp mount --via sftp-server', () => {
   }));
 
   // tar x and cp -p set mode and times on the file they created, just before close: those go
-  // behind the writes, answered at once, and land after them (README: kmx sftp, Speed).
+  // behind the writes, answered at once, and land after them (docs/benchmarks.md, kmx sftp).
   it('sends mode and times of a file it created behind its writes, in order', () => withTestMount(viaMount(), async ({ dir, mnt }) => {
     const output = await python(dir, [
       'import os, sys',

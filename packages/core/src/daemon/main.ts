@@ -28,8 +28,8 @@ The policy file holds \`setting value…\` lines (# starts a comment):
   max-mounts-per-user N      mounts one user may hold (default ${DEFAULT_POLICY.maxMountsPerUser})
   max-tmpfs-mib-per-user N   the sum of one user's tmpfs sizes in MiB (default ${DEFAULT_POLICY.maxTmpfsMibPerUser})
   nfs-servers A…             NFS servers allowed: addresses, ranges (10.0.0.0/8, fd00::/8) and
-                             host names (default: any address but this host's own, 0.0.0.0,
-                             link-local and multicast ones, which are never allowed)
+                             host names (default: any address but loopback, 0.0.0.0/8,
+                             link-local, multicast and reserved ones, which are never allowed)
   nfs-ports P…               NFS ports a mount may use (default ${DEFAULT_POLICY.nfsPorts.join(' ')})
   nfs-mount-ports P…         NFSv3 mountd ports a mount may name (default ${DEFAULT_POLICY.nfsMountPorts.join(' ')};
                              without one the kernel asks the server's rpcbind)

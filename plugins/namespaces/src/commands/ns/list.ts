@@ -25,7 +25,7 @@ A namespace without processes shows what holds it in COMMAND, in brackets.`;
   static override examples = [
     { description: 'Every namespace', command: '<%= config.bin %> ns list' },
     { description: 'Network and mount namespaces only', command: '<%= config.bin %> ns list --type net --type mnt' },
-    { description: 'As JSON (the schema is in the README)', command: '<%= config.bin %> ns list --json' },
+    { description: 'As JSON (the schema: docs/ns.md, or man kmx-ns-list)', command: '<%= config.bin %> ns list --json' },
   ];
 
   static override flags = {

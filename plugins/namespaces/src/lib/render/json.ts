@@ -4,7 +4,7 @@ import type {
   BindMountHolder, FdHolder, Inaccessible, NamespaceRecord, NamespaceSnapshot, Route, ThreadHolder,
 } from '../discovery/model.js';
 
-// The --json schema of every kmx ns command (documented in the README). Stable: fields are
+// The --json schema of every kmx ns command (documented in docs/ns.md). Stable: fields are
 // only ever added; a change that removes or retypes one bumps SCHEMA_VERSION.
 
 export const SCHEMA_VERSION = 1;

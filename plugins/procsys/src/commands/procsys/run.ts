@@ -7,7 +7,7 @@ import { viewFlags } from '../../lib/view/options.js';
 export default class Run extends KmxCommand {
   static override summary = 'Run a command with a procsys view over /proc (ps, free, netstat, route … see it).';
   static override description = `The command runs in a private mount namespace where the view covers /proc; nothing changes for other processes. With --mount it uses a running kmx procsys mount; otherwise it mounts a view for the command's lifetime: this host's alone, or merged with --peer/--cluster (the flags of kmx procsys mount).
-Exits with the command's exit code. ifconfig and netstat -i also ask the kernel by ioctl, which knows only this host's interfaces: in a merged view they show this host's interfaces until they reach another host's one, then fail with "Device not found" (README).`;
+Exits with the command's exit code. ifconfig and netstat -i also ask the kernel by ioctl, which knows only this host's interfaces: in a merged view they show this host's interfaces until they reach another host's one, then fail with "Device not found" (docs/procsys.md).`;
 
   static override examples = [
     { description: 'ps through this host\'s mirror', command: '<%= config.bin %> procsys run -- ps aux' },

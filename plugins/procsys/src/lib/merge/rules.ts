@@ -175,7 +175,7 @@ function netSockets(parts: readonly HostText[]): string {
 
 type Merger = (parts: readonly HostText[], context: MergeContext) => string;
 
-/** The merged files, by path in the view. README's "Merge rules" table describes each. */
+/** The merged files, by path in the view. docs/procsys.md's "Merge rules" table describes each. */
 export const MERGED_FILES: ReadonlyMap<string, Merger> = new Map<string, Merger>([
   ['/loadavg', loadavg],
   ['/uptime', uptime],

@@ -24,7 +24,7 @@ const PER_PROCESS_REWRITTEN = /^\/\d+(\/task\/\d+)?\/(stat|status)$/;
 const TASK_DIR = /^\/\d+\/task$/;
 
 /**
- * The merged view of several hosts (README, "Merge rules"):
+ * The merged view of several hosts (docs/procsys.md, "Merge rules"):
  * - `/hosts/NAME/…`: each host's whole /proc;
  * - `/loadavg`, `/uptime`, `/meminfo`, `/stat`, `/cpuinfo` and `/net/{dev,route,arp,tcp,tcp6,udp,udp6}`: merged;
  * - `/PID`: every host's processes, host slot k owning pids k·2^22 + pid;

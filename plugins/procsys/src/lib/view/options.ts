@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { tlsFilesIn, type Security } from '../rpc/credentials.js';
 import { REVOKED_FILE } from '../rpc/revocation.js';
 
-/** Defaults of the cluster options (README documents them). */
+/** Defaults of the cluster options (docs/procsys.md documents them). */
 export const DEFAULT_TIMEOUT_MS = 1000;
 export const DEFAULT_CACHE_TTL_MS = 1000;
 export const DEFAULT_MAX_IN_FLIGHT = 64;

@@ -2,8 +2,8 @@ import type { BigIntStats } from 'node:fs';
 import { libc } from '@kmx/core';
 
 /**
- * kmx's SFTP extension for what SFTP v3 cannot say, used when both ends are kmx (README: kmx
- * sftp, "Both ends kmx"). The server announces it in VERSION (`kmx-posix@kmx.invalid` "1"); a
+ * kmx's SFTP extension for what SFTP v3 cannot say, used when both ends are kmx (docs/sftp.md,
+ * "Both ends kmx"). The server announces it in VERSION (`kmx-posix@kmx.invalid` "1"); a
  * client that knows it turns it on, and other clients and servers never see it:
  *
  * - EXTENDED `kmx-posix@kmx.invalid`, string "enable", uint32 version (1): from the STATUS OK on,

@@ -22,7 +22,7 @@ const EXTENSIONS: Record<string, string> = {
   'fsync@openssh.com': '1',
   'lsetstat@openssh.com': '1',
   'limits@openssh.com': '1',
-  // kmx's own, for a kmx client (README: kmx sftp, "Both ends kmx"; protocol/kmx-posix.ts).
+  // kmx's own, for a kmx client (docs/sftp.md, "Both ends kmx"; protocol/kmx-posix.ts).
   [KMX_POSIX]: String(KMX_POSIX_VERSION),
 };
 
