@@ -1,11 +1,18 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { execute } from '@oclif/core';
 
-// oclif reads the login shell from the passwd entry when $SHELL is unset, and that
-// throws for a uid without one (setpriv, containers); the shell only matters to autocomplete.
-if (process.env.SHELL === undefined) {
-  try { process.env.SHELL = userInfo().shell ?? '/bin/sh'; } catch { process.env.SHELL = '/bin/sh'; }
+// `kmx --version` answers before oclif loads, which is most of its start-up: the line oclif's
+// own --version prints (its user agent).
+if (process.argv[2] === '--version') {
+  const { name, version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(`${name}/${version} ${process.platform}-${process.arch} node-${process.version}\n`);
+} else {
+  // oclif reads the login shell from the passwd entry when $SHELL is unset, and that
+  // throws for a uid without one (setpriv, containers); the shell only matters to autocomplete.
+  if (process.env.SHELL === undefined) {
+    try { process.env.SHELL = userInfo().shell ?? '/bin/sh'; } catch { process.env.SHELL = '/bin/sh'; }
+  }
+  const { execute } = await import('@oclif/core');
+  await execute({ dir: import.meta.url });
 }
-
-await execute({ dir: import.meta.url });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Config } from '@oclif/core';
 import { assertOneLineError, runKmx } from '@kmx/core/testing';
 
 describe('kmx help', () => {
@@ -32,5 +33,12 @@ describe('kmx help', () => {
       [['enc', 'mount', '-p', 'x', 'a', 'b'], /^kmx: Nonexistent flag: -p; did you mean --passfile\? see: kmx enc mount --help$/],
     ];
     for (const [args, pattern] of cases) assertOneLineError(await runKmx(args), pattern, 2);
+  });
+
+  it('prints the version line oclif prints, without loading oclif', async () => {
+    const r = await runKmx(['--version']);
+    assert.equal(r.code, 0, r.stderr);
+    const config = await Config.load(new URL('../..', import.meta.url).pathname);
+    assert.equal(r.stdout, `${config.userAgent}\n`);
   });
 });
