@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { temporaryDirectory, rejectsSysError } from '@kmx/core/testing';
-import { container, Tokens } from '../src/di/index.js';
+import { rootContainer, Tokens } from '../src/di/index.js';
 import { KmxError, SysError } from '../src/errors/index.js';
 import * as libc from '../src/libc/index.js';
 import {
@@ -164,7 +164,7 @@ describe('reading the mount table of a namespace', () => {
 
 describe('the MountHelper service', () => {
   it('is registered in the container under Tokens.MountHelper', () => {
-    assert.ok(container.resolve<MountHelper>(Tokens.MountHelper) instanceof MountHelper);
+    assert.ok(rootContainer().resolve<MountHelper>(Tokens.MountHelper) instanceof MountHelper);
   });
 
   it('says how to build a helper that is missing', async () => {

@@ -1,10 +1,52 @@
-// The only module that imports tsyringe: one copy of its type registry for every plugin.
-// reflect-metadata must load before tsyringe, or tsyringe throws at import.
-import 'reflect-metadata';
-import tsyringe, { type DependencyContainer, type InjectionToken } from 'tsyringe';
+// The only module that loads tsyringe: one copy of its type registry for every plugin. It loads
+// on first use, not at import, because most commands resolve nothing and tsyringe with its
+// reflect-metadata polyfill is a good part of a command's start-up.
+import { createRequire } from 'node:module';
+import type * as Tsyringe from 'tsyringe';
+import type { DependencyContainer, InjectionToken } from 'tsyringe';
 
-export const { container, inject, injectable, Lifecycle, delay } = tsyringe;
 export type { DependencyContainer, InjectionToken };
+
+const require = createRequire(import.meta.url);
+let tsyringe: typeof Tsyringe | undefined;
+/** Registrations made before the container existed, applied when it is made. */
+const defaults: Array<(root: DependencyContainer) => void> = [];
+
+function library(): typeof Tsyringe {
+  if (!tsyringe) {
+    // reflect-metadata must load before tsyringe, or tsyringe throws at import.
+    require('reflect-metadata');
+    tsyringe = require('tsyringe') as typeof Tsyringe;
+    for (const register of defaults.splice(0)) register(tsyringe.container);
+  }
+  return tsyringe;
+}
+
+/** The root container (tsyringe's global one). */
+export function rootContainer(): DependencyContainer {
+  return library().container;
+}
+
+/** Registers in the root container when it is made, unless something else was registered under that token first. */
+export function registerDefault<T>(token: InjectionToken<T>, value: T): void {
+  const register = (root: DependencyContainer): void => {
+    if (!root.isRegistered(token)) root.register(token, { useValue: value });
+  };
+  if (tsyringe) register(tsyringe.container);
+  else defaults.push(register);
+}
+
+type Injectable = Parameters<ReturnType<typeof Tsyringe.injectable>>[0];
+
+/** tsyringe's @injectable(), loading it when the class is defined. */
+export function injectable(): (target: Injectable) => void {
+  return (target) => library().injectable()(target);
+}
+
+/** tsyringe's @inject(token). */
+export function inject(token: InjectionToken<unknown>): (target: object, key: string | symbol | undefined, index: number) => void {
+  return (target, key, index) => library().inject(token)(target, key, index);
+}
 
 const pluginContainers = new Map<string, DependencyContainer>();
 
@@ -15,7 +57,7 @@ const pluginContainers = new Map<string, DependencyContainer>();
 export function pluginContainer(pluginName: string, register?: (child: DependencyContainer) => void): DependencyContainer {
   let child = pluginContainers.get(pluginName);
   if (!child) {
-    child = container.createChildContainer();
+    child = rootContainer().createChildContainer();
     register?.(child);
     pluginContainers.set(pluginName, child);
   }

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { container, Tokens } from '../di/index.js';
+import { registerDefault, Tokens } from '../di/index.js';
 import type { MountInfo } from './mountinfo.js';
 import {
   attachMount, bindInNamespace, mountInNamespace, readMountinfoOfNamespace, unmountInNamespace,
@@ -52,4 +52,4 @@ export class MountHelper {
 
 // Stateless, so one shared instance; a registration made later (a test's) wins.
 const shared = new MountHelper();
-if (!container.isRegistered(Tokens.MountHelper)) container.register(Tokens.MountHelper, { useValue: shared });
+registerDefault(Tokens.MountHelper, shared);
