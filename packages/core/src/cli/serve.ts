@@ -3,6 +3,8 @@ import { mountFilesystem, type ActiveMount, type MountRequest } from '../fuse/mo
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
+const exitNow = (): never => process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+
 /**
  * Mounts and serves in this process until the mount ends: unmounted from outside, or a
  * signal (SIGINT, SIGTERM, SIGHUP) makes it unmount itself. A busy mount is detached lazily
@@ -38,6 +40,9 @@ export async function serveMount(request: MountRequest, onReady?: (mount: Active
       stop();
     }
     await active.ended;
+    // The mount is gone and the process on its way out: a stop signal now (a second one from
+    // whoever asked first, say) ends it as cleanly as the first would have, not by the signal.
+    for (const signal of STOP_SIGNALS) process.on(signal, exitNow);
     // A daemon's log has served its purpose once the mount ended cleanly.
     if (request.logFile && process.exitCode === undefined) await rm(request.logFile, { force: true });
   } finally {
