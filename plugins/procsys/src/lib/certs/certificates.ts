@@ -3,6 +3,9 @@ import { constants, existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
+// @peculiar/x509 builds on tsyringe, which needs the reflect-metadata polyfill loaded first
+// (core's DI loads it only when something is resolved).
+import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { KmxError } from '@kmx/core';
 import { checkName } from '../cluster/peers.js';
