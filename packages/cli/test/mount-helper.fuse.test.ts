@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { mountsUnder, processesMentioning, run, runKmx, sh, temporaryDirectory } from '@kmx/core/testing';
+import { startGanesha } from '@kmx/plugin-nfs-mount/ganesha';
+import { startAgentProcess } from '@kmx/plugin-procsys/testing';
 import { startSshd } from '@kmx/plugin-sftp-fuse/testing';
 import { HELPER_TYPES, kmxArguments, parseHelperArgs } from '../src/lib/mount-helper.js';
 
@@ -14,6 +17,17 @@ import { HELPER_TYPES, kmxArguments, parseHelperArgs } from '../src/lib/mount-he
  */
 
 const bin = (type: string): string => fileURLToPath(new URL(`../../bin/kmx-${type}.js`, import.meta.url));
+
+/** dir/sbin with a mount.fuse.kmx-TYPE link per type, and the line that lays it over /usr/sbin. */
+async function helperLinks(dir: string): Promise<string> {
+  const sbin = join(dir, 'sbin');
+  await mkdir(sbin);
+  await mkdir(join(dir, 'work'));
+  for (const type of HELPER_TYPES) await symlink(bin(type), join(sbin, `mount.fuse.kmx-${type}`));
+  return `mount -t overlay overlay -o lowerdir=/usr/sbin,upperdir=${sbin},workdir=${dir}/work /usr/sbin`;
+}
+
+const GENERATOR = '/lib/systemd/system-generators/systemd-fstab-generator';
 
 describe('mount(8) and fstab: the kmx-TYPE helpers', () => {
   it('turn mount.TYPE arguments into kmx commands, leaving mount(8)\'s and systemd\'s options out', () => {
@@ -29,10 +43,8 @@ describe('mount(8) and fstab: the kmx-TYPE helpers', () => {
   });
 
   it('mount -T FSTAB -a, mount DIR and umount, as util-linux does it: passthrough, enc with a password file, sftp with a key file', () => temporaryDirectory(async (dir) => {
-    const sbin = join(dir, 'sbin');
-    await mkdir(sbin);
-    for (const type of HELPER_TYPES) await symlink(bin(type), join(sbin, `mount.fuse.kmx-${type}`));
-    for (const d of ['src', 'cipher', 'plain', 'remote', 'm1', 'm2', 'm3', 'work']) await mkdir(join(dir, d));
+    const overlay = await helperLinks(dir);
+    for (const d of ['src', 'cipher', 'plain', 'remote', 'm1', 'm2', 'm3']) await mkdir(join(dir, d));
     await writeFile(join(dir, 'src', 'f'), 'through fstab\n');
     await writeFile(join(dir, 'remote', 'r'), 'over ssh\n');
     await writeFile(join(dir, 'pass'), 'fstab-pw\n', { mode: 0o600 });
@@ -49,7 +61,7 @@ describe('mount(8) and fstab: the kmx-TYPE helpers', () => {
       ].join('\n'));
       // One shell in a private mount namespace: the overlay, the mounts and their servers stay there.
       const r = await run('unshare', ['--mount', '--propagation', 'private', 'sh', '-ec', `
-        mount -t overlay overlay -o lowerdir=/usr/sbin,upperdir=${sbin},workdir=${dir}/work /usr/sbin
+        ${overlay}
         mount -T ${dir}/fstab -a
         grep -c ' ${dir}/m3 ' /proc/self/mountinfo || echo "noauto left out"
         mount -T ${dir}/fstab ${dir}/m3
@@ -72,6 +84,60 @@ describe('mount(8) and fstab: the kmx-TYPE helpers', () => {
       assert.deepEqual(await mountsUnder(dir), []);
     } finally {
       await sshd.stop();
+    }
+  }));
+
+  it('procsys with certificates and nfs in user space from fstab, by mount -a and by the units systemd makes of the lines (which systemd-analyze verify accepts)', { skip: !existsSync(GENERATOR) && 'no systemd-fstab-generator' }, () => temporaryDirectory(async (dir) => {
+    const overlay = await helperLinks(dir);
+    const nfsMnt = join(dir, `nfs-${process.pid}`); // the user-space mount's name, unique among the test files running beside
+    for (const d of [join(dir, 'export'), join(dir, 'procsys'), nfsMnt, join(dir, 'units')]) await mkdir(d);
+    await writeFile(join(dir, 'export', 'n'), 'over nfs\n');
+    const certs = join(dir, 'certs');
+    const made = await runKmx(['procsys', 'certs', '--dir', certs, '--node', 'a', '--node', 'me']);
+    assert.equal(made.code, 0, made.stderr);
+    const agent = await startAgentProcess(['--certs', certs, '--name', 'a']);
+    const ganesha = await startGanesha({ dir: join(dir, 'ganesha'), exportDir: join(dir, 'export'), v3: false });
+    try {
+      await writeFile(join(dir, 'fstab'), [
+        `procsys ${dir}/procsys fuse.kmx-procsys certs=${certs},name=me,peer=a=${agent.address},_netdev,nofail 0 0`,
+        `127.0.0.1:${ganesha.exportPath} ${nfsMnt} fuse.kmx-nfs vers=4,port=${ganesha.nfsPort},_netdev,x-systemd.mount-timeout=30 0 0`,
+        '',
+      ].join('\n'));
+      const generated = await run('env', [`SYSTEMD_FSTAB=${dir}/fstab`, GENERATOR, `${dir}/units`, `${dir}/units`, `${dir}/units`]);
+      assert.equal(generated.code, 0, generated.stderr);
+      const units = (await readdir(join(dir, 'units'))).filter((u) => u.endsWith('.mount')).sort();
+      assert.equal(units.length, 2, units.join(' '));
+      const verified = await run('systemd-analyze', ['verify', '--man=no', ...units.map((u) => join(dir, 'units', u))]);
+      assert.equal(verified.code, 0, verified.stderr);
+      assert.equal(verified.stdout + verified.stderr, '', 'systemd-analyze verify found nothing to say');
+      // What systemd runs for a mount unit: mount What Where -t Type -o Options.
+      const commands: string[] = [];
+      for (const unit of units) {
+        const text = await readFile(join(dir, 'units', unit), 'utf8');
+        const field = (name: string): string => new RegExp(`^${name}=(.*)$`, 'm').exec(text)?.[1] ?? '';
+        assert.match(field('Type'), /^fuse\.kmx-(procsys|nfs)$/);
+        commands.push(`mount '${field('What')}' '${field('Where')}' -t '${field('Type')}' -o '${field('Options')}'`);
+      }
+      const check = `
+        head -1 ${dir}/procsys/hosts/a/meminfo | cut -d: -f1; awk '$1 == "a" { print $1, $2 }' ${dir}/procsys/status
+        cat ${nfsMnt}/n
+        umount ${dir}/procsys ${nfsMnt}`;
+      const r = await run('unshare', ['--mount', '--propagation', 'private', 'sh', '-ec', `
+        ${overlay}
+        mount -T ${dir}/fstab -a
+        ${check}
+        ${commands.join('\n')}
+        ${check}
+        grep -c ' ${dir}/' /proc/self/mountinfo || echo "all unmounted"`], { timeoutMs: 120_000 });
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      const once = ['MemTotal', 'a up', 'over nfs'];
+      assert.deepEqual(r.stdout.trim().split('\n'), [...once, ...once, '0', 'all unmounted']);
+      for (let i = 0; i < 50 && (await processesMentioning(`${dir}/`, /procsys serve|ganesha/)).length > 0; i++) await sh('sleep 0.1');
+      assert.deepEqual(await processesMentioning(`${dir}/`, /procsys serve|ganesha/), [], 'the servers ended with their mounts');
+      assert.deepEqual(await mountsUnder(dir), []);
+    } finally {
+      await ganesha.stop();
+      await agent.stop();
     }
   }));
 });

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { assertOneLineError, runKmx, temporaryDirectory } from '@kmx/core/testing';
 import { connectAgent, unary } from '../src/lib/rpc/client.js';
 import { channelCredentials, tlsFilesIn } from '../src/lib/rpc/credentials.js';
-import { startAgentProcess } from './helpers/agent-process.js';
+import { startAgentProcess } from '../src/testing/index.js';
 
 async function makeCerts(dir: string, nodes: readonly string[]): Promise<string> {
   const certs = join(dir, 'certs');

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { assertOneLineError, runKmx, temporaryDirectory } from '@kmx/core/testing';
 import { connectAgent, unary } from '../src/lib/rpc/client.js';
-import { startAgentProcess } from './helpers/agent-process.js';
+import { startAgentProcess } from '../src/testing/index.js';
 
 // Writes through an agent reach only the keys its owner listed. Every write here puts back
 // the value the key already has: the machine is left as it was, and no other test can tell.

@@ -1,0 +1,1 @@
+export { startAgentProcess, type AgentProcess } from './agent-process.js';
