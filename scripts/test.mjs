@@ -67,6 +67,13 @@ function leftovers() {
   return found;
 }
 
+// The kmx command runs from the bundle (scripts/bundle.mjs): made again from the compiled code,
+// so that tests never run commands older than what tsc last wrote.
+if (spawnSync(node, [join(root, 'scripts', 'bundle.mjs')], { cwd: root, stdio: 'inherit' }).status !== 0) {
+  console.error('test.mjs: bundling the kmx command failed');
+  process.exit(1);
+}
+
 const results = mkdtempSync(join(tmpdir(), 'kmx-results-'));
 const outcomeFiles = []; // [JSON-lines file, label] per runTests call
 /**
