@@ -25,6 +25,7 @@ const owners = [...packages, { dir: join(root, 'packages', 'core'), name: '@kmx/
 /** Entry name (unique across packages) -> compiled file; and per package the stubs to write. */
 const entryPoints = {};
 const stubs = [];
+const manifests = [];
 const entry = (pkg, file) => {
   const name = `${pkg.name.replace(/^@kmx\//, '').replace(/[^a-z0-9]+/g, '-')}--${relative(join(pkg.dir, 'dist', 'src'), file).replace(/\.js$/, '').split(sep).join('-')}`;
   entryPoints[name] = file;
@@ -41,7 +42,7 @@ for (const pkg of packages) {
     command.relativePath = stub;
     command.isESM = true;
   }
-  stubs.push({ manifest: manifestPath, content: `${JSON.stringify(manifest)}\n` });
+  manifests.push({ path: manifestPath, content: `${JSON.stringify(manifest)}\n` });
   const hooked = { ...(pkg.pjson.oclif.hooks ?? {}), ...(pkg.pjson.oclif.helpClass ? { help: pkg.pjson.oclif.helpClass } : {}) };
   for (const target of Object.values(hooked).flat()) {
     const original = target.replace(/^\.\/dist\/bundle\//, './dist/src/');
@@ -91,11 +92,8 @@ await build({
     ].join(' '),
   },
 });
+for (const manifest of manifests) await writeFile(manifest.path, manifest.content);
 for (const stub of stubs) {
-  if (stub.manifest) {
-    await writeFile(stub.manifest, stub.content);
-    continue;
-  }
   await mkdir(dirname(stub.path), { recursive: true });
   await writeFile(stub.path, `export * from '@kmx/core/bundle/${stub.name}.js';\nexport { default } from '@kmx/core/bundle/${stub.name}.js';\n`);
 }
