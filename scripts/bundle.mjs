@@ -6,6 +6,8 @@
 // installed copy; its oclif.manifest.json then points its commands at those stubs, and its
 // package.json points its hooks (and the host's help class) at them too.
 //
+// It also writes packages/cli/dist/command-owners.json, which package has which command.
+//
 // Runs after tsc and scripts/oclif-manifest.mjs (it bundles their output). Native modules, ssh2
 // (native crypto beside its files) and what core requires by path at run time stay outside.
 import { build } from 'esbuild';
@@ -20,12 +22,14 @@ const packages = ['packages/cli', ...readdirSync(join(root, 'plugins')).map((p) 
   const pjson = JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8'));
   return { dir: join(root, dir), name: pjson.name, pjson };
 });
-const owners = [...packages, { dir: join(root, 'packages', 'core'), name: '@kmx/core' }];
+const sources = [...packages, { dir: join(root, 'packages', 'core'), name: '@kmx/core' }];
 
 /** Entry name (unique across packages) -> compiled file; and per package the stubs to write. */
 const entryPoints = {};
 const stubs = [];
 const manifests = [];
+/** Command id (and alias) -> the package that has it, for bin/main.js to load only that one. */
+const owners = {};
 const entry = (pkg, file) => {
   const name = `${pkg.name.replace(/^@kmx\//, '').replace(/[^a-z0-9]+/g, '-')}--${relative(join(pkg.dir, 'dist', 'src'), file).replace(/\.js$/, '').split(sep).join('-')}`;
   entryPoints[name] = file;
@@ -41,6 +45,7 @@ for (const pkg of packages) {
     stubs.push({ path: join(pkg.dir, ...stub), name });
     command.relativePath = stub;
     command.isESM = true;
+    for (const id of [command.id, ...(command.aliases ?? []), ...(command.hiddenAliases ?? [])]) owners[id] = pkg.name;
   }
   manifests.push({ path: manifestPath, content: `${JSON.stringify(manifest)}\n` });
   const hooked = { ...(pkg.pjson.oclif.hooks ?? {}), ...(pkg.pjson.oclif.helpClass ? { help: pkg.pjson.oclif.helpClass } : {}) };
@@ -56,7 +61,7 @@ const moduleUrls = {
   name: 'kmx-module-urls',
   setup(b) {
     b.onLoad({ filter: /[/\\]dist[/\\]src[/\\].*\.js$/ }, (args) => {
-      const owner = owners.find((o) => args.path.startsWith(join(o.dir, 'dist', 'src') + sep));
+      const owner = sources.find((o) => args.path.startsWith(join(o.dir, 'dist', 'src') + sep));
       const source = readFileSync(args.path, 'utf8');
       if (!owner || !source.includes('import.meta.url')) return undefined;
       const url = `__kmxModuleUrl(${JSON.stringify(owner.name)}, ${JSON.stringify(relative(owner.dir, args.path).split(sep).join('/'))})`;
@@ -93,6 +98,7 @@ await build({
   },
 });
 for (const manifest of manifests) await writeFile(manifest.path, manifest.content);
+await writeFile(join(root, 'packages', 'cli', 'dist', 'command-owners.json'), `${JSON.stringify(owners)}\n`);
 for (const stub of stubs) {
   await mkdir(dirname(stub.path), { recursive: true });
   await writeFile(stub.path, `export * from '@kmx/core/bundle/${stub.name}.js';\nexport { default } from '@kmx/core/bundle/${stub.name}.js';\n`);
