@@ -25,8 +25,8 @@ export function nameOps(r: Requests): OpHandlers {
     r.run(req, op, path, () => make(path, caller), () => {
       r.run(req, op, path, () => fs.getattr(path, undefined, caller), (attr: Attr) => {
         const node = nodes.remember(parent, name, attr);
-        r.replyEntry(req, node, attr);
         r.changedThrough(node); // a new hard link: the other names' link count
+        r.replyEntry(req, node, attr);
       });
     });
   };
@@ -62,8 +62,8 @@ export function nameOps(r: Requests): OpHandlers {
       r.run(req, 'unlink', path, () => fs.unlink!(path, r.caller(req)), () => {
         const gone = nodes.child(parent, name);
         nodes.removed(parent, name);
-        r.err(req, 0);
         r.changedThrough(gone);
+        r.err(req, 0);
       });
     }),
 
@@ -87,8 +87,8 @@ export function nameOps(r: Requests): OpHandlers {
       r.run(req, 'rename', from, () => fs.rename!(from, to, flags, r.caller(req)), () => {
         const replaced = nodes.child(newParent, newName);
         nodes.renamed(parent, name, newParent, newName, flags);
-        r.err(req, 0);
         r.changedThrough(replaced);
+        r.err(req, 0);
       });
     }),
   };

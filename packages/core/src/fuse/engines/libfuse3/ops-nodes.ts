@@ -87,8 +87,8 @@ export function nodeOps(r: Requests): OpHandlers {
       if (missing.length > 0) return r.err(req, ENOSYS);
       r.sequence(req, 'setattr', path, steps, () => {
         r.run(req, 'getattr', path, () => fs.getattr(path, fh, caller), (attr: Attr) => {
-          r.replyAttr(req, node, attr);
           r.changedThrough(node);
+          r.replyAttr(req, node, attr);
         });
       });
     }),

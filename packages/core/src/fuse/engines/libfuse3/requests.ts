@@ -77,6 +77,7 @@ export class Requests {
   /**
    * A change through `node` (a link, an unlink, an attribute) shows in the file's other names
    * (its hard links, each a kernel inode of its own) at once, not when their attributes expire.
+   * Called before the change is answered.
    */
   changedThrough(node: Node | undefined): void {
     if (node) for (const other of this.nodes.otherNames(node)) this.forgetAttributes(other);

@@ -65,10 +65,12 @@ export class Libfuse3Session implements EngineSession {
     this.lib = libfuse3();
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
     this.requests = new Requests(this.lib, request.filesystem, request.options, request.log);
-    // After the reply (not inside a request): attributes only (offset -1), no page is dropped.
-    this.requests.forgetAttributes = (node) => setImmediate(() => {
+    // Before the request that made the change is answered, so that nothing the caller does next
+    // can see the old attributes. Attributes only (offset -1): the kernel then takes no lock an
+    // outstanding request could hold, and drops no page.
+    this.requests.forgetAttributes = (node) => {
       if (this.se && this.state === 'serving') this.lib.notify_inval_inode(this.se, node.id, -1, 0);
-    });
+    };
     this.receive = new ReceiveBuffer(this.lib);
     this.table = new OpsTable(this.lib, allOps(this.requests, request.options, this.receive, this.onInit));
   }
