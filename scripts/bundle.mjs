@@ -6,7 +6,7 @@
 // installed copy; its oclif.manifest.json then points its commands at those stubs, and its
 // package.json points its hooks (and the host's help class) at them too.
 //
-// It also writes packages/cli/dist/command-owners.json, which package has which command.
+// It also writes packages/cli/dist/bundle/command-owners.json, which package has which command.
 //
 // Runs after tsc and scripts/oclif-manifest.mjs (it bundles their output). Native modules, ssh2
 // (native crypto beside its files) and what core requires by path at run time stay outside.
@@ -98,9 +98,10 @@ await build({
   },
 });
 for (const manifest of manifests) await writeFile(manifest.path, manifest.content);
-await writeFile(join(root, 'packages', 'cli', 'dist', 'command-owners.json'), `${JSON.stringify(owners)}\n`);
 for (const stub of stubs) {
   await mkdir(dirname(stub.path), { recursive: true });
   await writeFile(stub.path, `export * from '@kmx/core/bundle/${stub.name}.js';\nexport { default } from '@kmx/core/bundle/${stub.name}.js';\n`);
 }
+await mkdir(join(root, 'packages', 'cli', 'dist', 'bundle'), { recursive: true });
+await writeFile(join(root, 'packages', 'cli', 'dist', 'bundle', 'command-owners.json'), `${JSON.stringify(owners)}\n`);
 if (!existsSync(join(out, 'main.js'))) throw new Error('bundle: main.js was not written');

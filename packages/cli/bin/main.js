@@ -18,7 +18,7 @@ function narrowed(dir) {
   let pjson;
   const root = fileURLToPath(new URL('..', dir));
   try {
-    owners = JSON.parse(readFileSync(new URL('../dist/command-owners.json', dir), 'utf8'));
+    owners = JSON.parse(readFileSync(new URL('../dist/bundle/command-owners.json', dir), 'utf8'));
     pjson = JSON.parse(readFileSync(new URL('../package.json', dir), 'utf8'));
   } catch {
     return undefined;
