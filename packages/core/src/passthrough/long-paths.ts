@@ -7,10 +7,13 @@ const PATH_MAX = 4096;
 const STEP = 3000;
 
 /**
- * Calls `use` with a path the kernel accepts for `full`. A file deep in a mount can have a
- * path below the mountpoint shorter than PATH_MAX whose backing path (the source directory
- * in front) is longer: then the parent directory is opened step by step (O_PATH) and the
- * file reached through /proc/self/fd/N/name, which every system call resolves.
+ * Calls `use` with a path the kernel accepts for `full`, however long. A backing path can pass
+ * PATH_MAX where the path the user sees does not: the source directory in front of a deep file
+ * (passthrough), names that grow when encrypted (kmx enc: a 127-byte name takes 171 characters).
+ * Short paths are used as they are; for a long one the parent directory is opened (O_PATH) a few
+ * thousand bytes at a time and the entry reached as /proc/self/fd/N/NAME, so every call needs no
+ * more than one directory's entry past a descriptor, as gocryptfs's openat-based calls do. Called
+ * inside AsCaller.run, the directories are opened as the caller (their search permission counts).
  */
 export function withUsablePath<T>(full: string, use: (path: string) => T): T {
   if (full.length * 3 < PATH_MAX || Buffer.byteLength(full) < PATH_MAX) return use(full);

@@ -1,8 +1,7 @@
 import * as fs from 'node:fs';
-import { SysError, errnoOf, libc, type AsCaller, type Caller } from '@kmx/core';
+import { SysError, errnoOf, libc, withUsablePath as on, type AsCaller, type Caller } from '@kmx/core';
 import { randomPool } from '../cryptocore/index.js';
 import { DIRIV_BYTES, DIRIV_NAME, LONGNAME_SUFFIX } from '../nametransform/index.js';
-import { withBackingPath as on } from './backing-path.js';
 import type { CipherEntry, CipherTree } from './cipher-tree.js';
 
 /**

@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
-import { SysError, errnoOf } from '@kmx/core';
+import { SysError, errnoOf, withUsablePath } from '@kmx/core';
 import { DIRIV_BYTES, DIRIV_NAME, LONGNAME_SUFFIX, NAME_MAX, ZERO_IV, type NameTransform, type OnDiskName } from '../nametransform/index.js';
-import { withBackingPath } from './backing-path.js';
 import type { CorruptionLog } from './corruption-log.js';
 
 /** How long a directory IV or a translated path is trusted without looking again (as gocryptfs). */
@@ -90,7 +89,7 @@ export class CipherTree {
     if (hit && hit.until > now) return hit.value;
     let iv: Buffer;
     try {
-      iv = withBackingPath(`${cipherDir}/${DIRIV_NAME}`, (p) => fs.readFileSync(p));
+      iv = withUsablePath(`${cipherDir}/${DIRIV_NAME}`, (p) => fs.readFileSync(p));
     } catch (err) {
       const errno = errnoOf(err);
       // The directory itself missing (or not a directory) is an ordinary lookup failure.
@@ -112,7 +111,7 @@ export class CipherTree {
   /** The full encrypted name behind an on-disk name (reading the sidecar of a long name). */
   fullName(cipherDir: string, onDiskName: string): string {
     if (!this.names.isLongName(onDiskName)) return onDiskName;
-    return withBackingPath(`${cipherDir}/${onDiskName}${LONGNAME_SUFFIX}`, (p) => fs.readFileSync(p, 'ascii'));
+    return withUsablePath(`${cipherDir}/${onDiskName}${LONGNAME_SUFFIX}`, (p) => fs.readFileSync(p, 'ascii'));
   }
 
   private corrupt(cipherDir: string, what: string): never {
@@ -123,7 +122,7 @@ export class CipherTree {
 
 function isDirectory(path: string): boolean {
   try {
-    return withBackingPath(path, (p) => fs.statSync(p).isDirectory());
+    return withUsablePath(path, (p) => fs.statSync(p).isDirectory());
   } catch {
     return false;
   }

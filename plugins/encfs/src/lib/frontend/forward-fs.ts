@@ -1,10 +1,9 @@
 import * as fs from 'node:fs';
-import { AsCaller, PassthroughFileSystem, SysError, libc, listDirectory, type Attr, type Caller, type DirEntry, type OpenReply } from '@kmx/core';
+import { AsCaller, PassthroughFileSystem, SysError, libc, listDirectory, withUsablePath as on, type Attr, type Caller, type DirEntry, type OpenReply } from '@kmx/core';
 import { ContentEnc } from '../contentenc/index.js';
 import { randomPool } from '../cryptocore/index.js';
 import type { CryptoPool } from '../cryptopool/index.js';
 import { BadNameError, type NameTransform } from '../nametransform/index.js';
-import { withBackingPath as on } from './backing-path.js';
 import { CipherEntries } from './cipher-entries.js';
 import type { CipherTree } from './cipher-tree.js';
 import type { CorruptionLog } from './corruption-log.js';

@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
-import { errnoOf, type AsCaller, type Caller } from '@kmx/core';
-import { withBackingPath as on } from './backing-path.js';
+import { errnoOf, withUsablePath as on, type AsCaller, type Caller } from '@kmx/core';
 
 const { O_RDWR, O_WRONLY, O_APPEND, O_TRUNC, O_CREAT, O_EXCL, O_NOCTTY, O_DIRECT } = fs.constants;
 /** Flags the backing open must not get: appends and truncation are done block-wise here, O_DIRECT breaks unaligned access. */
