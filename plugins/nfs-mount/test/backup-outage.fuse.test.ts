@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { assertOneLineError, kmxBin, runKmx, withTestMount } from '@kmx/core/testing';
+import { assertOneLineError, runKmx, withTestMount } from '@kmx/core/testing';
+import { startBackup } from './backup-process.js';
 import { uniqueName, userspaceArgs, withGanesha } from './harness.js';
 import { until } from './until.js';
 
@@ -21,36 +21,30 @@ describe('kmx nfs backup --watch through an outage of the target', () => {
       const src = join(m.dir, 'src');
       mkdirSync(src);
       writeFileSync(join(src, 'one'), '1');
-      const child = spawn(process.execPath, [kmxBin(), 'nfs', 'backup', '--watch', '--debounce', '200', src, join(m.mnt, 'backup')], { stdio: ['ignore', 'pipe', 'pipe'], env: noDaemon });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      const backup = startBackup(['--watch', '--debounce', '200', src, join(m.mnt, 'backup')], noDaemon);
       try {
-        await until('watching', () => out.includes('watching'));
+        await until('watching', () => backup.out().includes('watching'));
         assert.equal(readFileSync(join(g.exportDir, 'backup', 'one'), 'utf8'), '1');
 
         await g.kill(); // SIGKILL, by pid
         writeFileSync(join(src, 'two'), '2');
-        await until('the failure to be told', () => /sync failed, trying again with backoff/.test(out), 60_000);
-        assert.match(out, /^kmx nfs backup: sync failed, trying again with backoff \(up to every 60 s\) until it works: rsync failed \(exit \d+\): .*Input\/output error/m);
+        await until('the failure to be told', () => /sync failed, trying again with backoff/.test(backup.out()), 60_000);
+        assert.match(backup.out(), /^kmx nfs backup: sync failed, trying again with backoff \(up to every 60 s\) until it works: rsync failed \(exit \d+\): .*Input\/output error/m);
         // A one-shot backup meanwhile fails at once, in one line.
         assertOneLineError(await runKmx(['nfs', 'backup', src, join(m.mnt, 'other')], { env: noDaemon }), /cannot reach the target's parent directory .*: i\/o error \(EIO\)|rsync failed .*Input\/output error/);
-        assert.equal(child.exitCode, null, `the watcher ended: ${out}${err}`);
+        assert.equal(backup.exitCode(), null, `the watcher ended: ${backup.out()}${backup.err()}`);
 
         await g.restart(); // the same ports and export
-        await until('the sync to resume', () => existsSync(join(g.exportDir, 'backup', 'two')) && /synced changes/.test(out), 60_000);
+        await until('the sync to resume', () => existsSync(join(g.exportDir, 'backup', 'two')) && /synced changes/.test(backup.out()), 60_000);
         assert.equal(readFileSync(join(g.exportDir, 'backup', 'two'), 'utf8'), '2');
-        assert.match(out, /^kmx nfs backup: syncing works again after \d+ s$/m);
-        assert.equal(out.match(/^kmx nfs backup: sync failed/gm)?.length, 1, `told once: ${out}`);
-        assert.doesNotMatch(`${out}${err}`, /this is a bug in kmx|^\s+at /m);
+        assert.match(backup.out(), /^kmx nfs backup: syncing works again after \d+ s$/m);
+        assert.equal(backup.out().match(/^kmx nfs backup: sync failed/gm)?.length, 1, `told once: ${backup.out()}`);
+        assert.doesNotMatch(`${backup.out()}${backup.err()}`, /this is a bug in kmx|^\s+at /m);
       } finally {
-        child.kill('SIGINT');
-        await exited;
+        await backup.stop();
       }
-      assert.equal(await exited, 0, err);
-      assert.match(out, /stopped watching; in all/);
+      assert.equal(await backup.exited, 0, backup.err());
+      assert.match(backup.out(), /stopped watching; in all/);
     });
   }));
 });

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { kmxBin, runKmx, temporaryDirectory } from '@kmx/core/testing';
+import { runKmx, temporaryDirectory } from '@kmx/core/testing';
+import { startBackup } from './backup-process.js';
 import { until } from './until.js';
 
 /** kmx nfs backup: rsync once, watched, interrupted and resumed. */
@@ -32,12 +32,10 @@ describe('kmx nfs backup', () => {
     const dst = join(dir, 'dst');
     mkdirSync(src);
     writeFileSync(join(src, 'first.txt'), 'one');
-    const child = spawn(process.execPath, [kmxBin(), 'nfs', 'backup', '--watch', '--delete', '--debounce', '200', src, dst], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const backup = startBackup(['--watch', '--delete', '--debounce', '200', src, dst]);
+    const out = (): string => backup.out() + backup.err();
     try {
-      await until('watching', () => out.includes('watching'));
+      await until('watching', () => out().includes('watching'));
       assert.equal(readFileSync(join(dst, 'first.txt'), 'utf8'), 'one');
       mkdirSync(join(src, 'new', 'deep'), { recursive: true });
       writeFileSync(join(src, 'new', 'deep', 'file.txt'), 'made while watching');
@@ -45,13 +43,12 @@ describe('kmx nfs backup', () => {
       await until('the new file', () => existsSync(join(dst, 'new', 'deep', 'file.txt')) && readFileSync(join(dst, 'first.txt'), 'utf8') === 'changed');
       rmSync(join(src, 'first.txt'));
       // rsync deletes before it finishes: wait for that sync's summary, or SIGINT would interrupt it.
-      await until('the deletion', () => !existsSync(join(dst, 'first.txt')) && /synced changes: .*deleted/.test(out));
+      await until('the deletion', () => !existsSync(join(dst, 'first.txt')) && /synced changes: .*deleted/.test(out()));
       assert.equal(readFileSync(join(dst, 'new', 'deep', 'file.txt'), 'utf8'), 'made while watching');
     } finally {
-      child.kill('SIGINT');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await backup.stop();
     }
-    assert.match(out, /stopped watching; in all/);
+    assert.match(out(), /stopped watching; in all/);
   }));
 
   it('an interrupted sync leaves no half file in place and resumes on the next run', () => temporaryDirectory(async (dir) => {
@@ -60,15 +57,12 @@ describe('kmx nfs backup', () => {
     mkdirSync(src);
     const data = randomBytes(16 * 1024 * 1024);
     writeFileSync(join(src, 'big'), data);
-    const child = spawn(process.execPath, [kmxBin(), 'nfs', 'backup', '--bwlimit', '2048', src, dst], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const backup = startBackup(['--bwlimit', '2048', src, dst]);
     await until('a partial file', () => existsSync(join(dst, '.kmx-backup-partial')) || readdirSync(dst, { withFileTypes: true }).some((e) => e.name.startsWith('.big.')), 30_000).catch(() => undefined);
     await sleep(1500);
-    child.kill('SIGINT');
-    const code = await new Promise((resolve) => child.once('exit', (c) => resolve(c)));
-    assert.equal(code, 130, err);
-    assert.match(err, /backup interrupted.*run the same command again to resume/);
+    const code = await backup.stop();
+    assert.equal(code, 130, backup.err());
+    assert.match(backup.err(), /backup interrupted.*run the same command again to resume/);
     assert.equal(existsSync(join(dst, 'big')), false, 'no half-copied file under its real name');
     const partial = join(dst, '.kmx-backup-partial', 'big');
     assert.ok(existsSync(partial), 'the partial file is kept for resuming');
@@ -83,25 +77,19 @@ describe('kmx nfs backup', () => {
     const dst = join(dir, 'dst');
     mkdirSync(src);
     writeFileSync(join(src, 'first.txt'), 'one');
-    const child = spawn(process.execPath, [kmxBin(), 'nfs', 'backup', '--watch', '--debounce', '200', src, dst], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const backup = startBackup(['--watch', '--debounce', '200', src, dst]);
     try {
-      await until('watching', () => out.includes('watching'));
+      await until('watching', () => backup.out().includes('watching'));
       rmSync(dst, { recursive: true });
       writeFileSync(dst, 'the target is a file now');
       writeFileSync(join(src, 'second.txt'), 'two');
-      const code = await Promise.race([exited, sleep(30_000).then(() => 'still running')]);
-      assert.equal(code, 1, `${out}${err}`);
+      const code = await Promise.race([backup.exited, sleep(30_000).then(() => 'still running')]);
+      assert.equal(code, 1, `${backup.out()}${backup.err()}`);
     } finally {
-      child.kill('SIGINT');
-      await exited;
+      await backup.stop();
     }
-    assert.equal(err, `kmx: backup stopped: the target ${dst} is no longer a directory (it is a regular file); fix it and run the same command again (what was synced stays)\n`);
-    assert.doesNotMatch(out, /sync failed/);
+    assert.equal(backup.err(), `kmx: backup stopped: the target ${dst} is no longer a directory (it is a regular file); fix it and run the same command again (what was synced stays)\n`);
+    assert.doesNotMatch(backup.out(), /sync failed/);
   }));
 
   it('refuses bad paths with one line', () => temporaryDirectory(async (dir) => {
