@@ -1,18 +1,21 @@
 // Bundles what a kmx command loads, so that a command starts by reading a few files instead of
-// several hundred: oclif, core and every command of the host and the plugins go into one esbuild
-// build with shared chunks (one copy of oclif and of core for the whole process), written to
-// packages/core/dist/bundle. Each package gets small stubs in its own dist/bundle that re-export
-// its entries from there by package name, so that they resolve the same in a checkout and in an
-// installed copy; its oclif.manifest.json then points its commands at those stubs, and its
-// package.json points its hooks (and the host's help class) at them too.
+// several hundred: oclif, core and every command and hook of the host and the plugins go into one
+// CommonJS file, packages/core/dist/bundle/kmx.cjs, whose modules run only when first required
+// (one copy of oclif and of core for the whole process). Its loader (bundle/load.cjs) compiles it
+// with V8's code cache, which the build fills by running a few commands. Each package gets small
+// CommonJS stubs in its own dist/bundle that load its entries by package name, so that they
+// resolve the same in a checkout and in an installed copy; its oclif.manifest.json then points
+// its commands at those stubs, and its package.json points its hooks (and the host's help class)
+// at them too.
 //
 // It also writes packages/cli/dist/bundle/command-owners.json, which package has which command.
 //
 // Runs after tsc and scripts/oclif-manifest.mjs (it bundles their output). Native modules, ssh2
 // (native crypto beside its files) and what core requires by path at run time stay outside.
+import { spawnSync } from 'node:child_process';
 import { build } from 'esbuild';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,7 +47,7 @@ for (const pkg of packages) {
     const stub = ['dist', 'bundle', ...original.split(sep).slice(2)];
     stubs.push({ path: join(pkg.dir, ...stub), name });
     command.relativePath = stub;
-    command.isESM = true;
+    command.isESM = false;
     for (const id of [command.id, ...(command.aliases ?? []), ...(command.hiddenAliases ?? [])]) owners[id] = pkg.name;
   }
   manifests.push({ path: manifestPath, content: `${JSON.stringify(manifest)}\n` });
@@ -72,36 +75,43 @@ const moduleUrls = {
 
 await rm(out, { recursive: true, force: true });
 for (const pkg of packages) await rm(join(pkg.dir, 'dist', 'bundle'), { recursive: true, force: true });
+// The entries by name, each required (and so run) only when asked for.
+const registry = Object.entries(entryPoints).map(([name, file]) => `  ${JSON.stringify(name)}: () => require(${JSON.stringify(file)}),`);
 await build({
-  entryPoints,
-  outdir: out,
+  stdin: { contents: `export const entries = {\n${registry.join('\n')}\n};\n`, resolveDir: root, sourcefile: 'entries.js' },
+  outfile: join(out, 'kmx.cjs'),
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
-  chunkNames: 'chunks/[name]-[hash]',
-  external: ['koffi', 'fuse-native', 'ssh2', 'cpu-features', 'typescript', 'tsyringe', 'reflect-metadata', '*.node'],
+  // vm.Script, which the code cache needs, has no import() on Node 20 without a flag.
+  supported: { 'dynamic-import': false },
+  external: ['koffi', 'fuse-native', 'ssh2', 'cpu-features', 'typescript', '*.node'],
   plugins: [moduleUrls],
   logLevel: 'error',
   legalComments: 'none',
   minify: true,
   keepNames: true, // class names appear in errors and --verbose stacks
-  // CommonJS dependencies inside the bundle call require(); and bundled modules find their own files.
-  banner: {
-    js: [
-      "import { createRequire as __kmxCreateRequire } from 'node:module';",
-      "import { pathToFileURL as __kmxPathToUrl } from 'node:url';",
-      'const require = __kmxCreateRequire(import.meta.url);',
-      "const __kmxModuleUrl = (pkg, path) => new URL(path, __kmxPathToUrl(require.resolve(`${pkg}/package.json`))).href;",
-    ].join(' '),
-  },
+  // Bundled modules find their own files through their package.
+  banner: { js: "const __kmxModuleUrl = (pkg, path) => new URL(path, require('node:url').pathToFileURL(require.resolve(`${pkg}/package.json`))).href;" },
 });
+const commonjs = `${JSON.stringify({ type: 'commonjs' })}\n`;
+await copyFile(join(root, 'scripts', 'bundle', 'load.cjs'), join(out, 'load.js'));
+await writeFile(join(out, 'package.json'), commonjs);
 for (const manifest of manifests) await writeFile(manifest.path, manifest.content);
 for (const stub of stubs) {
   await mkdir(dirname(stub.path), { recursive: true });
-  await writeFile(stub.path, `export * from '@kmx/core/bundle/${stub.name}.js';\nexport { default } from '@kmx/core/bundle/${stub.name}.js';\n`);
+  await writeFile(stub.path, `module.exports = require('@kmx/core/bundle/load.js').load(${JSON.stringify(stub.name)});\n`);
 }
+for (const pkg of packages) await writeFile(join(pkg.dir, 'dist', 'bundle', 'package.json'), commonjs);
 await mkdir(join(root, 'packages', 'cli', 'dist', 'bundle'), { recursive: true });
 await writeFile(join(root, 'packages', 'cli', 'dist', 'bundle', 'command-owners.json'), `${JSON.stringify(owners)}\n`);
-if (!existsSync(join(out, 'main.js'))) throw new Error('bundle: main.js was not written');
+if (!existsSync(join(out, 'kmx.cjs'))) throw new Error('bundle: kmx.cjs was not written');
+
+// The code cache, holding what these commands compile: oclif's start, help, and a few commands.
+const kmx = join(root, 'packages', 'cli', 'bin', 'run.js');
+for (const args of [['--help'], ['sftp', 'mount', '--help'], ['mounts'], ['ns', 'list', '--json']]) {
+  const run = spawnSync(process.execPath, [kmx, ...args], { env: { ...process.env, KMX_CODE_CACHE: 'refresh' }, stdio: 'ignore', timeout: 60_000 });
+  if (run.status !== 0) throw new Error(`bundle: kmx ${args.join(' ')} failed (${run.status ?? run.signal}) while filling the code cache`);
+}
+if (!existsSync(join(out, 'kmx.cjs.cache'))) throw new Error('bundle: the code cache was not written');

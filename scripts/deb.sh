@@ -58,6 +58,9 @@ set -e
 if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
 SCRIPT
 cp "$stage/DEBIAN/postinst" "$stage/DEBIAN/postrm"
+# The bundle's code cache was made by the Node that built the package; another Node refuses it,
+# and root writes it again for this one (bundle/load.cjs).
+echo 'KMX_CODE_CACHE=refresh /usr/bin/kmx --help > /dev/null 2>&1 || true' >> "$stage/DEBIAN/postinst"
 chmod 0755 "$stage/DEBIAN/postinst" "$stage/DEBIAN/postrm"
 deb="$out/kmx_${version}_$arch.deb"
 dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" > /dev/null

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { userInfo } from 'node:os';
-import { fileURLToPath } from 'node:url';
 
 // `kmx --version` answers before oclif loads, which is most of its start-up: the line oclif's
 // own --version prints (its user agent).
@@ -15,7 +15,12 @@ if (process.argv[2] === '--version') {
     try { process.env.SHELL = userInfo().shell ?? '/bin/sh'; } catch { process.env.SHELL = '/bin/sh'; }
   }
   // oclif and every command bundled (scripts/bundle.mjs): a few files to read instead of hundreds.
-  const bundled = import.meta.resolve('@kmx/core/bundle/main.js');
-  const { main } = await import(existsSync(fileURLToPath(bundled)) ? bundled : './main.js');
+  let bundle;
+  try {
+    bundle = createRequire(import.meta.url)('@kmx/core/bundle/load.js');
+  } catch (err) {
+    if (err?.code !== 'MODULE_NOT_FOUND') throw err;
+  }
+  const { main } = bundle ? bundle.load('main') : await import('./main.js');
   await main(import.meta.url);
 }

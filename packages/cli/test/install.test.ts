@@ -24,7 +24,7 @@ describe('installing kmx', () => {
     assert.match(readFileSync(join(prefix, 'lib', 'systemd', 'system', 'kmxd.service'), 'utf8'), new RegExp(`^ExecStart=${prefix}/bin/kmxd `, 'm'));
     assert.ok(!existsSync(join(prefix, 'lib', 'kmx', 'node_modules', 'typescript')), 'no development dependencies');
     // The bundle a command runs from, and the index that lets oclif load only the command's plugin.
-    for (const file of ['@kmx/core/dist/bundle/main.js', 'kmx/dist/bundle/command-owners.json', '@kmx/plugin-sftp-fuse/dist/bundle/commands/sftp/mount.js']) assert.ok(existsSync(join(prefix, 'lib', 'kmx', 'node_modules', file)), file);
+    for (const file of ['@kmx/core/dist/bundle/kmx.cjs', '@kmx/core/dist/bundle/kmx.cjs.cache', 'kmx/dist/bundle/command-owners.json', '@kmx/plugin-sftp-fuse/dist/bundle/commands/sftp/mount.js']) assert.ok(existsSync(join(prefix, 'lib', 'kmx', 'node_modules', file)), file);
 
     await useInstalled({ bin: join(prefix, 'bin'), sbin, man: join(prefix, 'share', 'man') }, dir);
 

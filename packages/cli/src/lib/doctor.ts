@@ -1,5 +1,6 @@
 import { constants as fsConstants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -153,12 +154,28 @@ async function programs(): Promise<Check[]> {
   }));
 }
 
+/** Whether this process started from the bundle's code cache: without it every command starts slower. */
+function codeCache(): Check {
+  const name = 'start-up code cache';
+  const require = createRequire(import.meta.url);
+  const loaded = require.cache[require.resolve('@kmx/core/bundle/load.js')]?.exports as { codeCache(): { file: string; state: 'used' | 'missing' | 'refused' } } | undefined;
+  if (!loaded) return { name, ok: false, detail: 'kmx runs unbundled here: commands start slower', fix: 'npm run build', required: false };
+  const { file, state } = loaded.codeCache();
+  if (state === 'used') return { name, ok: true, detail: file, required: false };
+  return {
+    name, ok: false, required: false,
+    detail: `${file} ${state === 'missing' ? 'is missing' : 'was made by another Node'}: commands start slower`,
+    fix: 'KMX_CODE_CACHE=refresh kmx --help, as the owner of kmx\'s files',
+  };
+}
+
 /** Every check, in a stable order. */
 export async function runDoctor(): Promise<Check[]> {
   const [dev, fm, fsTypes, userns, daemon, progs] = await Promise.all([devFuse(), fusermount(), kernelFilesystems(), userNamespaces(), kmxd(), programs()]);
   return [
     dev,
     fm,
+    codeCache(),
     sharedLibrary('libfuse2', 'libfuse.so.2', 'libfuse2', 'fuse-native engine'),
     sharedLibrary('libfuse3', 'libfuse3.so.3', 'libfuse3-3', 'libfuse3 engine'),
     ...engines(),

@@ -7,16 +7,24 @@ import type { DependencyContainer, InjectionToken } from 'tsyringe';
 
 export type { DependencyContainer, InjectionToken };
 
-const require = createRequire(import.meta.url);
 let tsyringe: typeof Tsyringe | undefined;
 /** Registrations made before the container existed, applied when it is made. */
 const defaults: Array<(root: DependencyContainer) => void> = [];
 
 function library(): typeof Tsyringe {
   if (!tsyringe) {
-    // reflect-metadata must load before tsyringe, or tsyringe throws at import.
-    require('reflect-metadata');
-    tsyringe = require('tsyringe') as typeof Tsyringe;
+    // reflect-metadata must load before tsyringe, or tsyringe throws at import. In the bundle
+    // (CommonJS) require exists, and esbuild bundles what it names; compiled as ESM it does not.
+    if (typeof require === 'function') {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+      require('reflect-metadata');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+      tsyringe = require('tsyringe') as typeof Tsyringe;
+    } else {
+      const load = createRequire(import.meta.url);
+      load('reflect-metadata');
+      tsyringe = load('tsyringe') as typeof Tsyringe;
+    }
     for (const register of defaults.splice(0)) register(tsyringe.container);
   }
   return tsyringe;
