@@ -13,9 +13,10 @@
 // Runs after tsc and scripts/oclif-manifest.mjs (it bundles their output). Native modules, ssh2
 // (native crypto beside its files) and what core requires by path at run time stay outside.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { build } from 'esbuild';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -73,11 +74,23 @@ const moduleUrls = {
   },
 };
 
-await rm(out, { recursive: true, force: true });
-for (const pkg of packages) await rm(join(pkg.dir, 'dist', 'bundle'), { recursive: true, force: true });
+/**
+ * Every file is written whole and renamed into place, nothing is removed first: a kmx started
+ * while the bundle is made again (a test run beside a build) loads the old files or the new ones.
+ */
+async function writeWhole(path, content) {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, content);
+  await rename(tmp, path);
+}
+
+// The ES-module bundle an older build left here.
+await rm(join(out, 'chunks'), { recursive: true, force: true });
 // The entries by name, each required (and so run) only when asked for.
 const registry = Object.entries(entryPoints).map(([name, file]) => `  ${JSON.stringify(name)}: () => require(${JSON.stringify(file)}),`);
-await build({
+const [bundled] = (await build({
+  write: false,
   stdin: { contents: `export const entries = {\n${registry.join('\n')}\n};\n`, resolveDir: root, sourcefile: 'entries.js' },
   outfile: join(out, 'kmx.cjs'),
   bundle: true,
@@ -94,18 +107,17 @@ await build({
   keepNames: true, // class names appear in errors and --verbose stacks
   // Bundled modules find their own files through their package.
   banner: { js: "const __kmxModuleUrl = (pkg, path) => new URL(path, require('node:url').pathToFileURL(require.resolve(`${pkg}/package.json`))).href;" },
-});
+})).outputFiles;
+// The first line names this build: a code cache made for another build is not used (V8 itself
+// compares only the source's length).
+await writeWhole(join(out, 'kmx.cjs'), `// kmx bundle ${createHash('sha256').update(bundled.contents).digest('hex')}\n${bundled.text}`);
 const commonjs = `${JSON.stringify({ type: 'commonjs' })}\n`;
-await copyFile(join(root, 'scripts', 'bundle', 'load.cjs'), join(out, 'load.js'));
-await writeFile(join(out, 'package.json'), commonjs);
-for (const manifest of manifests) await writeFile(manifest.path, manifest.content);
-for (const stub of stubs) {
-  await mkdir(dirname(stub.path), { recursive: true });
-  await writeFile(stub.path, `module.exports = require('@kmx/core/bundle/load.js').load(${JSON.stringify(stub.name)});\n`);
-}
-for (const pkg of packages) await writeFile(join(pkg.dir, 'dist', 'bundle', 'package.json'), commonjs);
-await mkdir(join(root, 'packages', 'cli', 'dist', 'bundle'), { recursive: true });
-await writeFile(join(root, 'packages', 'cli', 'dist', 'bundle', 'command-owners.json'), `${JSON.stringify(owners)}\n`);
+await writeWhole(join(out, 'load.js'), readFileSync(join(root, 'scripts', 'bundle', 'load.cjs')));
+await writeWhole(join(out, 'package.json'), commonjs);
+for (const manifest of manifests) await writeWhole(manifest.path, manifest.content);
+for (const stub of stubs) await writeWhole(stub.path, `module.exports = require('@kmx/core/bundle/load.js').load(${JSON.stringify(stub.name)});\n`);
+for (const pkg of packages) await writeWhole(join(pkg.dir, 'dist', 'bundle', 'package.json'), commonjs);
+await writeWhole(join(root, 'packages', 'cli', 'dist', 'bundle', 'command-owners.json'), `${JSON.stringify(owners)}\n`);
 if (!existsSync(join(out, 'kmx.cjs'))) throw new Error('bundle: kmx.cjs was not written');
 
 // The code cache, holding what these commands compile: oclif's start, help, and a few commands.

@@ -3,9 +3,9 @@
 // V8's code cache (kmx.cjs.cache), which Node 20 offers only through vm.Script: compiling the
 // bundle's source is most of a command's start-up, reading the compiled code back is not.
 //
-// A missing cache, or one V8 refuses (another Node, another V8), is written again when the process
-// exits, where the process may write beside the bundle (root in an installed copy, the developer
-// in a checkout). KMX_CODE_CACHE=refresh writes it in any case: the build runs a few commands so,
+// A missing cache, or one made for another build of the bundle or refused by V8 (another Node),
+// is written again when the process exits, where the process may write beside the bundle (root
+// in an installed copy, the developer in a checkout). KMX_CODE_CACHE=refresh writes it in any case: the build runs a few commands so,
 // which makes the cache hold the code they ran, and not only the bundle's top level.
 const { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
@@ -15,14 +15,22 @@ const vm = require('node:vm');
 
 const file = join(__dirname, 'kmx.cjs');
 const cacheFile = `${file}.cache`;
+const source = readFileSync(file, 'utf8');
+// The bundle's first line names its build; the cache starts with the line of the build it was
+// made from. V8 checks only that the source has the same length.
+const build = Buffer.from(source.slice(0, source.indexOf('\n') + 1));
 let cachedData;
+let state = 'missing';
 try {
-  cachedData = readFileSync(cacheFile);
+  const cache = readFileSync(cacheFile);
+  if (cache.subarray(0, build.length).equals(build)) cachedData = cache.subarray(build.length);
+  else state = 'refused';
 } catch {
-  cachedData = undefined;
+  // missing
 }
 // The wrapper stays on the bundle's first line, so that line numbers in stacks are the file's.
-const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'utf8')}\n})`, { filename: file, cachedData });
+const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
+if (cachedData !== undefined) state = script.cachedDataRejected ? 'refused' : 'used';
 
 const nodeRequire = createRequire(file);
 // esbuild turns the bundle's import() into require(); the modules oclif and the hooks' runners
@@ -31,14 +39,14 @@ const bundleRequire = Object.assign((id) => nodeRequire(typeof id === 'string' &
 const bundle = { exports: {} };
 script.runInThisContext()(bundle.exports, bundleRequire, bundle, file, dirname(file));
 
-if (process.env.KMX_CODE_CACHE === 'refresh' || cachedData === undefined || script.cachedDataRejected) process.once('exit', writeCache);
+if (process.env.KMX_CODE_CACHE === 'refresh' || state !== 'used') process.once('exit', writeCache);
 
 /** Writes the code cache whole or not at all: a reader must never see half of one. */
 function writeCache() {
   let tmp;
   try {
     tmp = mkdtempSync(join(__dirname, '.cache-'));
-    writeFileSync(join(tmp, 'kmx.cjs.cache'), script.createCachedData());
+    writeFileSync(join(tmp, 'kmx.cjs.cache'), Buffer.concat([build, script.createCachedData()]));
     renameSync(join(tmp, 'kmx.cjs.cache'), cacheFile);
   } catch {
     // Not ours to write (an installed copy run by a user): this process compiled without it.
@@ -48,7 +56,7 @@ function writeCache() {
 }
 
 /** Whether this process compiled the bundle from the code cache (for kmx doctor). */
-exports.codeCache = () => ({ file: cacheFile, state: cachedData === undefined ? 'missing' : script.cachedDataRejected ? 'refused' : 'used' });
+exports.codeCache = () => ({ file: cacheFile, state });
 
 /** The exports of one bundled entry (a command, a hook, the help class, or `main`). */
 exports.load = (name) => {

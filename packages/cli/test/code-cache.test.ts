@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { chmodSync, copyFileSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { run, runKmx } from '@kmx/core/testing';
@@ -51,16 +51,22 @@ describe('the bundle\'s code cache', () => {
       assert.equal(await loadCopy(dir), 'missing');
       assert.ok(statSync(cache).size > 0, 'written at exit');
       assert.equal(await loadCopy(dir), 'used');
-      // What another Node's V8 (or a torn file) looks like to this one.
-      writeFileSync(cache, Buffer.alloc(statSync(cache).size, 0x5a));
+      // What another Node's V8 made looks like to this one: the same build, code it refuses.
+      const made = readFileSync(cache);
+      const header = made.indexOf(0x0a) + 1;
+      writeFileSync(cache, Buffer.concat([made.subarray(0, header), Buffer.alloc(made.length - header, 0x5a)]));
+      assert.equal(await loadCopy(dir), 'refused');
+      assert.equal(await loadCopy(dir), 'used');
+      // A cache made for another build of the bundle (V8 would take it if the lengths matched).
+      writeFileSync(cache, Buffer.concat([Buffer.from(`// kmx bundle ${'0'.repeat(64)}\n`), readFileSync(cache).subarray(header)]));
       assert.equal(await loadCopy(dir), 'refused');
       assert.equal(await loadCopy(dir), 'used');
       // Used as it is: not written again; unless asked to (the build, a package's postinst).
-      const made = statSync(cache).ino;
+      const inode = statSync(cache).ino;
       assert.equal(await loadCopy(dir), 'used');
-      assert.equal(statSync(cache).ino, made);
+      assert.equal(statSync(cache).ino, inode);
       assert.equal(await loadCopy(dir, { KMX_CODE_CACHE: 'refresh' }), 'used');
-      assert.notEqual(statSync(cache).ino, made);
+      assert.notEqual(statSync(cache).ino, inode);
       assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.cache-')), [], 'no temporary file left');
     });
   });
