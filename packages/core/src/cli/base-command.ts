@@ -1,5 +1,6 @@
 import { Command, Flags } from '@oclif/core';
 import { pluginContainer, type DependencyContainer } from '../di/index.js';
+import { respell, type PeerSpellings } from './peer-spellings.js';
 import { reportError } from './report.js';
 
 /**
@@ -12,7 +13,15 @@ export abstract class KmxCommand extends Command {
     verbose: Flags.boolean({ description: 'On errors, also print the stack trace.', helpGroup: 'GLOBAL' }),
   };
 
+  /** What users of the peer tool type, as this command's flags (see peer-spellings.ts). */
+  static peerSpellings: PeerSpellings | undefined;
+
   private containerCache: DependencyContainer | undefined;
+
+  public override async init(): Promise<void> {
+    this.argv = respell(this.argv, (this.ctor as typeof KmxCommand).peerSpellings);
+    await super.init();
+  }
 
   /** This plugin's child container (created on first use, so commands that need none pay nothing). */
   protected get container(): DependencyContainer {

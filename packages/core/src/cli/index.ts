@@ -2,6 +2,7 @@ export { KmxCommand } from './base-command.js';
 export { MountCommand, type MountFlags, type ServeOptions } from './mount-command.js';
 export { reportError, type ErrorReport } from './report.js';
 export { closest } from './suggest.js';
+export { respell, type PeerSpellings } from './peer-spellings.js';
 export { serveMount } from './serve.js';
 export { formatTable } from './table.js';
 export { existingDirectory, isWithin } from './paths.js';
