@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { kmxBin, mountsUnder, temporaryDirectory, withTestMount } from '@kmx/core/testing';
+import { atTerminal, kmxBin, mountsUnder, temporaryDirectory, withTestMount } from '@kmx/core/testing';
 import { execute as run, kmx as runKmx, shell, waitFor, withSshd } from './support.js';
 
 /** A home directory of its own: no keys, no config, no known hosts unless a test puts them there. */
@@ -104,7 +104,7 @@ describe('kmx sftp mount over SSH', () => {
       await runKmx(['umount', mnt]);
     }
     // At a terminal: the prompt, the password typed once it shows (not echoed), then the mount.
-    const typed = await run('python3', ['-c', TYPE_AT_PROMPT, "password: ", `${password}\n`, process.execPath, kmxBin(), 'sftp', 'mount', '--daemon', target, mnt], { env: { ...process.env, ...env(outer) } });
+    const typed = await atTerminal([process.execPath, kmxBin(), 'sftp', 'mount', '--daemon', target, mnt], [{ after: 'password: ', type: `${password}\r` }], { env: { ...process.env, ...env(outer) } });
     try {
       assert.match(typed.stdout, new RegExp(`${user}@127\\.0\\.0\\.1's password: `), typed.stderr);
       assert.doesNotMatch(typed.stdout, new RegExp(password), 'the password is not echoed');
@@ -114,40 +114,6 @@ describe('kmx sftp mount over SSH', () => {
     }
   }, { password: true }))));
 });
-
-/** Runs argv[3:] on a pseudo-terminal, types argv[2] once argv[1] shows, prints what the terminal showed. */
-const TYPE_AT_PROMPT = `
-import os, pty, sys, select, time
-prompt, answer, argv = sys.argv[1].encode(), sys.argv[2].encode(), sys.argv[3:]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(argv[0], argv)
-seen, typed, deadline = b'', False, time.time() + 60
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.2)
-    if r:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    if not typed and prompt in seen:
-        time.sleep(0.2)
-        os.write(fd, answer)
-        typed = True
-    if os.waitpid(pid, os.WNOHANG) != (0, 0):
-        try:
-            while True:
-                chunk = os.read(fd, 4096)
-                if not chunk: break
-                seen += chunk
-        except OSError:
-            pass
-        break
-sys.stdout.write(seen.decode(errors='replace'))
-`;
 
 /** A real local user with a password, for sshd's password login; removed afterwards. */
 async function withPasswordUser<T>(home: string, body: (user: string, password: string) => Promise<T>): Promise<T> {

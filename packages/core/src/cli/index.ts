@@ -3,6 +3,7 @@ export { MountCommand, type MountFlags, type ServeOptions } from './mount-comman
 export { reportError, type ErrorReport } from './report.js';
 export { closest } from './suggest.js';
 export { respell, type PeerSpellings } from './peer-spellings.js';
+export { promptHidden } from './password-prompt.js';
 export { serveMount } from './serve.js';
 export { formatTable } from './table.js';
 export { existingDirectory, isWithin } from './paths.js';

@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { KmxError, errnoOf } from '@kmx/core';
+import { KmxError, errnoOf, promptHidden } from '@kmx/core';
 import { ExitCode } from '../exitcodes/index.js';
-import { promptHidden } from './prompt.js';
 import { StdinLines } from './stdin.js';
 
 /** Where a password comes from: a file, a command, else the terminal (hidden) or stdin. */
