@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { MountCommand, canonicalMountpoint } from '@kmx/core';
 import { serveAgent } from '../../lib/rpc/serve-agent.js';
 import { buildView } from '../../lib/view/build-view.js';
-import { agentFlags, planView, viewFlags, viewFuseOptions } from '../../lib/view/options.js';
+import { agentFlags, cgroupViewFlag, planView, viewFlags, viewFuseOptions } from '../../lib/view/options.js';
 
 export default class Mount extends MountCommand {
   static override summary = 'Mount a mirror of /proc: this host\'s, or several hosts\' merged.';
@@ -24,6 +24,7 @@ With --peer or --cluster, it merges hosts that run "kmx procsys serve": /hosts/N
 
   static override flags = {
     ...viewFlags,
+    'cgroup-view': cgroupViewFlag(false),
     serve: Flags.string({ description: 'Also serve this host\'s /proc to the other nodes, on HOST:PORT (as kmx procsys serve; --read-as and --writable-keys apply to it, --writable only to this mount).' }),
     ...agentFlags,
   };

@@ -1,5 +1,7 @@
 import type { FileSystem, FuseOptions } from '@kmx/core';
+import { CgroupMirror } from '../cgroup-view/cgroup-mirror.js';
 import { Cluster } from '../cluster/cluster.js';
+import { LocalProc } from '../proc/local-proc.js';
 import { channelCredentials } from '../rpc/credentials.js';
 import { Callers } from './callers.js';
 import { ClusterView } from './cluster-view.js';
@@ -25,7 +27,8 @@ export async function buildView(flags: ViewFlagValues, log?: (line: string) => v
   const plan = planView(flags);
   const writable = flags.writable === true;
   const callers = new Callers();
-  const mirror = new ProcMirror(undefined, callers, { writable });
+  // The cgroup view tells one host's limits; a merged view adds hosts up instead.
+  const mirror = flags['cgroup-view'] === true && !plan.hosts ? new CgroupMirror(new LocalProc(), callers, { writable }) : new ProcMirror(undefined, callers, { writable });
   if (!plan.hosts) return { filesystem: mirror, mirror, fuseOptions: viewFuseOptions(writable, false), source: 'proc', cluster: undefined, close: () => undefined };
   const credentials = channelCredentials(securityOf(flags, plan.certsFromCluster));
   const cluster = await Cluster.open({

@@ -58,6 +58,17 @@ export interface ViewFlagValues extends SecurityFlagValues {
   'max-inflight': number;
   'allow-down'?: boolean | undefined;
   writable?: boolean | undefined;
+  /** meminfo, cpuinfo, stat, … for the reader's cgroup, as lxcfs (this host alone). */
+  'cgroup-view'?: boolean | undefined;
+}
+
+/** --cgroup-view: on by default in `run`, off by default in `mount`. */
+export function cgroupViewFlag(byDefault: boolean) {
+  return Flags.boolean({
+    description: 'Show each reader its own cgroup\'s limits and use in meminfo, swaps, cpuinfo, stat, uptime, loadavg and diskstats, as lxcfs does (this host alone; not with --peer or --cluster).',
+    default: byDefault,
+    allowNo: true,
+  });
 }
 
 export function localName(flags: SecurityFlagValues): string {
