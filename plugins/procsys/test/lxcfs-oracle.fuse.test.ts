@@ -6,7 +6,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { sh, stopChild, withTestMount } from '@kmx/core/testing';
+import { kmxBin, sh, stopChild, withTestMount } from '@kmx/core/testing';
 import { CONTROLLERS, withTestCgroup, type TestCgroup } from './helpers/cgroups.js';
 import { eventually } from './helpers/proc-text.js';
 
@@ -127,4 +127,16 @@ describe('cgroup view against lxcfs: the same reader in the same cgroup sees the
     assert.deepEqual(fields(k.text), fields(l.text));
     assert.deepEqual(fields(k.text), ['0.00', '0.00', '0.00', '0/1', String(sleeper.pid)]);
   })));
+
+  it('kmx procsys run shows the cgroup by default, the host with --no-cgroup-view', () => withTestCgroup({ memoryBytes: 256 * MiB, cpus: cpu, quotaUs: 50_000 }, async (cgroup) => {
+    const enter = CONTROLLERS.map((c) => `echo $$ > ${cgroup.dir(c)}/cgroup.procs`).join('; ');
+    const free = async (flags: string): Promise<string> => {
+      const r = await sh(`${enter}; '${process.execPath}' '${kmxBin()}' procsys run ${flags} -- sh -c "free -m | awk '/^Mem:/ {print \\$2}'; grep -c ^processor /proc/cpuinfo"`);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    assert.equal(await free(''), '256\n1\n');
+    const host = await sh("free -m | awk '/^Mem:/ {print $2}'; grep -c ^processor /proc/cpuinfo");
+    assert.equal(await free('--no-cgroup-view'), host.stdout);
+  }));
 });
