@@ -38,10 +38,13 @@ export function gocryptfsFsck(dir: string, password: readonly string[] = ['-extp
 
 /**
  * Runs real gocryptfs in the foreground as a child serving `mnt`, and always unmounts it and
- * waits for it to exit (a daemonised gocryptfs would be reparented and reaped late).
+ * waits for it to exit (a daemonised gocryptfs would be reparented and reaped late). It runs
+ * with -q (not when `verbose`) and the test password (not with -masterkey); `body` may read
+ * what it printed so far.
  */
-export async function withGocryptfs<T>(dir: string, mnt: string, flags: readonly string[], body: () => Promise<T>): Promise<T> {
-  const child = spawn('gocryptfs', ['-fg', '-q', '-extpass', EXTPASS, ...flags, dir, mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function withGocryptfs<T>(dir: string, mnt: string, flags: readonly string[], body: (output: () => string) => Promise<T>, options: { verbose?: boolean } = {}): Promise<T> {
+  const password = flags.some((f) => f.startsWith('-masterkey')) ? [] : ['-extpass', EXTPASS];
+  const child = spawn('gocryptfs', ['-fg', ...(options.verbose ? [] : ['-q']), ...password, ...flags, dir, mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -52,7 +55,7 @@ export async function withGocryptfs<T>(dir: string, mnt: string, flags: readonly
       if (i > 500) throw new Error(`gocryptfs did not mount ${mnt}: ${output}`);
       await sleep(20);
     }
-    return await body();
+    return await body(() => output);
   } finally {
     if ((await mountsUnder(mnt)).includes(mnt)) await run('fusermount3', ['-u', '-z', mnt]);
     if (child.exitCode === null) {
@@ -66,6 +69,21 @@ export async function withGocryptfs<T>(dir: string, mnt: string, flags: readonly
 /** A kmx enc mount of `args` (after 'enc mount --extpass …') for the duration of `body`. */
 export function withEnc<T>(options: Omit<TestMountOptions, 'args'> & { args: (paths: { dir: string; mnt: string }) => string[] }, body: (m: TestMount) => Promise<T>): Promise<T> {
   return withTestMount({ ...options, args: (paths) => ['enc', 'mount', '--extpass', EXTPASS, ...options.args(paths)] }, body);
+}
+
+/** The master key in `init` output (kmx's or gocryptfs's, colours and CRs removed), as one dashed line. */
+export function printedMasterKey(output: string): string {
+  const plain = output.replace(/\r/g, '').replaceAll('\u001b', '').replace(/\[[0-9;]*m/g, ''); // gocryptfs colours a terminal
+  const match = /^Your master key is:\n\n {4}((?:[0-9a-f]{8}-){4})\n {4}((?:[0-9a-f]{8}-){3}[0-9a-f]{8})\n/m.exec(plain);
+  assert.ok(match, `no master key in:\n${plain}`);
+  return match[1]! + match[2]!;
+}
+
+/** `gocryptfs -init` on a terminal (it shows the master key only there): its master key. */
+export async function gocryptfsInitWithKey(dir: string): Promise<string> {
+  const r = await sh(`script -qec "gocryptfs -init -scryptn 10 -extpass '${EXTPASS}' '${dir}'" /dev/null < /dev/null`);
+  assert.equal(r.code, 0, `gocryptfs -init: ${r.stdout}${r.stderr}`);
+  return printedMasterKey(r.stdout);
 }
 
 /** Mounts `dir` with kmx (forward unless flags say otherwise) on `mnt` for `body`, in its own process. */

@@ -17,6 +17,8 @@ export interface ServeOptions<P> {
   fuseOptions: FuseOptions;
   /** Where the terminal is (the parent, with --daemon): ask for passwords and the like. */
   prepare?: () => Promise<P>;
+  /** In the foreground (not with --daemon), once the mount answers: say so, as a peer tool would. */
+  onReady?: (mountpoint: string) => void;
   /** In the serving process: build the filesystem. */
   filesystem: (prepared: P) => FileSystem | Promise<FileSystem>;
   /** A detached server whose throughput matters more than its pauses (see serverFlags). */
@@ -87,6 +89,7 @@ export abstract class MountCommand extends KmxCommand {
       };
       await serveMount(request, (mount) => {
         if (child) reportReady(mount.mountpoint);
+        else options.onReady?.(mount.mountpoint);
       });
     } catch (err) {
       if (child) {

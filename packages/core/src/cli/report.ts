@@ -40,9 +40,11 @@ export function reportError(err: unknown, commandId?: string, flags: readonly st
     hint = commandId ? `see: kmx ${commandId.replaceAll(':', ' ')} --help` : 'see: kmx --help';
     const unknown = /^Nonexistent flags?: (-{1,2})([^\s,]+)/.exec(lines[0] ?? '');
     if (unknown) {
-      // A single letter: a long flag it starts (sshfs's -p is --port); else the nearest name.
-      const [, dashes, name = ''] = unknown;
-      const meant = dashes === '-' ? flags.find((f) => f.startsWith(name)) : closest(name, flags);
+      // A single dash: a long flag it starts (sshfs's -p is --port), else, for a peer's
+      // single-dash long flag (gocryptfs's -pasfile), the nearest name; "-flag=value" too.
+      const [, dashes, typed = ''] = unknown;
+      const name = typed.split('=')[0]!;
+      const meant = (dashes === '-' ? flags.find((f) => f.startsWith(name)) : undefined) ?? (dashes === '--' || name.length > 1 ? closest(name, flags) : undefined);
       if (meant) hint = `did you mean --${meant}? ${hint}`;
     }
     exitCode = (error as OclifError).oclif?.exit ?? 2;

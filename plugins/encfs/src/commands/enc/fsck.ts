@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import { KmxCommand, KmxError } from '@kmx/core';
 import { ExitCode } from '../../lib/exitcodes/index.js';
 import { Fsck, type FsckReport } from '../../lib/fsck/index.js';
-import { loadTargetConfig, locateTarget, passwordFlags, unlockWithPassword } from '../../lib/cli/index.js';
+import { GOCRYPTFS_FSCK_SPELLINGS, configFlag, loadTargetConfig, locateTarget, masterKeyFlag, passwordFlags, unlockTarget } from '../../lib/cli/index.js';
 import { Volume } from '../../lib/volume/index.js';
 
 export default class EncFsck extends KmxCommand {
@@ -20,14 +20,16 @@ Exit code 0: no problems; 26: problems found (as gocryptfs -fsck); 12: wrong pas
     dir: Args.string({ description: 'The CIPHERDIR to check.', required: true }),
   };
 
-  static override flags = { ...passwordFlags };
+  static override flags = { ...passwordFlags, ...masterKeyFlag, ...configFlag };
+
+  static override peerSpellings = GOCRYPTFS_FSCK_SPELLINGS;
 
   async run(): Promise<FsckReport> {
     const { args, flags } = await this.parse(EncFsck);
-    const target = await locateTarget(args.dir, {});
+    const target = await locateTarget(args.dir, { config: flags.config });
     if (target.kind !== 'forward') throw new KmxError('fsck checks a CIPHERDIR');
     const config = await loadTargetConfig(target);
-    const volume = new Volume(config, await unlockWithPassword(config, { passfile: flags.passfile, extpass: flags.extpass }));
+    const volume = new Volume(config, await unlockTarget(target, config, flags));
     const json = this.jsonEnabled();
     let report: FsckReport;
     try {

@@ -3,7 +3,7 @@ import { KmxError, MountCommand, UsageError, canonicalMountpoint, kmxPluginOf, m
 import { nativeGcmStatus } from '../../lib/cryptocore/index.js';
 import { ExitCode } from '../../lib/exitcodes/index.js';
 import {
-  checkSeparate, directoriesOf, loadTargetConfig, locateTarget, openView, passwordFlags, plainTreeOf, targetFlags, unlockWithPassword,
+  GOCRYPTFS_MOUNT_SPELLINGS, checkSeparate, directoriesOf, loadTargetConfig, locateTarget, masterKeyFlag, openView, passwordFlags, plainTreeOf, targetFlags, unlockTarget,
 } from '../../lib/cli/index.js';
 
 export default class EncMount extends MountCommand {
@@ -11,13 +11,17 @@ export default class EncMount extends MountCommand {
   static override description = `Forward (default): DIR is a CIPHERDIR made by kmx enc init or gocryptfs -init; the mount is its read-write plaintext view.
 --reverse: DIR is a plain directory with a reverse config (kmx enc init --reverse, or gocryptfs -init -reverse); the mount is a read-only, deterministic encrypted view of it: back it up, and restore the copy with kmx enc mount or stock gocryptfs.
 --sources CONFIG: several plain directories under one reverse mount, one top-level entry per source label; the config lives outside the sources.
-The password comes from --passfile, --extpass, a hidden prompt, or a line of piped stdin. Runs in the foreground until interrupted or unmounted; --daemon detaches once the mount answers.`;
+The password comes from --passfile, --extpass, a hidden prompt, or a line of piped stdin; --masterkey (as init printed it) opens a CIPHERDIR whose password is lost. Runs in the foreground until interrupted or unmounted, saying when the filesystem is mounted and ready; --daemon detaches once the mount answers.
+gocryptfs's spellings work too: -passfile, -extpass, -masterkey, -reverse, -ro, -allow_other, -config, -q; -fg and -nosyslog are accepted and change nothing (kmx stays in the foreground and logs no syslog).`;
+
+  static override peerSpellings = GOCRYPTFS_MOUNT_SPELLINGS;
 
   static override examples = [
     { description: 'Mount a CIPHERDIR until Ctrl-C', command: '<%= config.bin %> enc mount ~/vault.enc ~/vault' },
     { description: 'Back up ciphertext: an encrypted view of ~/docs, no second copy on disk', command: '<%= config.bin %> enc mount --reverse --daemon ~/docs /tmp/docs.enc && rsync -a /tmp/docs.enc/ backup:docs.enc/' },
     { description: 'Several directories under one encrypted view', command: '<%= config.bin %> enc mount --sources ~/.config/kmx/backup.conf --daemon /tmp/backup.enc' },
     { description: 'Restore: mount the copy of a reverse view forward, read-only', command: '<%= config.bin %> enc mount --ro backup/docs.enc /tmp/docs' },
+    { description: 'The password is lost: mount with the master key init printed (typed at a hidden prompt)', command: '<%= config.bin %> enc mount --masterkey stdin ~/vault.enc ~/vault' },
   ];
 
   static override args = {
@@ -27,8 +31,11 @@ The password comes from --passfile, --extpass, a hidden prompt, or a line of pip
 
   static override flags = {
     ...passwordFlags,
+    ...masterKeyFlag,
     ...targetFlags,
     ro: Flags.boolean({ description: 'Mount the plaintext view read-only (reverse views always are).' }),
+    'allow-other': Flags.boolean({ description: 'Let other users use the mount (as -o allow_other; needs user_allow_other in /etc/fuse.conf for non-root).' }),
+    quiet: Flags.boolean({ char: 'q', description: 'Do not say when the filesystem is mounted and ready.' }),
   };
 
   async run(): Promise<void> {
@@ -51,14 +58,17 @@ The password comes from --passfile, --extpass, a hidden prompt, or a line of pip
     const reverse = target.kind !== 'forward';
     // Names may be cached for a second; attributes not at all: the kernel caches them per path,
     // so after a change through one hard link another would show stale times or sizes.
-    const fuseOptions = this.fuseOptions({ useIno: true, attrTimeout: 0, entryTimeout: 1, negativeTimeout: 0, ...(reverse || flags.ro ? { readOnly: true } : {}) }, flags.option);
+    const fuseOptions = this.fuseOptions({ useIno: true, attrTimeout: 0, entryTimeout: 1, negativeTimeout: 0, ...(reverse || flags.ro ? { readOnly: true } : {}), ...(flags['allow-other'] ? { allowOther: true } : {}) }, flags.option);
     await this.serve<string>({
       plugin: 'enc',
       source: target.kind === 'sources' ? target.configFile : target.dir,
       mountpoint,
       fuseOptions,
       // Where the terminal is: ask, and unlock (a wrong password fails here, before any mount).
-      prepare: async () => (await unlockWithPassword(config, { passfile: flags.passfile, extpass: flags.extpass })).toString('hex'),
+      prepare: async () => (await unlockTarget(target, config, flags)).toString('hex'),
+      onReady: (at) => {
+        if (!flags.quiet) this.log(`kmx enc: filesystem mounted and ready on ${at}`);
+      },
       filesystem: (masterHex) => openView(target, config, Buffer.from(masterHex, 'hex'), { tree, mountpoint }),
     }, flags);
   }

@@ -14,6 +14,8 @@ export type Target =
 export interface TargetFlags {
   reverse?: boolean;
   sources?: string | undefined;
+  /** The config file kept elsewhere (gocryptfs -config). */
+  config?: string | undefined;
 }
 
 /**
@@ -28,12 +30,13 @@ export async function locateTarget(dir: string | undefined, flags: TargetFlags, 
     return { kind: 'sources', configFile: resolve(flags.sources) };
   }
   if (dir === undefined) throw new UsageError('a directory is required', 'name a CIPHERDIR, or a plain directory with --reverse, or a config with --sources');
-  if (options.anyKind && (await stat(dir).catch(() => undefined))?.isFile()) return configFileTarget(resolve(dir));
+  if (options.anyKind && flags.config === undefined && (await stat(dir).catch(() => undefined))?.isFile()) return configFileTarget(resolve(dir));
   if (flags.reverse) {
     const plain = await existingDirectory(dir, 'plain directory');
-    return { kind: 'reverse', dir: plain, configFile: reverseConfigPath(plain) };
+    return { kind: 'reverse', dir: plain, configFile: flags.config !== undefined ? resolve(flags.config) : reverseConfigPath(plain) };
   }
   const cipher = await existingDirectory(dir, 'cipher directory');
+  if (flags.config !== undefined) return { kind: 'forward', dir: cipher, configFile: resolve(flags.config) };
   const forward = forwardConfigPath(cipher);
   if (!(await exists(forward)) && (await exists(reverseConfigPath(cipher)))) {
     if (options.anyKind) return { kind: 'reverse', dir: cipher, configFile: reverseConfigPath(cipher) };

@@ -57,12 +57,15 @@ export interface NewConfigOptions extends FormatChoices {
   logN?: number;
   creator: string;
   sources?: SourceEntry[];
+  /** Called just before the (slow, at the default cost) scrypt derivation starts. */
+  onKeyDerivation?: ((scrypt: { N: number }) => void) | undefined;
 }
 
 /** A new config with a fresh random master key, sealed under the password. */
 export async function newConfig(file: string, options: NewConfigOptions): Promise<{ config: Config; master: Buffer }> {
   const master = randomBytes(MASTER_KEY_BYTES);
   const scrypt = newScryptObject(options.logN);
+  options.onKeyDerivation?.(scrypt);
   const kek = await deriveKek(options.password, scrypt);
   const config = Config.fromJson({
     Creator: options.creator,

@@ -8,6 +8,8 @@ export const ExitCode = {
   /** The mountpoint cannot be used. */
   mountPoint: 10,
   passwordIncorrect: 12,
+  /** A --masterkey that is malformed, or does not decrypt the CIPHERDIR. */
+  masterKey: 14,
   passwordEmpty: 22,
   /** The config cannot be read: missing, corrupt, unsupported. */
   loadConfig: 23,

@@ -1,2 +1,2 @@
 // Creating filesystems: a CIPHERDIR, a reverse config, a multi-source config.
-export { initForward, initReverse, initSources, type InitOptions } from './initialize.js';
+export { initForward, initReverse, initSources, type InitOptions, type Initialized } from './initialize.js';

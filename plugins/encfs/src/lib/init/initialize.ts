@@ -13,41 +13,52 @@ export interface InitOptions extends FormatChoices {
   password: Buffer;
   logN?: number;
   creator: string;
+  /** Where the config goes when not in its usual place (gocryptfs -config). */
+  configFile?: string | undefined;
+  onKeyDerivation?: ((scrypt: { N: number }) => void) | undefined;
+}
+
+/** A new config, and the master key it seals (for the user to write down). */
+export interface Initialized {
+  config: Config;
+  master: Buffer;
 }
 
 /**
  * A new CIPHERDIR: gocryptfs.conf and the root's gocryptfs.diriv in an empty directory. If
  * anything fails, what was written is removed again.
  */
-export async function initForward(dir: string, options: InitOptions): Promise<Config> {
+export async function initForward(dir: string, options: InitOptions): Promise<Initialized> {
   const entries = await readdir(dir);
   if (entries.length > 0) {
     throw new KmxError(`${dir} is not empty (${entries.length} entries)`, { exitCode: ExitCode.cipherDirNotEmpty, hint: 'a CIPHERDIR starts empty: choose or create an empty directory' });
   }
-  const { config } = await newConfig(forwardConfigPath(dir), options);
+  const made = await newConfig(resolve(options.configFile ?? forwardConfigPath(dir)), options);
+  const { config } = made;
   await writeConfig(config, { exclusive: true });
-  if (!config.dirIv || config.plaintextNames) return config;
+  if (!config.dirIv || config.plaintextNames) return made;
   try {
     await writeFile(join(dir, DIRIV_NAME), randomPool.take(DIRIV_BYTES), { mode: 0o444, flag: 'wx' });
   } catch (err) {
     await rm(config.file, { force: true });
+    made.master.fill(0);
     throw new KmxError(`cannot write ${join(dir, DIRIV_NAME)}: ${err instanceof Error ? err.message : String(err)}`, { exitCode: ExitCode.writeConfig });
   }
-  return config;
+  return made;
 }
 
 /** A reverse config (.gocryptfs.reverse.conf) in a plain directory; its files are not touched. */
-export async function initReverse(dir: string, options: InitOptions): Promise<Config> {
-  const { config } = await newConfig(reverseConfigPath(dir), { ...options, aesSiv: true });
-  await writeConfig(config, { exclusive: true });
-  return config;
+export async function initReverse(dir: string, options: InitOptions): Promise<Initialized> {
+  const made = await newConfig(resolve(options.configFile ?? reverseConfigPath(dir)), { ...options, aesSiv: true });
+  await writeConfig(made.config, { exclusive: true });
+  return made;
 }
 
 /**
  * A multi-source reverse config at `file` (outside every source): the key material plus the
  * sources as label → absolute path. Mode 0600, so its owner can edit the list later.
  */
-export async function initSources(file: string, sources: readonly SourceEntry[], options: InitOptions): Promise<Config> {
+export async function initSources(file: string, sources: readonly SourceEntry[], options: InitOptions): Promise<Initialized> {
   const target = resolve(file);
   checkLabels(sources, target);
   try {
@@ -57,7 +68,7 @@ export async function initSources(file: string, sources: readonly SourceEntry[],
   }
   const resolved = await resolveSources(sources, target);
   const absolute = sources.map(({ Label }) => ({ Label, Path: resolved.get(Label)! }));
-  const { config } = await newConfig(target, { ...options, aesSiv: true, sources: absolute });
-  await writeConfig(config, { exclusive: true, mode: 0o600 });
-  return config;
+  const made = await newConfig(target, { ...options, aesSiv: true, sources: absolute });
+  await writeConfig(made.config, { exclusive: true, mode: 0o600 });
+  return made;
 }
