@@ -31,14 +31,28 @@ export interface HelperCall {
   options: string[];
 }
 
+/**
+ * The items of one -o string, split at the commas that are not escaped (`\,` is a comma
+ * inside a value, as libfuse reads it); escapes are kept, for kmx to read the same way.
+ */
+function optionItems(spec: string): string[] {
+  const items = [''];
+  for (let i = 0; i < spec.length; i++) {
+    const c = spec[i]!;
+    if (c === ',') items.push('');
+    else items[items.length - 1] += c === '\\' && i + 1 < spec.length ? c + spec[++i] : c;
+  }
+  return items.filter(Boolean);
+}
+
 /** Parses mount.TYPE's arguments: SOURCE DIR, then -o OPTS (repeatable), -s -f -n -v, -N NS, -t TYPE. */
 export function parseHelperArgs(args: readonly string[]): HelperCall {
   const positional: string[] = [];
   const options: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    if (arg === '-o') options.push(...(args[++i] ?? '').split(',').filter(Boolean));
-    else if (arg.startsWith('-o')) options.push(...arg.slice(2).split(',').filter(Boolean));
+    if (arg === '-o') options.push(...optionItems(args[++i] ?? ''));
+    else if (arg.startsWith('-o')) options.push(...optionItems(arg.slice(2)));
     else if (arg === '-t' || arg === '-N') i++; // the type (this program's), a namespace (mount(8) entered it)
     else if (/^-[sfnv]+$/.test(arg)) continue; // sloppy, fake, no mtab, verbose: nothing to do here
     else if (arg.startsWith('-')) throw new Error(`unknown argument "${arg}"`);
@@ -59,7 +73,7 @@ export function kmxArguments(type: HelperType, call: HelperCall): string[] {
     const flag = FLAG_OPTIONS[type][key];
     if (flag === undefined) rest.push(option);
     else if (eq < 0) flags.push(flag);
-    else flags.push(flag, option.slice(eq + 1));
+    else flags.push(flag, option.slice(eq + 1).replace(/\\(.)/g, '$1')); // a flag's value is not -o: unescaped
   }
   const o = rest.length > 0 ? ['-o', rest.join(',')] : [];
   switch (type) {

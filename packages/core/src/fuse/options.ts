@@ -67,6 +67,25 @@ export const FUSE_OPTION_NAMES: readonly string[] = Object.keys(OPTIONS);
 const MAX_BYTES = 16 * 1024 * 1024;
 
 /**
+ * The items of one `-o` string: split at commas, where `\,` is a comma inside a value and
+ * `\\` a backslash, as libfuse's option parser reads them (`-o Ciphers=a\,b`).
+ */
+export function splitOptionList(spec: string): string[] {
+  const items: string[] = [];
+  let item = '';
+  for (let i = 0; i < spec.length; i++) {
+    const c = spec[i]!;
+    if (c === '\\' && i + 1 < spec.length) item += spec[++i];
+    else if (c === ',') {
+      items.push(item);
+      item = '';
+    } else item += c;
+  }
+  items.push(item);
+  return items;
+}
+
+/**
  * Parses sshfs-style `-o a,b=1` strings into FuseOptions. Only known options pass, so an
  * option libfuse would reject never reaches it (a rejected option after the kernel mount
  * is what used to leave stale mounts). `extra` receives options a plugin understands itself.
@@ -74,7 +93,7 @@ const MAX_BYTES = 16 * 1024 * 1024;
 export function parseFuseOptions(specs: readonly string[], extra?: (name: string, value: string | undefined) => boolean): FuseOptions {
   const options: FuseOptions = {};
   for (const spec of specs) {
-    for (const item of spec.split(',')) {
+    for (const item of splitOptionList(spec)) {
       if (item === '') continue;
       const eq = item.indexOf('=');
       const name = eq < 0 ? item : item.slice(0, eq);

@@ -30,6 +30,9 @@ kmx sftp -o options: ${SFTP_OPTION_NAMES.join(', ')}; and the FUSE ones (ro, all
   static override flags = {
     via: Flags.string({ description: 'Speak SFTP over this command\'s stdin/stdout instead of SSH; {host} is replaced by the host.' }),
     identity: Flags.string({ char: 'i', multiple: true, multipleNonGreedy: true, description: 'Private key file to log in with (may be repeated).' }),
+    port: Flags.integer({ char: 'p', min: 1, max: 65535, description: 'The SSH server\'s port (as ssh -p and sshfs -p; a port in the target wins).' }),
+    compress: Flags.boolean({ char: 'C', description: 'Compress the connection (as ssh -C and sshfs -C).' }),
+    'ssh-config': Flags.string({ char: 'F', description: 'ssh\'s configuration file, instead of ~/.ssh/config and /etc/ssh/ssh_config (as ssh -F and sshfs -F).' }),
     'accept-new-host-key': Flags.boolean({ description: 'Record the host key of a host not yet in known_hosts (a changed key is still refused).' }),
     'read-only': Flags.boolean({ description: 'Mount read-only.' }),
   };
@@ -41,8 +44,11 @@ kmx sftp -o options: ${SFTP_OPTION_NAMES.join(', ')}; and the FUSE ones (ro, all
       attrTimeout: 1, entryTimeout: 1, maxBackground: 64, congestionThreshold: 48,
     }, flags.option, (name, value) => takeSftpOption(options, name, value));
     if (flags['read-only']) fuseOptions.readOnly = true;
+    if (flags.port !== undefined) options.port = flags.port;
+    if (flags.compress) options.compression = true;
+    if (flags['ssh-config'] !== undefined) options.sshConfigFile = flags['ssh-config'];
     checkIdentityFiles(flags.identity ?? []);
-    const plan = planMount({ target: args.remote, via: flags.via, identityFiles: flags.identity ?? [], acceptNewHostKey: flags['accept-new-host-key'], options });
+    const plan = await planMount({ target: args.remote, via: flags.via, identityFiles: flags.identity ?? [], acceptNewHostKey: flags['accept-new-host-key'], options });
     const mountpoint = await canonicalMountpoint(args.mountpoint);
     const log = (line: string): void => {
       process.stderr.write(`kmx sftp: ${line}\n`);

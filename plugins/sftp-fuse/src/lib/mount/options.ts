@@ -1,4 +1,4 @@
-import { UsageError } from '@kmx/core';
+import { FUSE_OPTION_NAMES, UsageError } from '@kmx/core';
 
 /** kmx sftp's own -o options (sshfs's names where sshfs has one), beside the FUSE ones core knows. */
 export interface SftpOptions {
@@ -14,17 +14,35 @@ export interface SftpOptions {
   /** Seconds an unanswered request or an unreachable server may take before EIO. */
   timeout: number;
   passwordStdin: boolean;
-  /** ssh options (ssh_config names, lower case) given with -o Name=value, as sshfs passes them to ssh. */
-  ssh: Record<string, string>;
+  /** ssh_config options given with -o Name=value, in order, as sshfs passes them to ssh. */
+  ssh: Array<readonly [string, string]>;
+  /** -p PORT (sshfs's, ssh's). */
+  port?: number;
+  /** -C: compression, as ssh -C. */
+  compression: boolean;
+  /** -F FILE: ssh's configuration file instead of ~/.ssh/config and /etc/ssh/ssh_config. */
+  sshConfigFile?: string;
+  /** sshfs's ssh_command: run this program as ssh (OpenSSH's own client, a wrapper) instead of kmx's SSH. */
+  sshCommand?: string;
+  /** sshfs's sftp_server: a subsystem name, or a path run on the server instead of the "sftp" subsystem. */
+  sftpServer?: string;
+  /** sshfs's directport: SFTP straight over TCP to this port, no SSH. */
+  directPort?: number;
 }
 
 export const SFTP_OPTION_NAMES = [
   'reconnect', 'idmap=user|none', 'uid=N', 'gid=N', 'cache=yes|no', 'cache_timeout=S', 'dir_cache=yes|no', 'follow_symlinks',
-  'write_behind=BYTES', 'timeout=S', 'password_stdin', 'IdentityFile=F', 'Port=N', 'User=U', 'UserKnownHostsFile=F',
-  'StrictHostKeyChecking=yes|accept-new|no', 'IdentitiesOnly=yes|no', 'ConnectTimeout=S', 'ServerAliveInterval=S', 'ServerAliveCountMax=N', 'Ciphers=LIST',
+  'write_behind=BYTES', 'timeout=S', 'password_stdin', 'ssh_command=CMD', 'sftp_server=NAME|PATH', 'directport=PORT', 'nonempty',
 ] as const;
 
-const SSH_OPTIONS = new Set(['identityfile', 'port', 'user', 'userknownhostsfile', 'stricthostkeychecking', 'identitiesonly', 'connecttimeout', 'serveraliveinterval', 'serveralivecountmax', 'ciphers', 'identityagent']);
+/** The ssh_config options kmx honours with -o Name=value (any case), resolved by ssh itself. */
+export const SSH_OPTION_NAMES = [
+  'HostName', 'Port', 'User', 'IdentityFile', 'IdentitiesOnly', 'IdentityAgent', 'UserKnownHostsFile', 'GlobalKnownHostsFile',
+  'StrictHostKeyChecking', 'BatchMode', 'PasswordAuthentication', 'ConnectTimeout', 'ServerAliveInterval', 'ServerAliveCountMax',
+  'Compression', 'Ciphers', 'MACs', 'KexAlgorithms', 'HostKeyAlgorithms', 'ProxyCommand', 'ProxyJump',
+] as const;
+
+const SSH_OPTIONS = new Map(SSH_OPTION_NAMES.map((n) => [n.toLowerCase(), n]));
 
 /**
  * 8 MiB written ahead per file, of which the mount sends at most 2 MiB unanswered (SendGate,
@@ -36,7 +54,7 @@ const SSH_OPTIONS = new Set(['identityfile', 'port', 'user', 'userknownhostsfile
 const WRITE_BEHIND_BYTES = 8 * 1024 * 1024;
 
 export function defaultSftpOptions(): SftpOptions {
-  return { reconnect: true, idmap: 'none', cacheTimeout: 20, followSymlinks: false, writeBehind: WRITE_BEHIND_BYTES, timeout: 15, passwordStdin: false, ssh: {} };
+  return { reconnect: true, idmap: 'none', cacheTimeout: 20, followSymlinks: false, writeBehind: WRITE_BEHIND_BYTES, timeout: 15, passwordStdin: false, ssh: [], compression: false };
 }
 
 function number(name: string, value: string | undefined, integer: boolean): number {
@@ -52,15 +70,21 @@ function yesNo(name: string, value: string | undefined): boolean {
   throw new UsageError(`mount option "${name}" takes yes or no`);
 }
 
+function port(name: string, value: string | undefined): number {
+  const n = number(name, value, true);
+  if (n < 1 || n > 65535) throw new UsageError(`mount option "${name}": port ${n} is out of range (1-65535)`);
+  return n;
+}
+
 /**
- * Takes one -o item that core's FUSE options do not know; false when it is not ours either
- * (then the caller reports it as unknown).
+ * Takes one -o item that core's FUSE options do not know. An unknown one is refused here,
+ * naming every option kmx sftp mount accepts (FUSE, kmx sftp's and ssh's).
  */
 export function takeSftpOption(options: SftpOptions, name: string, value: string | undefined): boolean {
-  const lower = name.toLowerCase();
-  if (SSH_OPTIONS.has(lower)) {
-    if (value === undefined || value === '') throw new UsageError(`mount option "${name}" needs a value`);
-    options.ssh[lower] = value;
+  const sshName = SSH_OPTIONS.get(name.toLowerCase());
+  if (sshName !== undefined) {
+    if (value === undefined || value === '') throw new UsageError(`mount option "${name}" needs a value, as in -o ${sshName}=…`);
+    options.ssh.push([sshName, value]);
     return true;
   }
   switch (name) {
@@ -82,6 +106,20 @@ export function takeSftpOption(options: SftpOptions, name: string, value: string
       if (options.timeout < 1) throw new UsageError('mount option "timeout" must be at least 1 second');
       return true;
     case 'password_stdin': options.passwordStdin = yesNo(name, value); return true;
-    default: return false;
+    // fuse3 mounts on a non-empty directory anyway; sshfs users still type it.
+    case 'nonempty': return true;
+    case 'ssh_command':
+      if (!value?.trim()) throw new UsageError('mount option "ssh_command" needs a command, as in ssh_command=ssh');
+      options.sshCommand = value;
+      return true;
+    case 'sftp_server':
+      if (!value?.trim()) throw new UsageError('mount option "sftp_server" needs a subsystem name or a path on the server');
+      options.sftpServer = value;
+      return true;
+    case 'directport': options.directPort = port(name, value); return true;
+    case 'passive':
+      throw new UsageError('mount option "passive" (SFTP over kmx\'s own stdin and stdout) is not supported', 'use --via CMD: kmx runs CMD and speaks SFTP over its stdin and stdout');
+    default:
+      throw new UsageError(`unknown mount option "${name}"`, `kmx sftp mount takes ${SFTP_OPTION_NAMES.join(', ')}; the ssh options ${SSH_OPTION_NAMES.join(', ')} (as Name=value); and the FUSE options ${FUSE_OPTION_NAMES.join(', ')}`);
   }
 }

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KmxError, SysError, UsageError } from '@kmx/core';
 import { Connection, type ConnectionState } from '../connection/connection.js';
@@ -7,12 +6,13 @@ import { IdMap, S_IFDIR, S_IFMT, kmxRecord } from '../filesystem/attrs.js';
 import { SftpFileSystem } from '../filesystem/sftp-filesystem.js';
 import { KMX_POSIX } from '../protocol/kmx-posix.js';
 import type { SftpSession, Stats } from '../protocol/session.js';
-import { expandHome, localUserName, readHostConfig } from '../ssh/config.js';
+import { expandHome, resolveHost, sshHome } from '../ssh/ssh-config.js';
 import { AuthenticationFailed, type SshOptions, type SshSecrets } from '../ssh/connect.js';
 import { connectSsh } from '../ssh/sftp-over-ssh.js';
 import { promptPassword, readPasswordLine } from '../ssh/password.js';
 import { formatTarget, parseTarget, type RemoteTarget } from '../ssh/target.js';
 import { connectVia, viaCommandLine } from '../via/command.js';
+import { connectDirect } from '../via/direct.js';
 import type { SftpOptions } from './options.js';
 
 /** Everything `kmx sftp mount` decided before connecting. */
@@ -20,8 +20,10 @@ export interface MountPlan {
   target: RemoteTarget;
   /** SSH settings, or undefined for --via. */
   ssh: SshOptions | undefined;
-  /** The --via command line, {host} substituted. */
+  /** The --via command line, {host} substituted (or the ssh_command line). */
   via: string | undefined;
+  /** -o directport: SFTP straight over TCP. */
+  direct?: { host: string; port: number } | undefined;
   options: SftpOptions;
 }
 
@@ -33,69 +35,107 @@ export interface PlanInput {
   options: SftpOptions;
 }
 
-const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
-
-function hostKeyPolicy(value: string | undefined): SshOptions['hostKeyPolicy'] {
-  switch (value?.toLowerCase()) {
-    case undefined:
+function hostKeyPolicy(value: string): SshOptions['hostKeyPolicy'] {
+  switch (value.toLowerCase()) {
     case 'yes':
-    case 'ask':
+    case 'true':
       return 'yes';
+    case 'ask':
+      return 'ask';
     case 'accept-new':
       return 'accept-new';
     case 'no':
+    case 'false':
     case 'off':
       return 'no';
     default:
-      throw new UsageError(`StrictHostKeyChecking=${value} is not one of yes, accept-new, no`);
+      throw new UsageError(`StrictHostKeyChecking=${value} is not one of yes, ask, accept-new, no`);
   }
 }
 
-/** SSH settings from, in order of precedence: the command line (-i, -o, the target), ~/.ssh/config, ssh's defaults. */
-function sshOptions(target: RemoteTarget, input: PlanInput): SshOptions {
-  const o = input.options.ssh;
-  const config = readHostConfig(target.host);
-  const explicit = [...input.identityFiles.map(expandHome), ...(o.identityfile ? [expandHome(o.identityfile)] : []), ...config.identityFiles];
-  const identityFiles = explicit.length > 0 ? explicit : DEFAULT_IDENTITIES.map((n) => join(homedir(), '.ssh', n));
-  const identitiesOnly = o.identitiesonly ? o.identitiesonly.toLowerCase() === 'yes' : config.identitiesOnly === true;
-  const agentSetting = o.identityagent ?? config.identityAgent ?? process.env.SSH_AUTH_SOCK;
-  const agent = identitiesOnly || !agentSetting || agentSetting === 'none' ? undefined : agentSetting;
-  const knownHostsFiles = o.userknownhostsfile ? o.userknownhostsfile.split(/\s+/).map(expandHome)
-    : config.userKnownHostsFiles ?? [join(homedir(), '.ssh', 'known_hosts'), join(homedir(), '.ssh', 'known_hosts2')];
-  let policy = hostKeyPolicy(o.stricthostkeychecking ?? config.strictHostKeyChecking);
-  if (input.acceptNewHostKey && policy === 'yes') policy = 'accept-new';
-  const port = target.port ?? (o.port ? Number(o.port) : undefined) ?? config.port ?? 22;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`port ${o.port} is out of range`);
-  const seconds = (value: string | undefined, fallback: number | undefined, otherwise: number): number => {
-    const n = value !== undefined ? Number(value) : fallback ?? otherwise;
-    if (!Number.isFinite(n) || n < 0) throw new UsageError(`"${value}" is not a number of seconds`);
-    return n;
-  };
-  const aliveInterval = seconds(o.serveraliveinterval, config.serverAliveInterval, 5);
+/**
+ * SSH settings as ssh resolves them (ssh -G): the command line (-F, -p, -i, -C, -o, the
+ * target's user and port) over ~/.ssh/config and /etc/ssh/ssh_config, over ssh's defaults;
+ * kmx's own defaults only where ssh has none (a connect timeout, keepalives).
+ */
+async function sshOptions(target: RemoteTarget, input: PlanInput): Promise<SshOptions> {
+  const o = input.options;
+  const settings = await resolveHost(target.host, {
+    configFile: o.sshConfigFile,
+    user: target.user,
+    port: target.port ?? o.port,
+    options: [
+      ...input.identityFiles.map((file) => ['IdentityFile', file] as const),
+      ...(o.compression ? [['Compression', 'yes'] as const] : []),
+      ...o.ssh,
+    ],
+  });
+  const agentSetting = settings.identityAgent === undefined || settings.identityAgent === 'SSH_AUTH_SOCK' ? process.env.SSH_AUTH_SOCK : settings.identityAgent;
+  const agent = settings.identitiesOnly || !agentSetting || agentSetting === 'none' ? undefined : agentSetting;
+  let policy = hostKeyPolicy(settings.strictHostKeyChecking);
+  if (input.acceptNewHostKey && (policy === 'yes' || policy === 'ask')) policy = 'accept-new';
   return {
     alias: target.host,
-    host: config.hostName ?? target.host,
-    port,
-    user: target.user ?? o.user ?? config.user ?? localUserName(),
-    identityFiles,
+    host: settings.hostName,
+    port: settings.port,
+    user: settings.user,
+    identityFiles: settings.identityFiles,
     agent,
-    knownHostsFiles: [...knownHostsFiles, '/etc/ssh/ssh_known_hosts'],
-    knownHostsFile: knownHostsFiles[0] ?? join(homedir(), '.ssh', 'known_hosts'),
+    knownHostsFiles: [...settings.userKnownHostsFiles, ...settings.globalKnownHostsFiles],
+    knownHostsFile: settings.userKnownHostsFiles[0] ?? join(sshHome(), '.ssh', 'known_hosts'),
     hostKeyPolicy: policy,
-    connectTimeoutMs: seconds(o.connecttimeout, config.connectTimeout, 15) * 1000,
-    keepaliveIntervalMs: aliveInterval * 1000,
-    keepaliveCountMax: seconds(o.serveralivecountmax, config.serverAliveCountMax, 3),
-    ciphers: o.ciphers ? o.ciphers.split(',') : config.ciphers,
+    batchMode: settings.batchMode,
+    passwordAuthentication: settings.passwordAuthentication,
+    connectTimeoutMs: (settings.connectTimeout ?? 15) * 1000,
+    keepaliveIntervalMs: (settings.serverAliveInterval ?? 5) * 1000,
+    keepaliveCountMax: settings.serverAliveCountMax,
+    ciphers: settings.ciphers,
+    macs: settings.macs,
+    kexAlgorithms: settings.kexAlgorithms,
+    hostKeyAlgorithms: settings.hostKeyAlgorithms,
+    compression: settings.compression,
+    proxyCommand: settings.proxyCommand,
+    proxyJump: settings.proxyJump,
+    configFile: o.sshConfigFile === undefined ? undefined : expandHome(o.sshConfigFile),
+    sftpServer: o.sftpServer,
   };
 }
 
-export function planMount(input: PlanInput): MountPlan {
+const quote = (text: string): string => `'${text.replaceAll("'", "'\\''")}'`;
+
+/**
+ * sshfs's -o ssh_command: that program is ssh, run as sshfs runs it, and SFTP is spoken over
+ * its stdin and stdout. It asks its own questions (host keys, passwords) and reads its own
+ * configuration; kmx passes on -F, -p, -C, -i and the ssh -o options.
+ */
+function sshCommandLine(target: RemoteTarget, input: PlanInput): string {
+  const o = input.options;
+  const args = [
+    '-x', '-a', '-oClearAllForwardings=yes',
+    ...(o.sshConfigFile ? ['-F', expandHome(o.sshConfigFile)] : []),
+    ...(target.port ?? o.port ? ['-p', String(target.port ?? o.port)] : []),
+    ...(o.compression ? ['-C'] : []),
+    ...input.identityFiles.flatMap((file) => ['-i', expandHome(file)]),
+    ...o.ssh.map(([name, value]) => `-o${name}=${value}`),
+    ...(target.user ? ['-l', target.user] : []),
+  ];
+  const server = o.sftpServer ?? 'sftp';
+  const remote = server.includes('/') ? ['--', target.host, server] : ['-s', '--', target.host, server];
+  return [o.sshCommand!, ...[...args, ...remote].map(quote)].join(' ');
+}
+
+export async function planMount(input: PlanInput): Promise<MountPlan> {
   const target = parseTarget(input.target);
+  const o = input.options;
+  const transports = [input.via !== undefined ? '--via' : '', o.sshCommand !== undefined ? '-o ssh_command' : '', o.directPort !== undefined ? '-o directport' : ''].filter(Boolean);
+  if (transports.length > 1) throw new UsageError(`${transports.join(' and ')} cannot be used together: each is a way to reach the server`);
   if (input.via !== undefined) {
     if (!input.via.trim()) throw new UsageError('--via needs a command');
-    return { target, ssh: undefined, via: viaCommandLine(input.via, target.host), options: input.options };
+    return { target, ssh: undefined, via: viaCommandLine(input.via, target.host), options: o };
   }
-  return { target, ssh: sshOptions(target, input), via: undefined, options: input.options };
+  if (o.sshCommand !== undefined) return { target, ssh: undefined, via: sshCommandLine(target, input), options: o };
+  if (o.directPort !== undefined) return { target, ssh: undefined, via: undefined, direct: { host: target.host, port: o.directPort }, options: o };
+  return { target, ssh: await sshOptions(target, input), via: undefined, options: o };
 }
 
 /** The source as mountinfo and `kmx mounts` show it. */
@@ -109,6 +149,10 @@ function transport(plan: MountPlan, secrets: SshSecrets, log: (line: string) => 
   if (plan.via !== undefined) {
     const via = plan.via;
     return () => connectVia(via, log, plan.options.timeout * 1000);
+  }
+  if (plan.direct !== undefined) {
+    const { host, port } = plan.direct;
+    return () => connectDirect(host, port, plan.options.timeout * 1000);
   }
   const ssh = plan.ssh!;
   return () => connectSsh(ssh, secrets, log);
@@ -167,7 +211,7 @@ export async function prepareLogin(plan: MountPlan, log: (line: string) => void)
     session = await connectSsh(ssh, secrets, log);
   } catch (err) {
     if (!(err instanceof AuthenticationFailed) || !err.passwordOffered) throw err;
-    if (!plan.options.passwordStdin && !process.stdin.isTTY) throw err;
+    if (!plan.options.passwordStdin && (!process.stdin.isTTY || ssh.batchMode || !ssh.passwordAuthentication)) throw err;
     const password = plan.options.passwordStdin ? await readPasswordLine() : await promptPassword(`${ssh.user}@${ssh.alias}'s password: `);
     secrets = { password };
     session = await connectSsh(ssh, secrets, log);

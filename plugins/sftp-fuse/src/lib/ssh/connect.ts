@@ -1,15 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { connect as tcpConnect, type Socket } from 'node:net';
 import { KmxError } from '@kmx/core';
 import ssh2, { type AnyAuthMethod, type AuthenticationType, type ConnectConfig, type ParsedKey } from 'ssh2';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
+import { algorithms, type AlgorithmLists } from './algorithms.js';
+import { openCarrier, socketError, type Route } from './carrier.js';
+import { askAboutHostKey } from './host-key-prompt.js';
 import { recycleOutgoingPackets } from './packet-pool.js';
 import { addHostKey, checkHostKey, fingerprint, keyType, knownHostsName, type HostKeyVerdict } from './known-hosts.js';
 
 const { Client, utils } = ssh2;
 
 /** Everything needed to reach and log in to one SSH server. */
-export interface SshOptions {
+export interface SshOptions extends Route, AlgorithmLists {
   /** The host as the user typed it (an alias), for messages. */
   alias: string;
   host: string;
@@ -22,12 +24,20 @@ export interface SshOptions {
   knownHostsFiles: string[];
   /** Where a newly accepted key is recorded. */
   knownHostsFile: string;
-  /** yes: only known keys; accept-new: record unknown keys (never changed ones); no: anything. */
-  hostKeyPolicy: 'yes' | 'accept-new' | 'no';
+  /**
+   * yes: only known keys; ask: as yes, but an unknown key is shown on the terminal and recorded
+   * if the user says so (ssh's default); accept-new: record unknown keys (never changed ones);
+   * no: anything.
+   */
+  hostKeyPolicy: 'yes' | 'ask' | 'accept-new' | 'no';
+  /** No questions on the terminal (ssh's BatchMode): no password, no host key prompt. */
+  batchMode: boolean;
   connectTimeoutMs: number;
   keepaliveIntervalMs: number;
   keepaliveCountMax: number;
-  ciphers: string[] | undefined;
+  passwordAuthentication: boolean;
+  /** sshfs's sftp_server: another subsystem name, or a program path run on the server. */
+  sftpServer: string | undefined;
 }
 
 /** What the terminal side learnt and the serving process needs: the password, if one was asked for. */
@@ -93,27 +103,11 @@ function hostKeyError(options: SshOptions, verdict: HostKeyVerdict, blob: Buffer
   }
 }
 
-function socketError(options: SshOptions, err: Error & { code?: string }): KmxError {
-  const where = `${options.host}:${options.port}`;
-  switch (err.code) {
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return new KmxError(`unknown host ${options.host}${options.alias !== options.host ? ` (from ${options.alias})` : ''}`, { hint: 'check the name, or define it as a Host in ~/.ssh/config' });
-    case 'ECONNREFUSED':
-      return new KmxError(`${where} refused the connection`, { hint: 'is an SSH server running there, on that port?' });
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return new KmxError(`${where} is unreachable (${err.code})`, { hint: 'check the network and the address' });
-    default:
-      return new KmxError(`connecting to ${where} failed: ${err.message}`);
-  }
-}
-
 /** An SSH connection's "sftp" subsystem channel: raw SFTP bytes both ways. */
 export interface SftpChannel {
   channel: Duplex;
-  /** The TCP connection under it. */
-  socket: Socket;
+  /** The byte stream under it (TCP, or a proxy command's pipes). */
+  carrier: Writable;
   /** Ends the SSH connection. */
   close(): void;
   /** Called once when the connection is gone. */
@@ -121,12 +115,12 @@ export interface SftpChannel {
 }
 
 /**
- * Opens an SSH connection and its "sftp" subsystem. Host keys are checked against
- * known_hosts; logins are tried with ssh-agent, then each key file, then the password when
- * one is given, in the order ssh uses. TCP_NODELAY is set: every SFTP request waits for its
- * answer, and Nagle's algorithm would hold small ones back.
+ * Opens an SSH connection and its "sftp" subsystem, directly or through ProxyCommand /
+ * ProxyJump. Host keys are checked against known_hosts; logins are tried with ssh-agent, then
+ * each key file, then the password when one is given, in the order ssh uses.
  */
 export function openSftpChannel(options: SshOptions, secrets: SshSecrets, log: (line: string) => void): Promise<SftpChannel> {
+  const algorithmsToOffer = algorithms(options);
   return new Promise((resolve, reject) => {
     let settled = false;
     let failure: KmxError | undefined;
@@ -140,26 +134,27 @@ export function openSftpChannel(options: SshOptions, secrets: SshSecrets, log: (
       clearTimeout(timer);
       if (err) {
         client.end();
-        socket.destroy();
+        carrier.close();
         reject(err);
       } else {
         resolve(channel!);
       }
     };
-    const socket: Socket = tcpConnect({ host: options.host, port: options.port });
-    socket.setNoDelay(true);
-    recycleOutgoingPackets(client, socket);
-    const timer = setTimeout(() => finish(new KmxError(`${options.host}:${options.port} did not answer within ${Math.round(options.connectTimeoutMs / 1000)} s`, {
+    const carrier = openCarrier(options, log);
+    recycleOutgoingPackets(client, carrier.stream);
+    // kmx's own deadline for the whole login, stopped while the user answers a question.
+    const startTimer = (): NodeJS.Timeout => setTimeout(() => finish(new KmxError(`${options.host}:${options.port} did not answer within ${Math.round(options.connectTimeoutMs / 1000)} s${carrier.what.startsWith('Proxy') ? ` (through ${carrier.what})` : ''}`, {
       hint: 'check the host and port; -o ConnectTimeout=S waits longer',
     })), options.connectTimeoutMs);
-    socket.once('error', (err) => finish(socketError(options, err)));
+    let timer = startTimer();
+    carrier.onFailure((err) => finish(err));
 
     const unusable: string[] = [];
     const keys = loadKeys(options.identityFiles, unusable);
     const methods: AnyAuthMethod[] = [];
     if (options.agent) methods.push({ type: 'agent', username: options.user, agent: options.agent });
     for (const { key } of keys) methods.push({ type: 'publickey', username: options.user, key });
-    if (secrets.password !== undefined) {
+    if (secrets.password !== undefined && options.passwordAuthentication) {
       const password = secrets.password;
       methods.push({ type: 'password', username: options.user, password });
       methods.push({
@@ -184,26 +179,40 @@ export function openSftpChannel(options: SshOptions, secrets: SshSecrets, log: (
     };
 
     const config: ConnectConfig = {
-      sock: socket,
+      sock: carrier.stream,
       username: options.user,
-      readyTimeout: options.connectTimeoutMs,
+      readyTimeout: 0, // kmx's timer above
       keepaliveInterval: options.keepaliveIntervalMs,
       keepaliveCountMax: options.keepaliveCountMax,
-      algorithms: { cipher: options.ciphers ?? { remove: ['aes128-gcm@openssh.com'], prepend: ['aes128-gcm@openssh.com'] } } as ConnectConfig['algorithms'],
+      algorithms: algorithmsToOffer,
       authHandler: authHandler as unknown as ConnectConfig['authHandler'],
-      hostVerifier: (blob: Buffer): boolean => {
-        if (options.hostKeyPolicy === 'no') return true;
+      hostVerifier: ((blob: Buffer, answer: (accept: boolean) => void): void => {
+        if (options.hostKeyPolicy === 'no') return answer(true);
         const name = knownHostsName(options.host, options.port);
         const verdict = checkHostKey(options.knownHostsFiles, name, blob);
-        if (verdict.status === 'known') return true;
-        if (verdict.status === 'unknown' && options.hostKeyPolicy === 'accept-new') {
+        if (verdict.status === 'known') return answer(true);
+        const record = (): void => {
           addHostKey(options.knownHostsFile, name, blob);
           log(`added the host key of ${name} (${keyType(blob)} ${fingerprint(blob)}) to ${options.knownHostsFile}`);
-          return true;
+        };
+        if (verdict.status === 'unknown' && options.hostKeyPolicy === 'accept-new') {
+          record();
+          return answer(true);
         }
-        failure = hostKeyError(options, verdict, blob);
-        return false;
-      },
+        const refuse = (error = hostKeyError(options, verdict, blob)): void => {
+          failure = error;
+          answer(false);
+        };
+        if (verdict.status !== 'unknown' || options.hostKeyPolicy !== 'ask' || options.batchMode || !process.stdin.isTTY) return refuse();
+        // ssh's question, on the terminal: the timer must not run out while the user reads.
+        clearTimeout(timer);
+        askAboutHostKey(name, blob).then((yes) => {
+          timer = startTimer();
+          if (!yes) return refuse(new KmxError(`host key verification failed: the host key of ${name} was not accepted`));
+          record();
+          answer(true);
+        }, (err: Error) => refuse(err instanceof KmxError ? err : new KmxError(err.message)));
+      }) as unknown as ConnectConfig['hostVerifier'],
     };
 
     client.on('error', (err: Error & { level?: string }) => {
@@ -219,8 +228,13 @@ export function openSftpChannel(options: SshOptions, secrets: SshSecrets, log: (
     });
     client.on('close', () => finish(failure ?? new KmxError(`${options.host}:${options.port} closed the connection during the SSH handshake`)));
     client.on('ready', () => {
-      client.subsys('sftp', (err, channel) => {
-        if (err) return finish(new KmxError(`${options.alias} has no SFTP service: ${err.message}`, { hint: 'the server needs "Subsystem sftp …" in its sshd_config' }));
+      const server = options.sftpServer ?? 'sftp';
+      const started = (err: Error | undefined, channel: ssh2.ClientChannel): void => {
+        if (err) {
+          return finish(new KmxError(`${options.alias} has no SFTP service${options.sftpServer ? ` ${server}` : ''}: ${err.message}`, {
+            hint: options.sftpServer ? 'check -o sftp_server' : 'the server needs "Subsystem sftp …" in its sshd_config',
+          }));
+        }
         let closed: string | undefined;
         const listeners: Array<(reason: string) => void> = [];
         const gone = (reason: string): void => {
@@ -230,14 +244,18 @@ export function openSftpChannel(options: SshOptions, secrets: SshSecrets, log: (
         };
         client.on('close', () => gone('the SSH connection closed'));
         client.on('error', (e: Error) => gone(`SSH error: ${e.message}`));
+        client.on('close', () => carrier.close());
         finish(undefined, {
           channel,
-          socket,
+          carrier: carrier.stream,
           close: () => client.end(),
           onClose: (listener) => (closed !== undefined ? listener(closed) : listeners.push(listener)),
         });
-      });
+      };
+      // A path is a program the server runs (sshfs's sftp_server=/usr/lib/...); else a subsystem.
+      if (server.includes('/')) client.exec(server, (err, channel) => started(err, channel));
+      else client.subsys(server, (err, channel) => started(err, channel));
     });
-    socket.once('connect', () => client.connect(config));
+    carrier.onConnect(() => client.connect(config));
   });
 }

@@ -1,5 +1,5 @@
 import { randomFillSync } from 'node:crypto';
-import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import type { Client } from 'ssh2';
 
 /**
@@ -108,7 +108,7 @@ export function gcmPacket(take: (bytes: number) => Buffer, payloadLen: number): 
  * Makes `client`'s AES-GCM cipher allocate from a pool and `socket` (the connection's own)
  * return each packet once written. Call before connecting.
  */
-export function recycleOutgoingPackets(client: Client, socket: Socket, pool = new PacketPool()): PacketPool {
+export function recycleOutgoingPackets(client: Client, socket: Writable, pool = new PacketPool()): PacketPool {
   const taught = new WeakSet<object>();
   const teach = (): void => {
     const cipher = (client as unknown as { _protocol?: { _cipher?: Ssh2Cipher } })._protocol?._cipher;
@@ -128,6 +128,6 @@ export function recycleOutgoingPackets(client: Client, socket: Socket, pool = ne
       });
     }
     return write(chunk, ...rest);
-  }) as Socket['write'];
+  }) as Writable['write'];
   return pool;
 }

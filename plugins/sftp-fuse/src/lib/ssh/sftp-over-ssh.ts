@@ -10,7 +10,7 @@ import { openSftpChannel, type SshOptions, type SshSecrets } from './connect.js'
  */
 export async function connectSsh(options: SshOptions, secrets: SshSecrets, log: (line: string) => void): Promise<SftpSession> {
   const ssh = await openSftpChannel(options, secrets, log);
-  const { sftp } = sftpOverStream(ssh.channel, ssh.channel, { carrier: ssh.socket });
+  const { sftp } = sftpOverStream(ssh.channel, ssh.channel, { carrier: ssh.carrier });
   const session = new SftpSession(sftp, () => ssh.close());
   ssh.onClose((reason) => session.close(reason));
   await new Promise<void>((resolve, reject) => {
