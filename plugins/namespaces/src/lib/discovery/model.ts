@@ -46,6 +46,8 @@ export interface NamespaceRecord {
   /** For a user namespace the uid that created it; for others, that of their owning user namespace. */
   ownerUid: number | undefined;
   ownerName: string | undefined;
+  /** Network namespaces: the id ours gives it (lsns's NETNSID; -1 unassigned), undefined if unknown. */
+  netnsid: number | undefined;
   /** Pids of the processes in it, ascending. */
   processes: number[];
   /** Those of `processes` whose parent process is not in it. */
@@ -82,7 +84,7 @@ export interface NamespaceSnapshot {
 
 export function newRecord(type: NamespaceType, inode: number): NamespaceRecord {
   return {
-    type, inode, id: undefined, parent: undefined, children: [], owner: undefined, ownerUid: undefined, ownerName: undefined,
+    type, inode, id: undefined, parent: undefined, children: [], owner: undefined, ownerUid: undefined, ownerName: undefined, netnsid: undefined,
     processes: [], topmost: [], threads: [], fds: [], bindMounts: [], forChildrenOf: [], foundBy: [],
   };
 }

@@ -124,8 +124,8 @@ function scanFds(findings: Findings, pid: number): void {
     try {
       target = readLink(path);
     } catch (err) {
-      findings.cannot('fds', path, err);
-      return;
+      findings.cannot('fds', path, err); // ENAMETOOLONG: a path too long to read; the next fd may still be a namespace
+      continue;
     }
     const ns = target === undefined ? undefined : parseNamespaceLink(target);
     if (ns) findings.found(ns.type, ns.inode, 'fd', path).fds.push({ pid, fd: Number(fd) });

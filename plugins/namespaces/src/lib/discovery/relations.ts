@@ -1,6 +1,7 @@
 import { libc } from '@kmx/core';
 import { NoOwnerError, NoParentError } from '../nsfs/errors.js';
 import { NamespaceHandle, isProcNamespaceLink } from '../nsfs/handle.js';
+import { NetnsIdQuery } from '../nsfs/netnsid.js';
 import { namespaceLabel, type NamespaceType } from '../nsfs/types.js';
 import type { Findings } from './findings.js';
 import type { NamespaceRecord, Route } from './model.js';
@@ -49,6 +50,7 @@ class RelationWalk {
    * was seen is reached again as the parent of the namespace below it.
    */
   private readonly unopened = new Set<number>();
+  private readonly netnsIds = new NetnsIdQuery();
 
   constructor(private readonly findings: Findings) {
     this.queue = [...findings.namespaces.values()].map((record) => ({ record }));
@@ -56,6 +58,14 @@ class RelationWalk {
   }
 
   async run(): Promise<void> {
+    try {
+      await this.walk();
+    } finally {
+      this.netnsIds.close();
+    }
+  }
+
+  private async walk(): Promise<void> {
     // The queue grows while it is walked (parents and owners found on the way).
     for (let i = 0; i < this.queue.length; i++) {
       const item = this.queue[i]!;
@@ -99,6 +109,7 @@ class RelationWalk {
   private relate(record: NamespaceRecord, ns: NamespaceHandle): void {
     const label = namespaceLabel(record.type, record.inode);
     record.id = ns.id();
+    if (record.type === 'net') record.netnsid = this.netnsIds.idOf(ns.fd);
     try {
       // For a user namespace the owner is its parent (NS_GET_USERNS = NS_GET_PARENT there).
       record.owner = this.adopt(ns.owner(), 'user', record.type === 'user' ? 'hierarchy' : 'ownership');

@@ -1,9 +1,13 @@
 import { namespaceLabel } from '../nsfs/types.js';
 import type { NamespaceRecord, NamespaceSnapshot } from '../discovery/model.js';
-import { representativePid } from './json.js';
 
 // One-line descriptions shared by the tree, list and show views, in linuxns-rel's words:
 // `user:[4026531837] process "kthreadd" (2, 97 procs) owner root (0)`.
+
+/** The process that stands for a namespace in the tree and show views: its first topmost one. */
+export function representativePid(record: NamespaceRecord): number | undefined {
+  return record.topmost[0] ?? record.processes[0];
+}
 
 export function labelOf(record: NamespaceRecord): string {
   return namespaceLabel(record.type, record.inode);

@@ -3,6 +3,7 @@ import { namespaceLabel } from '../nsfs/types.js';
 import type {
   BindMountHolder, FdHolder, Inaccessible, NamespaceRecord, NamespaceSnapshot, Route, ThreadHolder,
 } from '../discovery/model.js';
+import { UserNames, lsnsFields, type LsnsFields } from './lsns.js';
 
 // The --json schema of every kmx ns command (documented in docs/ns.md). Stable: fields are
 // only ever added; a change that removes or retypes one bumps SCHEMA_VERSION.
@@ -18,7 +19,11 @@ export interface ProcessJson {
   topmost: boolean;
 }
 
-export interface NamespaceJson {
+/**
+ * kmx's fields, then lsns -J's (--output-all) with lsns's meaning, so that a jq program written
+ * for lsns -J reads kmx ns list --json. `ns`, `type`, `nprocs` and `pid` are both.
+ */
+export interface NamespaceJson extends Omit<LsnsFields, 'pid'> {
   /** The inode, as lsns's NS column; relations below refer to namespaces by it. */
   ns: number;
   type: NamespaceType;
@@ -31,7 +36,7 @@ export interface NamespaceJson {
   ownerUid: number | null;
   ownerName: string | null;
   nprocs: number;
-  /** The lowest-numbered topmost process, as lsns's PID column; null without processes. */
+  /** The lowest pid in it, lsns's PID (normally also its topmost process); null without processes. */
   pid: number | null;
   processes: ProcessJson[];
   threads: ThreadHolder[];
@@ -46,13 +51,16 @@ export interface InaccessibleJson {
   items: Inaccessible[];
 }
 
-/** The process that stands for a namespace: its first topmost one. */
-export function representativePid(record: NamespaceRecord): number | undefined {
-  return record.topmost[0] ?? record.processes[0];
-}
+export { representativePid } from './describe.js';
+
+/** One user-name cache per snapshot: a listing looks each uid up once. */
+const userNames = new WeakMap<NamespaceSnapshot, UserNames>();
 
 export function namespaceJson(record: NamespaceRecord, snapshot: NamespaceSnapshot): NamespaceJson {
   const topmost = new Set(record.topmost);
+  let users = userNames.get(snapshot);
+  if (!users) userNames.set(snapshot, (users = new UserNames()));
+  const { pid, ...lsns } = lsnsFields(record, snapshot, users);
   return {
     ns: record.inode,
     type: record.type,
@@ -64,7 +72,7 @@ export function namespaceJson(record: NamespaceRecord, snapshot: NamespaceSnapsh
     ownerUid: record.ownerUid ?? null,
     ownerName: record.ownerName ?? null,
     nprocs: record.processes.length,
-    pid: representativePid(record) ?? null,
+    pid,
     processes: record.processes.map((pid) => {
       const p = snapshot.processes.get(pid);
       return { pid, ppid: p?.ppid ?? 0, command: p?.command ?? '', uid: p?.uid ?? -1, topmost: topmost.has(pid) };
@@ -74,6 +82,7 @@ export function namespaceJson(record: NamespaceRecord, snapshot: NamespaceSnapsh
     bindMounts: record.bindMounts,
     forChildrenOf: record.forChildrenOf,
     foundBy: record.foundBy,
+    ...lsns,
   };
 }
 
