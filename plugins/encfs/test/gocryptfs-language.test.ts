@@ -80,7 +80,7 @@ describe('kmx enc speaks gocryptfs\'s language', () => {
       assert.equal(fsck.code, 0, fsck.stderr);
       assert.match(fsck.stdout, /no problems found/);
     }
-    const info = await runKmx(['enc', 'info', '--config', theirConfig, theirs]);
+    const info = await runKmx(['enc', 'info', '-config', theirConfig, theirs]);
     assert.equal(info.code, 0, info.stderr);
     assertOneLineError(await runKmx(['enc', 'fsck', '-extpass', EXTPASS, theirs]), /is not a kmx enc or gocryptfs directory: .*gocryptfs\.conf does not exist/, 23);
   }));

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { KmxCommand } from '@kmx/core';
-import { openPathCrypt, passwordFlags, targetFlags } from '../../lib/cli/index.js';
+import { GOCRYPTFS_TARGET_SPELLINGS, openPathCrypt, passwordFlags, targetFlags } from '../../lib/cli/index.js';
 
 export default class EncDecryptPath extends KmxCommand {
   static override enableJsonFlag = true;
@@ -19,6 +19,8 @@ Encrypted names may start with '-': put -- before the paths.`;
   };
 
   static override flags = { ...passwordFlags, ...targetFlags };
+
+  static override peerSpellings = GOCRYPTFS_TARGET_SPELLINGS;
   static override strict = false; // any number of paths
 
   async run(): Promise<Array<{ plain: string; cipher: string }>> {

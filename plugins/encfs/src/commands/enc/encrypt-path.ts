@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { KmxCommand } from '@kmx/core';
-import { openPathCrypt, passwordFlags, targetFlags } from '../../lib/cli/index.js';
+import { GOCRYPTFS_TARGET_SPELLINGS, openPathCrypt, passwordFlags, targetFlags } from '../../lib/cli/index.js';
 
 export default class EncEncryptPath extends KmxCommand {
   static override enableJsonFlag = true;
@@ -18,6 +18,8 @@ export default class EncEncryptPath extends KmxCommand {
   };
 
   static override flags = { ...passwordFlags, ...targetFlags };
+
+  static override peerSpellings = GOCRYPTFS_TARGET_SPELLINGS;
   static override strict = false; // any number of paths
 
   async run(): Promise<Array<{ plain: string; cipher: string }>> {

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { KmxCommand } from '@kmx/core';
-import { loadTargetConfig, locateTarget, targetFlags } from '../../lib/cli/index.js';
+import { GOCRYPTFS_TARGET_SPELLINGS, loadTargetConfig, locateTarget, targetFlags } from '../../lib/cli/index.js';
 
 interface InfoResult {
   config: string;
@@ -30,6 +30,8 @@ export default class EncInfo extends KmxCommand {
   };
 
   static override flags = { ...targetFlags };
+
+  static override peerSpellings = GOCRYPTFS_TARGET_SPELLINGS;
 
   async run(): Promise<InfoResult> {
     const { args, flags } = await this.parse(EncInfo);

@@ -37,3 +37,6 @@ export const GOCRYPTFS_MOUNT_SPELLINGS: PeerSpellings = {
 export const GOCRYPTFS_FSCK_SPELLINGS: PeerSpellings = { ...EVERYWHERE, '-masterkey': '--masterkey' };
 
 export const GOCRYPTFS_PASSWD_SPELLINGS: PeerSpellings = { ...EVERYWHERE, '-masterkey': '--masterkey', '-reverse': '--reverse', '-scryptn': '--scryptn' };
+
+/** info and the path tools: a directory, a reverse one, or a config elsewhere. */
+export const GOCRYPTFS_TARGET_SPELLINGS: PeerSpellings = { ...EVERYWHERE, '-reverse': '--reverse' };
