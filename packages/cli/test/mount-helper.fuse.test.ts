@@ -34,6 +34,8 @@ describe('mount(8) and fstab: the kmx-TYPE helpers', () => {
     const call = parseHelperArgs(['-s', 'user@host:/data', '/mnt/data', '-o', 'rw,noauto,_netdev,nofail,x-systemd.automount,user,users,defaults,comment=x', '-o', 'IdentityFile=/k,noexec,reconnect', '-n', '-t', 'fuse.kmx-sftp']);
     assert.deepEqual(call, { source: 'user@host:/data', mountpoint: '/mnt/data', options: ['rw', 'noauto', '_netdev', 'nofail', 'x-systemd.automount', 'user', 'users', 'defaults', 'comment=x', 'IdentityFile=/k', 'noexec', 'reconnect'] });
     assert.deepEqual(kmxArguments('sftp', call), ['sftp', 'mount', '--daemon', '-o', 'rw,IdentityFile=/k,noexec,reconnect', 'user@host:/data', '/mnt/data']);
+    // An escaped comma stays inside its value, for kmx to read as libfuse would.
+    assert.deepEqual(kmxArguments('sftp', parseHelperArgs(['h:/', '/m', '-o', 'Ciphers=aes128-ctr\\,aes256-ctr,noauto,identity=/k\\,1'])), ['sftp', 'mount', '--daemon', '--identity', '/k,1', '-o', 'Ciphers=aes128-ctr\\,aes256-ctr', 'h:/', '/m']);
     assert.deepEqual(kmxArguments('enc', parseHelperArgs(['/c', '/m', '-o', 'passfile=/etc/kmx/p,ro,allow_other'])), ['enc', 'mount', '--daemon', '--passfile', '/etc/kmx/p', '-o', 'ro,allow_other', '/c', '/m']);
     assert.deepEqual(kmxArguments('procsys', parseHelperArgs(['proc', '/m', '-o', 'certs=/c,name=me,peer=a=10.0.0.2:7447,allow-down'])), ['procsys', 'mount', '--daemon', '--certs', '/c', '--name', 'me', '--peer', 'a=10.0.0.2:7447', '--allow-down', '/m']);
     assert.deepEqual(kmxArguments('nfs', parseHelperArgs(['nas:/export', '/mnt/nas', '-o', 'vers=4,port=2049,_netdev'])), ['nfs', 'mount', '--userspace', '--mountpoint', '/mnt/nas', '--vers', '4', '--port', '2049', 'nas:/export', 'nas']);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { UsageError, mountinfoSafe, parseFuseOptions } from '@kmx/core';
+import { UsageError, mountinfoSafe, parseFuseOptions, splitOptionList } from '@kmx/core';
 
 describe('FUSE -o options', () => {
   it('parses flags and numbers, zero timeouts included', () => {
@@ -8,6 +8,15 @@ describe('FUSE -o options', () => {
       allowOther: true, readOnly: true, attrTimeout: 0, entryTimeout: 1.5, maxRead: 131072,
     });
     assert.deepEqual(parseFuseOptions([]), {});
+  });
+
+  it('reads \\, as a comma inside a value and \\\\ as a backslash, as libfuse does', () => {
+    assert.deepEqual(splitOptionList('Ciphers=aes128-ctr\\,aes256-ctr,ro'), ['Ciphers=aes128-ctr,aes256-ctr', 'ro']);
+    assert.deepEqual(splitOptionList('a=x\\\\,b'), ['a=x\\', 'b']);
+    assert.deepEqual(splitOptionList('trailing\\'), ['trailing\\']);
+    const seen: Array<[string, string | undefined]> = [];
+    parseFuseOptions(['ro,ProxyCommand=ssh -W %h:%p a\\,b'], (name, value) => seen.push([name, value]) > 0);
+    assert.deepEqual(seen, [['ProxyCommand', 'ssh -W %h:%p a,b']]);
   });
 
   it('refuses unknown options, values on flags and non-numbers, as usage errors', () => {

@@ -10,6 +10,13 @@ export interface Carrier {
   what: string;
   /** Called once with a one-line reason when the carrier fails before SSH is up. */
   onFailure(listener: (error: KmxError) => void): void;
+  /**
+   * The reason to report for `error` seen by SSH: a proxy command's own (its exit and last
+   * words, waited for a moment, since SSH sees the stream end first), else `error` itself.
+   */
+  explain(error: KmxError): Promise<KmxError>;
+  /** SSH is up: from now on a proxy command's complaints go to the log (before, to the error). */
+  established(): void;
   /** Fires when the stream is connected (at once for a proxy command). */
   onConnect(listener: () => void): void;
   close(): void;
@@ -27,6 +34,9 @@ export interface Route {
   configFile: string | undefined;
   batchMode: boolean;
 }
+
+/** How long a proxy command that closed its stream may take to exit and say why. */
+const PROXY_EXIT_WAIT_MS = 2000;
 
 function shellQuote(text: string): string {
   return `'${text.replaceAll("'", "'\\''")}'`;
@@ -85,6 +95,8 @@ export function openCarrier(route: Route, log: (line: string) => void): Carrier 
       what: `${route.host}:${route.port}`,
       onFailure: (listener) => socket.once('error', (err: Error & { code?: string }) => listener(socketError(route, err))),
       onConnect: (listener) => socket.once('connect', listener),
+      explain: (error) => Promise.resolve(error),
+      established: () => undefined,
       close: () => socket.destroy(),
     };
   }
@@ -92,18 +104,20 @@ export function openCarrier(route: Route, log: (line: string) => void): Carrier 
   // "exec", as ssh runs it: the proxy is the child itself, so stopping it stops the proxy.
   const child = spawn('/bin/sh', ['-c', `exec ${proxy}`], { stdio: ['pipe', 'pipe', 'pipe'] });
   let lastError = '';
+  let up = false;
   child.stderr.on('data', (d: Buffer) => {
     for (const line of d.toString().split('\n').map((l) => l.trim()).filter(Boolean)) {
       lastError = line;
-      log(`${via}: ${line}`);
+      if (up) log(`${via}: ${line}`);
     }
   });
   const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
   stream.on('error', () => undefined); // reported through the child's exit
   const failures: Array<(error: KmxError) => void> = [];
+  let failure: KmxError | undefined;
   const fail = (why: string): void => {
-    const error = new KmxError(`${via} to ${route.host}:${route.port} ${why}${lastError ? `: ${lastError}` : ''}`, { hint: `check it: ${proxy}` });
-    for (const listener of failures.splice(0)) listener(error);
+    failure ??= new KmxError(`${via} to ${route.host}:${route.port} ${why}${lastError ? `: ${lastError}` : ''}`, { hint: `check it: ${proxy}` });
+    for (const listener of failures.splice(0)) listener(failure);
   };
   child.once('error', (err) => fail(`could not start (${err.message})`));
   child.once('close', (code, signal) => fail(`ended (${signal ?? `exit code ${code}`})`));
@@ -112,6 +126,17 @@ export function openCarrier(route: Route, log: (line: string) => void): Carrier 
     what: via,
     onFailure: (listener) => failures.push(listener),
     onConnect: (listener) => setImmediate(listener),
+    explain: (error) => new Promise((resolve) => {
+      if (failure) return resolve(failure);
+      const timer = setTimeout(() => resolve(error), PROXY_EXIT_WAIT_MS);
+      failures.push((f) => {
+        clearTimeout(timer);
+        resolve(f);
+      });
+    }),
+    established: () => {
+      up = true;
+    },
     close: () => {
       stream.destroy();
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -223,11 +223,15 @@ export function openSftpChannel(options: SshOptions, secrets: SshSecrets, log: (
         return finish(new AuthenticationFailed(failed.message, `${unusable.join(', ')} could not be used without a passphrase: add it to ssh-agent (ssh-add), or give another key with -i`, passwordOffered));
       }
       if (err.level === 'client-timeout') return finish(new KmxError(`${options.host}:${options.port} did not finish the SSH handshake within ${Math.round(options.connectTimeoutMs / 1000)} s`));
-      if (err.level === 'client-socket') return finish(socketError(options, err));
-      finish(new KmxError(`SSH connection to ${options.host}:${options.port} failed: ${err.message}`));
+      const seen = err.level === 'client-socket' ? socketError(options, err) : new KmxError(`SSH connection to ${options.host}:${options.port} failed: ${err.message}`);
+      void carrier.explain(seen).then((reason) => finish(reason));
     });
-    client.on('close', () => finish(failure ?? new KmxError(`${options.host}:${options.port} closed the connection during the SSH handshake`)));
+    client.on('close', () => {
+      if (failure) return finish(failure);
+      void carrier.explain(new KmxError(`${options.host}:${options.port} closed the connection during the SSH handshake`)).then((reason) => finish(reason));
+    });
     client.on('ready', () => {
+      carrier.established();
       const server = options.sftpServer ?? 'sftp';
       const started = (err: Error | undefined, channel: ssh2.ClientChannel): void => {
         if (err) {
