@@ -4,9 +4,8 @@ import ssh2, { type AnyAuthMethod, type AuthenticationType, type ConnectConfig, 
 import type { Duplex, Writable } from 'node:stream';
 import { algorithms, type AlgorithmLists } from './algorithms.js';
 import { openCarrier, socketError, type Route } from './carrier.js';
-import { askAboutHostKey } from './host-key-prompt.js';
+import { decideHostKey } from './host-key-check.js';
 import { recycleOutgoingPackets } from './packet-pool.js';
-import { addHostKey, checkHostKey, fingerprint, keyType, knownHostsName, type HostKeyVerdict } from './known-hosts.js';
 
 const { Client, utils } = ssh2;
 
@@ -84,23 +83,6 @@ function loadKeys(files: readonly string[], unusable: string[]): LoadedKey[] {
     keys.push({ file, key: Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed });
   }
   return keys;
-}
-
-function hostKeyError(options: SshOptions, verdict: HostKeyVerdict, blob: Buffer): KmxError {
-  const what = `${keyType(blob)} key ${fingerprint(blob)}`;
-  const name = knownHostsName(options.host, options.port);
-  switch (verdict.status) {
-    case 'changed':
-      return new KmxError(`the host key of ${name} has CHANGED: it now offers ${what}, but ${verdict.where} lists another; someone may be intercepting the connection`, {
-        hint: `if the server's key really changed, remove the old one: ssh-keygen -R '${name}'`,
-      });
-    case 'revoked':
-      return new KmxError(`the host key of ${name} (${what}) is marked @revoked in ${verdict.where}`, { hint: 'refusing to connect; ask the server\'s administrator' });
-    default:
-      return new KmxError(`the host key of ${name} is not known (${what})`, {
-        hint: `check the fingerprint with the server's administrator, then mount again with --accept-new-host-key (or add it with ssh-keyscan -p ${options.port} ${options.host} >> ~/.ssh/known_hosts)`,
-      });
-  }
 }
 
 /** An SSH connection's "sftp" subsystem channel: raw SFTP bytes both ways. */
@@ -187,31 +169,16 @@ export function openSftpChannel(options: SshOptions, secrets: SshSecrets, log: (
       algorithms: algorithmsToOffer,
       authHandler: authHandler as unknown as ConnectConfig['authHandler'],
       hostVerifier: ((blob: Buffer, answer: (accept: boolean) => void): void => {
-        if (options.hostKeyPolicy === 'no') return answer(true);
-        const name = knownHostsName(options.host, options.port);
-        const verdict = checkHostKey(options.knownHostsFiles, name, blob);
-        if (verdict.status === 'known') return answer(true);
-        const record = (): void => {
-          addHostKey(options.knownHostsFile, name, blob);
-          log(`added the host key of ${name} (${keyType(blob)} ${fingerprint(blob)}) to ${options.knownHostsFile}`);
+        const paused = (waiting: boolean): void => {
+          // The user is reading ssh's question: kmx's deadline waits too.
+          clearTimeout(timer);
+          if (!waiting) timer = startTimer();
         };
-        if (verdict.status === 'unknown' && options.hostKeyPolicy === 'accept-new') {
-          record();
-          return answer(true);
-        }
-        const refuse = (error = hostKeyError(options, verdict, blob)): void => {
-          failure = error;
-          answer(false);
-        };
-        if (verdict.status !== 'unknown' || options.hostKeyPolicy !== 'ask' || options.batchMode || !process.stdin.isTTY) return refuse();
-        // ssh's question, on the terminal: the timer must not run out while the user reads.
-        clearTimeout(timer);
-        askAboutHostKey(name, blob).then((yes) => {
-          timer = startTimer();
-          if (!yes) return refuse(new KmxError(`host key verification failed: the host key of ${name} was not accepted`));
-          record();
-          answer(true);
-        }, (err: Error) => refuse(err instanceof KmxError ? err : new KmxError(err.message)));
+        const settings = { ...options, proxied: options.proxyCommand !== undefined || options.proxyJump !== undefined };
+        void decideHostKey(settings, blob, log, paused).then((verdict) => {
+          if (verdict !== true) failure = verdict;
+          answer(verdict === true);
+        });
       }) as unknown as ConnectConfig['hostVerifier'],
     };
 

@@ -86,6 +86,24 @@ export function checkHostKey(files: readonly string[], name: string, blob: Buffe
   return { status: 'unknown' };
 }
 
+/** The CA keys of the @cert-authority lines that name `name`, in every file. */
+export function certAuthorities(files: readonly string[], name: string): Buffer[] {
+  const keys: Buffer[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const raw of text.split('\n')) {
+      const [marker, hosts, , key] = raw.trim().split(/\s+/);
+      if (marker === '@cert-authority' && hosts && key && hostFieldMatches(hosts, name)) keys.push(Buffer.from(key, 'base64'));
+    }
+  }
+  return keys;
+}
+
 /** Adds the key under a hashed name (as HashKnownHosts does), creating ~/.ssh if needed. */
 export function addHostKey(file: string, name: string, blob: Buffer): void {
   const salt = randomBytes(20);
