@@ -7,7 +7,7 @@ import type { SshSecrets } from '../../lib/ssh/connect.js';
 
 export default class SftpMount extends MountCommand {
   static override summary = 'Mount a remote directory over SFTP, through SSH or through any command\'s stdin/stdout.';
-  static override description = `Over SSH (the default): keys from ssh-agent and ~/.ssh, -i KEY, Host aliases from ~/.ssh/config, host keys checked against known_hosts (an unknown or changed key is refused; --accept-new-host-key records an unknown one, never a changed one), and a password prompt as the last resort.
+  static override description = `Over SSH (the default): ssh's configuration as ssh itself resolves it (~/.ssh/config, /etc/ssh/ssh_config, -F, -o; Match, Include, ProxyJump and ProxyCommand), keys from ssh-agent and ~/.ssh, -i KEY, host keys checked against known_hosts and its @cert-authority CAs (an unknown key is asked about at a terminal, as ssh does, and refused elsewhere; --accept-new-host-key records one; a changed key is always refused), and a password prompt as the last resort. sshfs's -p, -C, -F, -o ssh_command=, sftp_server=, directport= and nonempty work as in sshfs; a host alone means its login directory.
 With --via CMD, SFTP is spoken directly over CMD's stdin/stdout, no SSH: the Qubes qrexec model ({host} in CMD becomes the host), or sftp-server / kmx sftp serve run by any transport.
 When the connection drops, the mount reconnects with backoff. Operations that are safe to repeat (stat, readdir, readlink, read, open) are sent again; changes in flight (write, mkdir, unlink, rename, setattr, create) fail with EIO, since the server may or may not have made them; written data that was not yet acknowledged makes the file's close/fsync fail with EIO. Nothing waits longer than -o timeout=S (default 15 s): then EIO. kmx mounts shows the connection state.
 Writes are write-behind (errors surface at the next write, flush/close or fsync); attributes and listings are cached for cache_timeout seconds (default 20), as sshfs does.
@@ -17,13 +17,14 @@ kmx sftp -o options: ${SFTP_OPTION_NAMES.join(', ')}; and the FUSE ones (ro, all
     { description: 'Mount a directory of a host from ~/.ssh/config until Ctrl-C', command: '<%= config.bin %> sftp mount myserver:/srv/photos ~/photos' },
     { description: 'With a key and a port, detached', command: '<%= config.bin %> sftp mount --daemon -i ~/.ssh/id_work alice@files.example:2222:/home/alice ~/work' },
     { description: 'First contact with a host: record its key', command: '<%= config.bin %> sftp mount --accept-new-host-key alice@newhost: ~/newhost' },
+    { description: 'Through a jump host, on port 2222, compressed (as sshfs)', command: '<%= config.bin %> sftp mount -o ProxyJump=bastion -p 2222 -C inner:/srv ~/inner' },
     { description: 'Raw SFTP over a qrexec call to another qube', command: '<%= config.bin %> sftp mount --via \'qrexec-client-vm {host} qubes.MountReadWrite\' work:/home/user ~/work' },
     { description: 'Raw SFTP over a local sftp-server (no SSH at all)', command: '<%= config.bin %> sftp mount --via /usr/lib/openssh/sftp-server localhost:/var/log /mnt/logs' },
     { description: 'Read-only, owners shown as you, shorter timeout', command: '<%= config.bin %> sftp mount --read-only -o idmap=user,timeout=5 host:/data /mnt/data' },
   ];
 
   static override args = {
-    remote: Args.string({ description: 'Remote directory: [user@]host[:port]:[path] (an empty path is the login directory).', required: true }),
+    remote: Args.string({ description: 'Remote directory: [user@]host[:port]:[path] (an empty path, or a host alone, is the login directory).', required: true }),
     mountpoint: Args.string({ description: 'Existing directory to mount on.', required: true }),
   };
 
