@@ -73,7 +73,16 @@ describe('kmx sftp mount: bad input', () => {
       [['-o', 'idmap=everyone', 'h:/', mnt], /mount option "idmap" takes user or none/],
       [['-o', 'timeout=0', 'h:/', mnt], /"timeout" must be at least 1 second/],
       [['-o', 'StrictHostKeyChecking=maybe', 'h:/', mnt], /^kmx: ssh's configuration: in -o: unsupported option "maybe"; /],
-      [['-o', 'frobnicate', 'h:/', mnt], /unknown mount option "frobnicate"/],
+      // An unknown option: the line lists kmx sftp's own, ssh's and the FUSE ones.
+      [['-o', 'frobnicate', 'h:/', mnt], /unknown mount option "frobnicate"; kmx sftp mount takes reconnect, idmap=user\|none, .*ssh_command=CMD.*; the ssh options HostName, Port, .*ProxyJump \(as Name=value\); and the FUSE options allow_other, /],
+      [['-o', 'passive', 'h:/', mnt], /mount option "passive" .* is not supported; use --via CMD/],
+      [['-o', 'directport=0', 'h:/', mnt], /port 0 is out of range/],
+      [['-o', 'ssh_command=', 'h:/', mnt], /"ssh_command" needs a command/],
+      [['-o', 'ssh_command=ssh', '-o', 'directport=22', 'h:/', mnt], /-o ssh_command and -o directport cannot be used together/],
+      [['-p', '99999', 'h:/', mnt], /99999/],
+      [['-o', 'ProxyJump=a\\,b', '-o', 'Ciphers=none-such', 'h:/', mnt], /ssh's configuration: .*cipher/i],
+      [['-F', join(dir, 'no-such-config'), 'h:/', mnt], /ssh's configuration: .*no-such-config/],
+      [['--', '-oProxyCommand=x:/', mnt], /"-oProxyCommand=x" is not a host name/],
       [['--via', SFTP_SERVER, `h:${dir}`, join(dir, 'no-mountpoint')], /mountpoint .* does not exist/],
     ];
     for (const [args, pattern] of cases) await assertCleanFailure(await kmx(['sftp', 'mount', ...args], { env }), dir, pattern);
