@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { respell } from '../src/cli/peer-spellings.js';
+import { expandShortFlags, respell } from '../src/cli/peer-spellings.js';
 
 describe('peer spellings', () => {
   const gocryptfs = { '-passfile': '--passfile', '-reverse': '--reverse', '-nosyslog': null };
@@ -18,5 +18,12 @@ describe('peer spellings', () => {
     assert.deepEqual(respell(['--passfile', '-passfile', '--', '-passfile', '-nosyslog'], gocryptfs), ['--passfile', '--passfile', '--', '-passfile', '-nosyslog']);
     assert.deepEqual(respell(['passfile', 'a=-passfile'], gocryptfs), ['passfile', 'a=-passfile']);
     assert.deepEqual(respell(['-passfile'], undefined), ['-passfile']);
+  });
+
+  it('splits getopt-style bundles of a peer\'s letters, values included, and leaves the rest to oclif', () => {
+    const lsns = { booleans: 'JlnruW', withValue: 'opt' };
+    assert.deepEqual(expandShortFlags(['-rn', '-Jp1', '-tnet'], lsns), ['-r', '-n', '-J', '-p', '1', '-t', 'net']);
+    assert.deepEqual(expandShortFlags(['-o', '-rn', '-n'], lsns), ['-o', '-rn', '-n'], 'a value that looks like flags stays a value');
+    assert.deepEqual(expandShortFlags(['-rx', '--raw', '-r', '--', '-rn'], lsns), ['-rx', '--raw', '-r', '--', '-rn']);
   });
 });

@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core';
 import { pluginContainer, type DependencyContainer } from '../di/index.js';
-import { respell, type PeerSpellings } from './peer-spellings.js';
+import { expandShortFlags, respell, type PeerSpellings, type ShortFlags } from './peer-spellings.js';
 import { reportError } from './report.js';
 
 /**
@@ -15,11 +15,15 @@ export abstract class KmxCommand extends Command {
 
   /** What users of the peer tool type, as this command's flags (see peer-spellings.ts). */
   static peerSpellings: PeerSpellings | undefined;
+  /** The peer's letters users bundle getopt-style (`-rn`), split before the spellings apply. */
+  static peerShortFlags: ShortFlags | undefined;
 
   private containerCache: DependencyContainer | undefined;
 
   public override async init(): Promise<void> {
-    this.argv = respell(this.argv, (this.ctor as typeof KmxCommand).peerSpellings);
+    const ctor = this.ctor as typeof KmxCommand;
+    const unbundled = ctor.peerShortFlags ? expandShortFlags(this.argv, ctor.peerShortFlags) : this.argv;
+    this.argv = respell(unbundled, ctor.peerSpellings);
     await super.init();
   }
 

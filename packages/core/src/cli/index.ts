@@ -2,7 +2,7 @@ export { KmxCommand } from './base-command.js';
 export { MountCommand, type MountFlags, type ServeOptions } from './mount-command.js';
 export { reportError, type ErrorReport } from './report.js';
 export { closest } from './suggest.js';
-export { respell, type PeerSpellings } from './peer-spellings.js';
+export { expandShortFlags, respell, type PeerSpellings, type ShortFlags } from './peer-spellings.js';
 export { promptHidden } from './password-prompt.js';
 export { serveMount } from './serve.js';
 export { formatTable } from './table.js';

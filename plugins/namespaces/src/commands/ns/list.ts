@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { Flags } from '@oclif/core';
 import { SysError, UsageError } from '@kmx/core';
 import { NamespaceCommand } from '../../lib/cli/namespace-command.js';
-import { expandShortFlags } from '../../lib/cli/short-flags.js';
 import type { NamespaceSnapshot } from '../../lib/discovery/model.js';
 import { inaccessibleJson, namespaceJson, SCHEMA_VERSION, type InaccessibleJson, type NamespaceJson } from '../../lib/render/json.js';
 import { COLUMN_HELP, COLUMNS, LSNS_COLUMNS, defaultColumns, listCells, parseColumns, selectNamespaces, tableColumns } from '../../lib/render/list.js';
@@ -55,11 +54,7 @@ command, uid, user, netnsid, nsfs, pns, ons), whatever -o says.`;
 
   /** lsns's spellings: -J, and its letters bundled as getopt allows (-rn, -Jp 1, -tnet). */
   static override peerSpellings = { '-J': '--json' };
-
-  public override async init(): Promise<void> {
-    this.argv = expandShortFlags(this.argv, 'JlnruW', 'opt');
-    await super.init();
-  }
+  static override peerShortFlags = { booleans: 'JlnruW', withValue: 'opt' };
 
   async run(): Promise<ListJson> {
     const { flags } = await this.parse(List);
