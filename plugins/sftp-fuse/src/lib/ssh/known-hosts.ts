@@ -48,15 +48,16 @@ function hostFieldMatches(field: string, name: string): boolean {
   return matched;
 }
 
-/**
- * Looks the key up in each file, as OpenSSH does: a listed key of the same blob is known; a
- * @revoked one is refused; the host listed with another key of the same type is a changed key.
- */
-export function checkHostKey(files: readonly string[], name: string, blob: Buffer): HostKeyVerdict {
-  const type = keyType(blob);
-  const encoded = blob.toString('base64');
-  let changed: string | undefined;
-  let known = false;
+interface KnownHostsLine {
+  marker: string | undefined;
+  hosts: string;
+  type: string;
+  key: string;
+  where: string;
+}
+
+/** The entries of every file that exists, with where each is (file:line). */
+function* entries(files: readonly string[]): Generator<KnownHostsLine> {
   for (const file of files) {
     let text: string;
     try {
@@ -70,16 +71,29 @@ export function checkHostKey(files: readonly string[], name: string, blob: Buffe
       if (!line || line.startsWith('#')) continue;
       const fields = line.split(/\s+/);
       const marker = fields[0]!.startsWith('@') ? fields.shift() : undefined;
-      const [hosts, lineType, key] = fields;
-      if (!hosts || !lineType || !key || !hostFieldMatches(hosts, name)) continue;
-      if (marker === '@cert-authority') continue;
-      if (marker === '@revoked') {
-        if (key === encoded) return { status: 'revoked', where: `${file}:${i + 1}` };
-        continue;
-      }
-      if (key === encoded) known = true;
-      else if (lineType === type) changed ??= `${file}:${i + 1}`;
+      const [hosts, type, key] = fields;
+      if (hosts && type && key) yield { marker, hosts, type, key, where: `${file}:${i + 1}` };
     }
+  }
+}
+
+/**
+ * Looks the key up in each file, as OpenSSH does: a listed key of the same blob is known; a
+ * @revoked one is refused; the host listed with another key of the same type is a changed key.
+ */
+export function checkHostKey(files: readonly string[], name: string, blob: Buffer): HostKeyVerdict {
+  const type = keyType(blob);
+  const encoded = blob.toString('base64');
+  let changed: string | undefined;
+  let known = false;
+  for (const entry of entries(files)) {
+    if (!hostFieldMatches(entry.hosts, name) || entry.marker === '@cert-authority') continue;
+    if (entry.marker === '@revoked') {
+      if (entry.key === encoded) return { status: 'revoked', where: entry.where };
+      continue;
+    }
+    if (entry.key === encoded) known = true;
+    else if (entry.type === type) changed ??= entry.where;
   }
   if (known) return { status: 'known' };
   if (changed) return { status: 'changed', where: changed };
@@ -88,20 +102,7 @@ export function checkHostKey(files: readonly string[], name: string, blob: Buffe
 
 /** The CA keys of the @cert-authority lines that name `name`, in every file. */
 export function certAuthorities(files: readonly string[], name: string): Buffer[] {
-  const keys: Buffer[] = [];
-  for (const file of files) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const raw of text.split('\n')) {
-      const [marker, hosts, , key] = raw.trim().split(/\s+/);
-      if (marker === '@cert-authority' && hosts && key && hostFieldMatches(hosts, name)) keys.push(Buffer.from(key, 'base64'));
-    }
-  }
-  return keys;
+  return [...entries(files)].filter((e) => e.marker === '@cert-authority' && hostFieldMatches(e.hosts, name)).map((e) => Buffer.from(e.key, 'base64'));
 }
 
 /** Adds the key under a hashed name (as HashKnownHosts does), creating ~/.ssh if needed. */

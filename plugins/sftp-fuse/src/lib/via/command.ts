@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { KmxError } from '@kmx/core';
-import { sftpOverStream } from '../protocol/adapter.js';
-import { SftpSession } from '../protocol/session.js';
+import type { SftpSession } from '../protocol/session.js';
+import { startSession } from './session-start.js';
 
 /** `{host}` in a --via command line becomes the host, quoted for the shell. */
 export function viaCommandLine(template: string, host: string): string {
@@ -15,48 +15,38 @@ export function viaCommandLine(template: string, host: string): string {
  * log, and its last line explains a failure to start.
  */
 export function connectVia(commandLine: string, log: (line: string) => void, timeoutMs: number): Promise<SftpSession> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', commandLine], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let lastError = '';
-    let settled = false;
-    // Until the session starts, the command's complaints belong in the error message, not the log.
-    child.stderr.on('data', (d: Buffer) => {
-      for (const line of d.toString().split('\n').filter((l) => l.trim())) {
-        lastError = line.trim();
-        if (settled) log(`via: ${lastError}`);
-      }
-    });
-    const stop = (): void => {
-      child.stdin.destroy();
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      // A command that ignores SIGTERM (or is stopped) is not left behind.
-      setTimeout(() => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      }, 2000).unref();
-    };
-    const { sftp } = sftpOverStream(child.stdout, child.stdin, { carrier: child.stdin });
-    const session = new SftpSession(sftp, stop);
-    const fail = (why: string): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      stop();
-      reject(new KmxError(`the --via command ${why}${lastError ? `: ${lastError}` : ''}`, { hint: `check the command: ${commandLine}` }));
-    };
-    const timer = setTimeout(() => fail(`did not start an SFTP session within ${Math.round(timeoutMs / 1000)} s`), timeoutMs);
-    child.on('error', (err) => fail(`could not start (${err.message})`));
-    // 'close' comes after stderr has drained, so the reason is in lastError by then.
-    child.on('close', (code, signal) => {
-      fail(`exited (${signal ?? `exit code ${code}`}) before speaking SFTP`);
-      session.close(`the --via command exited (${signal ?? `exit code ${code}`})`);
-    });
-    sftp.once('ready', () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(session);
-    });
-    sftp.on('error', (err: Error) => fail(`does not speak SFTP (${err.message})`));
+  const child = spawn('/bin/sh', ['-c', commandLine], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let lastError = '';
+  let up = false;
+  // Until the session starts, the command's complaints belong in the error message, not the log.
+  child.stderr.on('data', (d: Buffer) => {
+    for (const line of d.toString().split('\n').filter((l) => l.trim())) {
+      lastError = line.trim();
+      if (up) log(`via: ${lastError}`);
+    }
+  });
+  const stop = (): void => {
+    child.stdin.destroy();
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    // A command that ignores SIGTERM (or is stopped) is not left behind.
+    setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }, 2000).unref();
+  };
+  const { session, started, fail } = startSession(child.stdout, child.stdin, {
+    stop,
+    timeoutMs,
+    error: (why) => new KmxError(`the --via command ${why}${lastError ? `: ${lastError}` : ''}`, { hint: `check the command: ${commandLine}` }),
+  });
+  child.on('error', (err) => fail(`could not start (${err.message})`));
+  // 'close' comes after stderr has drained, so the reason is in lastError by then.
+  child.on('close', (code, signal) => {
+    fail(`exited (${signal ?? `exit code ${code}`}) before speaking SFTP`);
+    session.close(`the --via command exited (${signal ?? `exit code ${code}`})`);
+  });
+  return started.then((s) => {
+    up = true;
+    return s;
   });
 }
