@@ -3,10 +3,9 @@ import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { withTestUsers } from '@kmx/core/testing';
+import { runVm, withTestUsers, type VmRun } from '@kmx/core/testing';
 import { withGanesha } from './harness.js';
 import { prepareVmImage } from './vm/image.js';
-import { runVm, type VmRun } from './vm/qemu.js';
 
 /**
  * The kernel NFS path for real: this host's kernel has no NFS client, so a Debian kernel boots

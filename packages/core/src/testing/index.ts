@@ -9,3 +9,4 @@ export { freePort, listening, listensOn, stopChild } from './peers.js';
 export { sameAsPlain, scriptOutput, type ScriptOptions } from './compare.js';
 export { listedMount } from './listed.js';
 export { lineWriter, writtenLines, type LineWriter } from './line-writer.js';
+export { prepareVmImage, VmImageUnavailable, runVm, bootVm, vmUnavailable, VM_CACHE, BASE_MODULES, type VmImage, type VmImageOptions, type VmRun, type VmOptions } from './vm/index.js';
