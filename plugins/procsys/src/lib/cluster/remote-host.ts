@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { KmxError, SysError, errnoNumber, type Attr, type DirEntry } from '@kmx/core';
+import { KmxError, SysError, errnoNumber, type Attr, type DirEntry, type MaybePromise } from '@kmx/core';
 import { connectAgent, unary, type ProcHostClient } from '../rpc/client.js';
 import { PROTOCOL_VERSION } from '../rpc/agent.js';
 import type { HelloReply, ReadReply } from '../rpc/generated/procsys.js';
@@ -7,7 +7,9 @@ import { fromWireAttr, throwIfError } from '../rpc/wire.js';
 import { remotelyReadable } from '../rpc/access-policy.js';
 import type { Host, HostState, HostStatus } from './host.js';
 import type { Limiter } from './limiter.js';
+import { processFileAttr, scanBatches } from './process-files.js';
 import { ScanSnapshot } from './scan-snapshot.js';
+import { EHOSTDOWN, ETIMEDOUT, TRANSPORT_CODES, describeRpcError, hostUnreachable, isServiceError } from './rpc-errors.js';
 import { TtlCache } from './ttl-cache.js';
 
 export interface RemoteOptions {
@@ -21,36 +23,15 @@ export interface RemoteOptions {
 }
 
 /** Files `ps` and `top` read for every process: fetched for all of a host's processes in one call. */
-const PREFETCHED = /^\/(\d+)\/(stat|status|cmdline|statm)$/;
+const PREFETCHED = /^\/\d+\/(stat|status|cmdline|statm)$/;
 /** A process directory: its listing is fetched with every other process directory's. */
 const PROCESS_DIR = /^\/\d+$/;
 const PREFETCH_BATCH = 4096;
+/** The cache key of the listing of /proc itself. */
+const PROC_LISTING = 'l/';
 const READ_LIMIT = 4 * 1024 * 1024;
 const PROBE_FIRST_MS = 250;
 const PROBE_MAX_MS = 5000;
-/**
- * gRPC codes that mean "the host did not answer" (or refuses this node: its certificate was
- * revoked there), not "the file is missing".
- */
-const TRANSPORT_CODES = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.CANCELLED, grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.RESOURCE_EXHAUSTED, grpc.status.UNIMPLEMENTED, grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED]);
-
-/** Linux's EHOSTDOWN: Node's errno table has no name for it. */
-const EHOSTDOWN = 112;
-const ETIMEDOUT = 110;
-
-/** A read that failed because the host did not answer (as opposed to a missing file). */
-export function hostUnreachable(err: unknown): boolean {
-  return err instanceof SysError && (err.errno === EHOSTDOWN || err.errno === ETIMEDOUT);
-}
-
-const isServiceError = (err: unknown): err is grpc.ServiceError => typeof (err as { code?: unknown })?.code === 'number' && 'metadata' in (err as object);
-
-/** The first line of a gRPC error, without the library's prefixes. */
-export function describeRpcError(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.replace(/^\d+ [A-Z_]+: /, '').replace(/^No connection established\. Last error: (Error: )?/, '').replace(/\.? ?Resolution note:.*$/s, '').split('\n')[0]!.trim();
-}
-
 /**
  * A remote agent. Reads are bounded by a deadline; a host that misses one, or whose
  * connection fails, is marked down: from then on its reads fail at once (EHOSTDOWN) and a
@@ -70,6 +51,9 @@ export class RemoteHost implements Host {
   /** The latest listing of /proc: prefetches batch by it. */
   private processNames: string[] = [];
   private readonly scan = new ScanSnapshot();
+  /** The names of a process directory on this host, once asked (process-files.ts). */
+  private processDirNames: Promise<ReadonlySet<string>> | undefined;
+  private knownProcessDirNames: ReadonlySet<string> | undefined;
   private closed = false;
 
   constructor(readonly name: string, readonly address: string, readonly slot: number, private readonly options: RemoteOptions) {
@@ -140,6 +124,8 @@ export class RemoteHost implements Host {
       this.since = new Date();
       this.cache.clear();
       this.scan.stop();
+      this.processDirNames = undefined;
+      this.knownProcessDirNames = undefined;
     }
     this.scheduleProbe();
   }
@@ -186,9 +172,14 @@ export class RemoteHost implements Host {
     });
   }
 
+  /**
+   * The answer for `key`: the scan's, the cache's, or the host's (identical requests in
+   * flight shared). The listing of /proc itself skips the scan: a new listing is what
+   * starts the next scan, so it is never older than the cache allows.
+   */
   private cached<T>(key: string, run: (deadline: number) => Promise<T>): Promise<T> {
     try {
-      const hit = this.scan.peek<T>(key);
+      const hit = key === PROC_LISTING ? undefined : this.scan.peek<T>(key);
       if (hit) return Promise.resolve(hit.value);
     } catch (err) {
       return Promise.reject(err);
@@ -209,32 +200,70 @@ export class RemoteHost implements Host {
   }
 
   /**
+   * An answer already here (the scan's, then the cache's), or undefined: given back without a
+   * promise, so that the engine replies at once and goes on to the next request.
+   */
+  private atHand<T>(key: string): { value: T } | undefined {
+    return this.scan.peek<T>(key) ?? this.cache.peek<T>(key);
+  }
+
+  /** A listing already here; a listing that failed counts as absent (the slow path decides). */
+  private listingAtHand(path: string): DirEntry[] | undefined {
+    try {
+      return this.atHand<DirEntry[]>(`l${path}`)?.value;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
    * Attributes come from the parent's listing (one call answers a whole directory, so
    * `ps` looking up a process's files costs one round trip per process, not per file);
    * a name the listing does not show (a thread's hidden /proc/TID) is asked for directly.
    */
-  async stat(path: string, follow = false): Promise<Attr> {
+  stat(path: string, follow = false): MaybePromise<Attr> {
     const slash = path.lastIndexOf('/');
     if (!follow && slash >= 0 && path !== '/' && this.cache.ttlMs > 0) {
+      const scanned = this.scannedAttr(path);
+      if (scanned) return scanned;
       const parent = slash === 0 ? '/' : path.slice(0, slash);
-      const listing = await this.list(parent).catch((err: unknown) => {
-        if (hostUnreachable(err)) throw err;
-        return undefined;
-      });
-      const name = path.slice(slash + 1);
-      const entry = listing?.find((e) => e.name === name);
+      const listing = this.listingAtHand(parent);
+      if (!listing) return this.statThroughListing(path, parent);
+      const entry = listing.find((e) => e.name === path.slice(slash + 1));
       if (entry?.attr) return entry.attr;
       // Only /proc itself has names it does not list (threads' /proc/TID).
-      if (listing && parent !== '/') throw SysError.of('ENOENT', 'lookup', path);
+      if (parent !== '/') throw SysError.of('ENOENT', 'lookup', path);
     }
-    return this.cached(`s${follow ? 1 : 0}${path}`, async (deadline) => {
+    return this.statDirectly(path, follow);
+  }
+
+  private async statThroughListing(path: string, parent: string): Promise<Attr> {
+    const listing = await Promise.resolve(this.list(parent)).catch((err: unknown) => {
+      if (hostUnreachable(err)) throw err;
+      return undefined;
+    });
+    const entry = listing?.find((e) => e.name === path.slice(path.lastIndexOf('/') + 1));
+    if (entry?.attr) return entry.attr;
+    if (listing && parent !== '/') throw SysError.of('ENOENT', 'lookup', path);
+    return this.statDirectly(path, false);
+  }
+
+  private statDirectly(path: string, follow: boolean): MaybePromise<Attr> {
+    const key = `s${follow ? 1 : 0}${path}`;
+    return this.atHand<Attr>(key)?.value ?? this.cached(key, async (deadline) => {
       const reply = await unary(this.client.stat.bind(this.client), { path: path.slice(1), follow }, deadline);
       throwIfError(reply.error, 'stat', path);
       return fromWireAttr(reply.attr);
     });
   }
 
-  async list(path: string): Promise<DirEntry[]> {
+  list(path: string): MaybePromise<DirEntry[]> {
+    const key = `l${path}`;
+    const hit = key === PROC_LISTING ? this.cache.peek<DirEntry[]>(key) : this.atHand<DirEntry[]>(key);
+    return hit?.value ?? this.listRemotely(path);
+  }
+
+  private async listRemotely(path: string): Promise<DirEntry[]> {
     if (PROCESS_DIR.test(path) && this.scan.active) await this.within(this.prefetchListings());
     return this.cached(`l${path}`, async (deadline) => {
       const reply = await unary(this.client.list.bind(this.client), { path: path.slice(1), follow: false }, deadline);
@@ -245,18 +274,21 @@ export class RemoteHost implements Host {
     });
   }
 
-  readlink(path: string): Promise<string> {
-    return this.cached(`k${path}`, async (deadline) => {
+  readlink(path: string): MaybePromise<string> {
+    return this.atHand<string>(`k${path}`)?.value ?? this.cached(`k${path}`, async (deadline) => {
       const reply = await unary(this.client.readLink.bind(this.client), { path: path.slice(1), follow: false }, deadline);
       throwIfError(reply.error, 'readlink', path);
       return reply.target;
     });
   }
 
-  async readFile(path: string): Promise<Buffer> {
+  readFile(path: string): MaybePromise<Buffer> {
     if (!remotelyReadable(path)) throw SysError.of('EACCES', 'open', path, { detail: 'not served to remote clients' });
-    const prefetch = PREFETCHED.exec(path);
-    if (prefetch && this.scan.active) await this.within(this.prefetch(prefetch[2]!));
+    return this.atHand<Buffer>(`r${path}`)?.value ?? this.readRemotely(path);
+  }
+
+  private async readRemotely(path: string): Promise<Buffer> {
+    if (PREFETCHED.test(path) && this.scan.active) await this.within(this.prefetchFiles());
     return this.cached(`r${path}`, async (deadline) => {
       const reply = await unary(this.client.read.bind(this.client), { path: path.slice(1), offset: 0, length: READ_LIMIT }, deadline);
       return fileData(reply, path);
@@ -264,37 +296,68 @@ export class RemoteHost implements Host {
   }
 
   /**
-   * Reads one per-process file (stat, say) of every process in the cached listing of this
-   * host's /proc in one call, so that `ps` costs a round trip per file kind, not per process.
+   * stat, status, cmdline and statm of every process in the scan's listing of this host's
+   * /proc, in one call (per 8192 files), so that `ps` or `top` costs one round trip per host.
    */
-  private prefetch(file: string): Promise<void> {
-    const paths = this.processPaths(`/${file}`);
-    if (!paths) return Promise.resolve();
-    return this.scan.batch(`p${file}`, () => this.call(async (deadline) => {
-      const reply = await unary(this.client.readMany.bind(this.client), { paths: paths.map((p) => p.slice(1)), maxBytesEach: 65536 }, deadline);
-      reply.files.forEach((f, i) => {
-        const path = paths[i]!;
-        try {
-          this.keep(`r${path}`, fileData(f, path));
-        } catch (err) {
-          this.keepError(`r${path}`, err);
-        }
-      });
+  private prefetchFiles(): Promise<void> {
+    if (this.processNames.length === 0) return Promise.resolve();
+    const batches = scanBatches(this.processNames);
+    return this.scan.batch('files', () => this.call(async (deadline) => {
+      await Promise.all(batches.map(async (paths) => {
+        const reply = await unary(this.client.readMany.bind(this.client), { paths: paths.map((p) => p.slice(1)), maxBytesEach: 65536 }, deadline);
+        reply.files.forEach((f, i) => {
+          const path = paths[i]!;
+          try {
+            this.keep(`r${path}`, fileData(f, path));
+          } catch (err) {
+            this.keepError(`r${path}`, err);
+          }
+        });
+      }));
     }, true));
   }
 
   /**
+   * The names a process directory holds (every one holds the same, as long as the host's
+   * kernel runs): asked once per connection, so that a lookup of another name is ENOENT at once.
+   */
+  private fetchProcessDirNames(): Promise<void> {
+    const first = this.processNames[0];
+    if (this.processDirNames || first === undefined) return Promise.resolve();
+    this.processDirNames = this.call(async (deadline) => {
+      const reply = await unary(this.client.list.bind(this.client), { path: first, follow: false }, deadline);
+      throwIfError(reply.error, 'opendir', `/${first}`);
+      return new Set(reply.entries.map((e) => e.name));
+    }, true).then((names) => {
+      this.knownProcessDirNames = names;
+      return names;
+    }, (err: unknown) => {
+      this.processDirNames = undefined;
+      throw err;
+    });
+    return this.processDirNames.then(() => undefined);
+  }
+
+  /** Attributes of a process's file known from the scan without asking (process-files.ts). */
+  private scannedAttr(path: string): Attr | undefined {
+    if (!this.scan.active) return undefined;
+    return processFileAttr(path, this.scan.peek<DirEntry[]>(PROC_LISTING)?.value, this.knownProcessDirNames);
+  }
+
+  /**
    * After a listing of /proc (what `ps` and `top` start with), fetches in the background what
-   * they read next for every process: the directories and stat, status and cmdline. Every
-   * host's batch then travels at once instead of one host after another as the scan reaches it.
+   * they read next for every process: stat, status, cmdline and statm, and the names of a
+   * process directory. Every host's batch then travels at once instead of one host after
+   * another as the scan reaches it.
    */
   warmProcessTable(listing: DirEntry[]): void {
     if (this.cache.ttlMs <= 0 || this.currentState !== 'up') return;
     this.scan.start();
     // The listing itself too: the kernel revalidates each /PID as the scan reaches it.
-    this.scan.put('l/', listing);
+    this.scan.put(PROC_LISTING, listing);
+    this.processNames = listing.filter((e) => /^\d+$/.test(e.name)).map((e) => e.name);
     let reported = false;
-    for (const warm of [() => this.prefetchListings(), () => this.prefetch('stat'), () => this.prefetch('status'), () => this.prefetch('cmdline')]) {
+    for (const warm of [() => this.prefetchFiles(), () => this.fetchProcessDirNames()]) {
       warm().catch((err: unknown) => {
         if (!reported) this.options.log?.(`peer ${this.name}: a batch read failed (${err instanceof Error ? err.message : String(err)}); reading file by file`);
         reported = true;

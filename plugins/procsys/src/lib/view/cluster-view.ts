@@ -11,6 +11,11 @@ import type { ProcMirror } from './mirror.js';
 const USER_HZ = 100;
 const WRITE_FLAGS = fs.constants.O_WRONLY | fs.constants.O_RDWR | fs.constants.O_TRUNC | fs.constants.O_APPEND;
 
+/** `change` applied to a value, or to a promise's value: what is already here stays synchronous. */
+function then<T, U>(value: MaybePromise<T>, change: (value: T) => U): MaybePromise<U> {
+  return value instanceof Promise ? value.then(change) : change(value);
+}
+
 /** Where a view path leads. */
 type Route =
   | { kind: 'root' | 'hosts' | 'status' | 'net' | 'self' | 'thread-self' }
@@ -122,11 +127,11 @@ export class ClusterView implements FileSystem {
       case 'host':
         if (route.host.local) return this.mirror.readdir(route.path);
         return Promise.resolve(route.host.list(route.path)).then((entries) => (route.path === '/' ? this.remoteRoot(entries) : entries));
-      case 'process':
-        return Promise.resolve(route.host.list(route.path)).then((entries) => {
-          if (!TASK_DIR.test(route.path)) return entries;
-          return entries.map((e) => ({ ...e, name: String(encodePid(route.host.slot, Number(e.name))) }));
-        });
+      case 'process': {
+        if (!TASK_DIR.test(route.path)) return route.host.list(route.path);
+        const merge = (entries: DirEntry[]): DirEntry[] => entries.map((e) => ({ ...e, name: String(encodePid(route.host.slot, Number(e.name))) }));
+        return then(route.host.list(route.path), merge);
+      }
       default: throw SysError.of('ENOTDIR', 'opendir', path);
     }
   }
@@ -164,8 +169,7 @@ export class ClusterView implements FileSystem {
     if (writing && !this.writable) throw SysError.of('EROFS', 'open', path, { detail: 'mounted without --writable' });
     const snapshot = (data: MaybePromise<Buffer>): MaybePromise<OpenReply> => {
       if (writing) throw SysError.of('EACCES', 'open', path, { detail: 'a merged file cannot be written' });
-      const reply = (buffer: Buffer): OpenReply => ({ fh: this.mirror.handles.add({ kind: 'snapshot', data: buffer }), directIo: true });
-      return data instanceof Promise ? data.then(reply) : reply(data);
+      return then(data, (buffer): OpenReply => ({ fh: this.mirror.handles.add({ kind: 'snapshot', data: buffer }), directIo: true }));
     };
     switch (route.kind) {
       case 'status': return snapshot(Buffer.from(this.cluster.statusText()));
@@ -176,7 +180,7 @@ export class ClusterView implements FileSystem {
         const host = route.host;
         const shift = (host.bootTime - this.cluster.bootTime()) * USER_HZ;
         if (PER_PROCESS_REWRITTEN.test(route.path) && (host.slot !== 0 || shift !== 0)) {
-          return snapshot(Promise.resolve(host.readFile(route.path)).then((data) => {
+          return snapshot(then(host.readFile(route.path), (data) => {
             const text = data.toString('latin1');
             return Buffer.from(route.path.endsWith('/stat') ? rewriteStat(text, host.slot, shift) : rewriteStatus(text, host.slot), 'latin1');
           }));
