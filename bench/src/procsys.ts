@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { kmxBin, withKmxMount } from './lib/kmx.js';
@@ -14,6 +14,7 @@ const READS = 2000;
 const ROUNDS = 3;
 const AGENTS = 50;
 const MERGED_READS = 200;
+const REFRESHES = 10;
 
 /** µs per `readFileSync(path)`, over READS reads. */
 function perRead(path: string): number {
@@ -104,6 +105,60 @@ export async function run(work: string): Promise<BenchResult[]> {
   return results;
 }
 
+/** Lines of `ps aux` in the view (processes of every host, and the header). */
+function processLines(mnt: string): number {
+  const out = spawnSync(process.execPath, [kmxBin(), 'procsys', 'run', '--mount', mnt, '--', 'ps', 'aux'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  return out.stdout.split('\n').filter(Boolean).length;
+}
+
+/** CPU ticks (user + system) of a process and its children, from /proc. */
+function cpuTicks(pid: number): number {
+  let ticks = 0;
+  const children = (() => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  })();
+  for (const p of [pid, ...children]) {
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks;
+}
+
+/** `ps aux` once a second in the view, `count` times: each agent's CPU (with its reader) in % of one CPU. */
+function agentCpuDuringRefreshes(mnt: string, agents: readonly ChildProcess[], count: number): { busiest: number; mean: number; refreshMs: number } {
+  const before = agents.map((a) => cpuTicks(a.pid!));
+  const started = performance.now();
+  const script = `for i in $(seq ${count}); do ps aux > /dev/null 2>&1; sleep 1; done`;
+  spawnSync(process.execPath, [kmxBin(), 'procsys', 'run', '--mount', mnt, '--', 'sh', '-c', script], { stdio: 'ignore' });
+  const seconds = (performance.now() - started) / 1000;
+  const percents = agents.map((a, i) => ((cpuTicks(a.pid!) - before[i]!) / 100 / seconds) * 100);
+  return { busiest: Math.max(...percents), mean: percents.reduce((x, y) => x + y, 0) / percents.length, refreshMs: (seconds * 1000) / count - 1000 };
+}
+
+/** Resident memory (MB) of the process serving the mount on `mnt`. */
+function mountRssMb(mnt: string): number {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      if (!cmdline.includes(mnt) || !cmdline.includes('mount')) continue;
+      const rss = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${name}/status`, 'utf8'));
+      if (rss) return Number(rss[1]) / 1024;
+    } catch {
+      // gone
+    }
+  }
+  return Number.NaN;
+}
+
 /** A merged read with AGENTS agents on loopback: p50 and p95, without and with the cache. */
 async function mergedReads(work: string, env: NodeJS.ProcessEnv): Promise<BenchResult[]> {
   const children: ChildProcess[] = [];
@@ -138,7 +193,13 @@ async function mergedReads(work: string, env: NodeJS.ProcessEnv): Promise<BenchR
         out.push(result(`merged meminfo, ${AGENTS} agents + this host, p95`, percentile(times, 95), 50, 'ms', note));
         if (ttl === 1000) {
           const ps = timedInView(mnt, 'ps aux', 2);
-          out.push(result(`ps aux over ${AGENTS + 1} hosts (ms per run)`, ps, timedInView(undefined, 'ps aux', 2), 'ms', 'peer: ps aux of this host alone'));
+          const lines = processLines(mnt);
+          out.push(result(`ps aux over ${AGENTS + 1} hosts (ms per run)`, ps, timedInView(undefined, 'ps aux', 2), 'ms', `peer: ps aux of this host alone; ${lines} lines; goal 100x`));
+          const top = timedInView(mnt, 'top -b -n 1', 2);
+          out.push(result(`top -b -n 1 over ${AGENTS + 1} hosts (ms per run)`, top, timedInView(undefined, 'top -b -n 1', 2), 'ms', 'peer: top -b -n 1 of this host alone'));
+          const cpu = agentCpuDuringRefreshes(mnt, children, REFRESHES);
+          out.push(result(`agent CPU, ps aux every second over ${AGENTS + 1} hosts (% of a CPU, busiest agent)`, cpu.busiest, 5, '%', `mean ${cpu.mean.toFixed(2)} %; ${REFRESHES} refreshes, each ${cpu.refreshMs.toFixed(0)} ms; agent and its reader; peer column is the goal`));
+          out.push(result(`memory of the mounting process, ${AGENTS} agents (MB)`, mountRssMb(mnt), 300, 'MB', 'after the runs above; peer column is the goal at 200 agents'));
         }
       }, env);
     }
