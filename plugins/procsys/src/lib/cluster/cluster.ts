@@ -20,30 +20,73 @@ export interface ClusterOptions {
 
 /** The hosts of a merged view, in slot order: this one read in place, the others through their agents. */
 export class Cluster {
-  private constructor(readonly hosts: readonly Host[], readonly local: LocalHost, readonly remotes: readonly RemoteHost[]) {}
+  private members: { hosts: readonly Host[]; local: LocalHost; remotes: readonly RemoteHost[] };
+  private closed = false;
+
+  private constructor(private readonly options: ClusterOptions, private readonly limiter: Limiter) {
+    this.members = this.build(options.hosts, []);
+  }
+
+  get hosts(): readonly Host[] {
+    return this.members.hosts;
+  }
+
+  get local(): LocalHost {
+    return this.members.local;
+  }
+
+  get remotes(): readonly RemoteHost[] {
+    return this.members.remotes;
+  }
 
   /** Connects to every peer at once; without allowDown, one that does not answer fails the start. */
   static async open(options: ClusterOptions): Promise<Cluster> {
-    const limiter = new Limiter(options.maxInFlight);
-    let local: LocalHost | undefined;
-    const remotes: RemoteHost[] = [];
-    const hosts = options.hosts.map((spec, slot): Host => {
-      if (spec.name === options.localName) return (local = new LocalHost(spec.name, slot));
-      const remote = new RemoteHost(spec.name, spec.address!, slot, {
-        timeoutMs: options.timeoutMs, cacheTtlMs: options.cacheTtlMs, limiter, credentials: options.credentials, ...(options.log ? { log: options.log } : {}),
-      });
-      remotes.push(remote);
-      return remote;
-    });
-    const cluster = new Cluster(hosts, local!, remotes);
-    const results = await Promise.allSettled(remotes.map((r) => r.connect()));
+    const cluster = new Cluster(options, new Limiter(options.maxInFlight));
+    const results = await Promise.allSettled(cluster.remotes.map((r) => r.connect()));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed && !options.allowDown) {
       cluster.close();
       throw failed.reason;
     }
-    for (const remote of remotes) remote.startProbing();
+    for (const remote of cluster.remotes) remote.startProbing();
     return cluster;
+  }
+
+  /**
+   * The hosts for `specs` in slot order: a host already there with the same name, address and
+   * slot is kept (its connection, state and cache), any other is made new.
+   */
+  private build(specs: readonly PeerSpec[], current: readonly Host[]): { hosts: Host[]; local: LocalHost; remotes: RemoteHost[] } {
+    const options = this.options;
+    let local: LocalHost | undefined;
+    const remotes: RemoteHost[] = [];
+    const hosts = specs.map((spec, slot): Host => {
+      const kept = current[slot];
+      if (spec.name === options.localName) return (local = kept instanceof LocalHost && kept.name === spec.name ? kept : new LocalHost(spec.name, slot));
+      const remote = kept instanceof RemoteHost && kept.name === spec.name && kept.address === spec.address ? kept : new RemoteHost(spec.name, spec.address!, slot, {
+        timeoutMs: options.timeoutMs, cacheTtlMs: options.cacheTtlMs, limiter: this.limiter, credentials: options.credentials, ...(options.log ? { log: options.log } : {}),
+      });
+      remotes.push(remote);
+      return remote;
+    });
+    return { hosts, local: local!, remotes };
+  }
+
+  /**
+   * Takes a new host list (a cluster file changed): hosts kept in their slot go on as they
+   * were, new ones join as peers started with --allow-down do, the others are closed.
+   * Returns the names that joined and left.
+   */
+  replaceHosts(specs: readonly PeerSpec[]): { joined: string[]; left: string[] } {
+    if (this.closed) return { joined: [], left: [] };
+    const before = this.members;
+    const after = this.build(specs, before.hosts);
+    this.members = after;
+    const left = before.remotes.filter((r) => !after.remotes.includes(r));
+    const joined = after.remotes.filter((r) => !before.remotes.includes(r));
+    for (const remote of left) remote.close();
+    for (const remote of joined) void remote.connect().catch(() => undefined).finally(() => remote.startProbing());
+    return { joined: joined.map((r) => r.name), left: left.map((r) => r.name) };
   }
 
   byName(name: string): Host | undefined {
@@ -78,6 +121,7 @@ export class Cluster {
   }
 
   close(): void {
+    this.closed = true;
     for (const remote of this.remotes) remote.close();
   }
 }

@@ -1,6 +1,7 @@
 import type { FileSystem, FuseOptions } from '@kmx/core';
 import { CgroupMirror } from '../cgroup-view/cgroup-mirror.js';
 import { Cluster } from '../cluster/cluster.js';
+import { watchClusterFile } from '../cluster/membership.js';
 import { LocalProc } from '../proc/local-proc.js';
 import { channelCredentials } from '../rpc/credentials.js';
 import { Callers } from './callers.js';
@@ -41,13 +42,21 @@ export async function buildView(flags: ViewFlagValues, log?: (line: string) => v
     allowDown: flags['allow-down'] === true,
     ...(log ? { log } : {}),
   });
-  mirror.onDestroy.push(() => cluster.close());
+  // A cluster file is read again when it changes: hosts join and leave without a remount.
+  const stopWatching = flags.cluster ? watchClusterFile(flags.cluster, plan.localName, cluster, log ?? (() => undefined)) : () => undefined;
+  mirror.onDestroy.push(() => {
+    stopWatching();
+    cluster.close();
+  });
   return {
     filesystem: new ClusterView(cluster, mirror, callers, writable),
     mirror,
     fuseOptions: viewFuseOptions(writable, true),
     source: `proc of ${plan.hosts.map((h) => h.name).join(',')}`,
     cluster,
-    close: () => cluster.close(),
+    close: () => {
+      stopWatching();
+      cluster.close();
+    },
   };
 }

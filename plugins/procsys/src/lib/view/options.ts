@@ -32,7 +32,7 @@ export const agentFlags = {
 export const viewFlags = {
   ...securityFlags,
   peer: Flags.string({ description: 'A host to merge, as NAME=HOST:PORT (its agent: kmx procsys serve). Repeat for more.', multiple: true, multipleNonGreedy: true, exclusive: ['cluster'] }),
-  cluster: Flags.string({ description: 'JSON file listing the hosts: {"hosts": [{"name", "address"}, …], "certs": DIR}.' }),
+  cluster: Flags.string({ description: 'JSON file listing the hosts: {"hosts": [{"name", "address"}, …], "certs": DIR}. Checked every 2 s: hosts added join, hosts removed leave.' }),
   timeout: Flags.integer({ description: 'How long a read may wait for a host, in ms; a host that misses it is marked down.', default: DEFAULT_TIMEOUT_MS, min: 50, max: 60_000 }),
   'cache-ttl': Flags.integer({ description: 'How long remote answers are kept, in ms (0: not at all).', default: DEFAULT_CACHE_TTL_MS, min: 0, max: 60_000 }),
   'max-inflight': Flags.integer({ description: 'Requests in flight to all hosts together, at most.', default: DEFAULT_MAX_IN_FLIGHT, min: 1, max: 4096 }),
