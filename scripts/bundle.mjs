@@ -110,7 +110,10 @@ const [bundled] = (await build({
 })).outputFiles;
 // The first line names this build: a code cache made for another build is not used (V8 itself
 // compares only the source's length).
-await writeWhole(join(out, 'kmx.cjs'), `// kmx bundle ${createHash('sha256').update(bundled.contents).digest('hex')}\n${bundled.text}`);
+// ASCII only (a dependency has a raw control character in a regex): V8 then keeps the source as
+// one byte per character, and the loader reads it without decoding UTF-8.
+const ascii = bundled.text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+await writeWhole(join(out, 'kmx.cjs'), `// kmx bundle ${createHash('sha256').update(ascii).digest('hex')}\n${ascii}`);
 const commonjs = `${JSON.stringify({ type: 'commonjs' })}\n`;
 await writeWhole(join(out, 'load.js'), readFileSync(join(root, 'scripts', 'bundle', 'load.cjs')));
 await writeWhole(join(out, 'package.json'), commonjs);

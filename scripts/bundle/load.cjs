@@ -15,7 +15,7 @@ const vm = require('node:vm');
 
 const file = join(__dirname, 'kmx.cjs');
 const cacheFile = `${file}.cache`;
-const source = readFileSync(file, 'utf8');
+const source = readFileSync(file, 'latin1'); // ASCII (scripts/bundle.mjs)
 // The bundle's first line names its build; the cache starts with the line of the build it was
 // made from. V8 checks only that the source has the same length.
 const build = Buffer.from(source.slice(0, source.indexOf('\n') + 1));
