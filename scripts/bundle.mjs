@@ -112,7 +112,7 @@ const [bundled] = (await build({
 // compares only the source's length).
 // ASCII only (a dependency has a raw control character in a regex): V8 then keeps the source as
 // one byte per character, and the loader reads it without decoding UTF-8.
-const ascii = bundled.text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+const ascii = bundled.text.replace(/[^\t\n\r\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 await writeWhole(join(out, 'kmx.cjs'), `// kmx bundle ${createHash('sha256').update(ascii).digest('hex')}\n${ascii}`);
 const commonjs = `${JSON.stringify({ type: 'commonjs' })}\n`;
 await writeWhole(join(out, 'load.js'), readFileSync(join(root, 'scripts', 'bundle', 'load.cjs')));
