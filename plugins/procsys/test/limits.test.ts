@@ -51,6 +51,16 @@ describe('in-flight bound and cache', () => {
     assert.equal(loads, 5, 'TTL 0 caches nothing');
   });
 
+  it('drops answers nobody asks for again once they expire', async () => {
+    const cache = new TtlCache(50);
+    for (let i = 0; i < 100; i++) cache.put(`gone-${i}`, i);
+    assert.equal(cache.size, 100);
+    await sleep(60);
+    cache.put('new', 1);
+    assert.equal(cache.size, 1, 'the expired answers went with the next put');
+    assert.deepEqual(cache.peek('new'), { value: 1 });
+  });
+
   it('a scan answers from its batches while its reads go on, runs each batch once, and ends on a pause', async () => {
     const scan = new ScanSnapshot(50);
     assert.equal(scan.active, false, 'no scan before a listing');

@@ -8,6 +8,7 @@ type Entry = { at: number; ok: true; value: unknown } | { at: number; ok: false;
 export class TtlCache {
   private readonly entries = new Map<string, Entry>();
   private readonly pending = new Map<string, Promise<unknown>>();
+  private lastSweep = Date.now();
 
   constructor(readonly ttlMs: number, private readonly maxEntries = 200_000) {}
 
@@ -25,13 +26,32 @@ export class TtlCache {
 
   put(key: string, value: unknown): void {
     if (this.ttlMs <= 0) return;
-    if (this.entries.size >= this.maxEntries) this.entries.clear();
+    this.makeRoom();
     this.entries.set(key, { at: Date.now(), ok: true, value });
   }
 
   putError(key: string, error: unknown): void {
     if (this.ttlMs <= 0) return;
+    this.makeRoom();
     this.entries.set(key, { at: Date.now(), ok: false, error });
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * Drops expired answers once per TTL: the files of processes that ended are asked for no
+   * more, so they would stay until the bound otherwise (each refresh of a process table
+   * leaves some), and clears everything at the bound.
+   */
+  private makeRoom(): void {
+    const now = Date.now();
+    if (now - this.lastSweep >= this.ttlMs) {
+      this.lastSweep = now;
+      for (const [key, entry] of this.entries) if (now - entry.at >= this.ttlMs) this.entries.delete(key);
+    }
+    if (this.entries.size >= this.maxEntries) this.entries.clear();
   }
 
   /** The cached answer, or `load`'s (shared with any identical request in flight). */
