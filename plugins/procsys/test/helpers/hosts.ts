@@ -87,6 +87,7 @@ export async function withTestNet<T>(names: readonly string[], body: (net: TestN
       made.push(host.netns);
       const veth = `kmxtv${tag}${i}`;
       await must('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', host.netns]);
+      made.push(`veth:${veth}`);
       await must('ip', ['link', 'set', veth, 'master', bridge]);
       await must('ip', ['link', 'set', veth, 'up']);
       await must('ip', ['-n', host.netns, 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0']);
@@ -132,6 +133,8 @@ export async function withTestNet<T>(names: readonly string[], body: (net: TestN
     for (const node of nodes) await node.stop();
     for (const name of made.reverse()) {
       if (name === 'bridge') await must('ip', ['link', 'del', bridge]).catch(() => undefined);
+      // Deleted here, not with its namespace: that goes later, and a next test of this process would reuse the name.
+      else if (name.startsWith('veth:')) await must('ip', ['link', 'del', name.slice(5)]).catch(() => undefined);
       else await must('ip', ['netns', 'del', name]).catch(() => undefined);
     }
   }
