@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Attr, DirEntry } from '@kmx/core';
-import { PATHS_PER_BATCH, SCANNED_FILES, processFileAttr, scanBatches } from '../src/lib/cluster/process-files.js';
+import { PATHS_PER_BATCH, PROCESS_FILE_VALID_S, SCANNED_FILES, processFileAttr, scanBatches } from '../src/lib/cluster/process-files.js';
 
 const time = { sec: 1_700_000_000, nsec: 5 };
 const dirAttr: Attr = { mode: 0o40555, nlink: 9, uid: 1000, gid: 1000, size: 0, atime: time, mtime: time, ctime: time };
@@ -11,7 +11,7 @@ const names = new Set(['stat', 'status', 'cmdline', 'statm', 'environ', 'fd', 't
 describe('procsys: what a scan knows of a process\'s files without asking', () => {
   it('fixed-mode files take the process directory\'s owner and times, with the kernel\'s mode', () => {
     for (const file of ['stat', 'status', 'cmdline', 'statm']) {
-      assert.deepEqual(processFileAttr(`/42/${file}`, listing, names), { ...dirAttr, mode: 0o100444, nlink: 1, size: 0 });
+      assert.deepEqual(processFileAttr(`/42/${file}`, listing, names), { ...dirAttr, mode: 0o100444, nlink: 1, size: 0, validSeconds: PROCESS_FILE_VALID_S });
     }
     assert.equal(processFileAttr('/42/environ', listing, names)?.mode, 0o100400);
   });

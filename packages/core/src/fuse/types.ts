@@ -28,6 +28,12 @@ export interface Attr {
   atime: Timespec;
   mtime: Timespec;
   ctime: Timespec;
+  /**
+   * How long (seconds) the kernel may keep this name and these attributes, where the
+   * filesystem knows better than the mount's entry and attribute timeouts. The libfuse3
+   * engine honours it; fuse-native has only the mount's timeouts.
+   */
+  validSeconds?: number;
 }
 
 export interface DirEntry {

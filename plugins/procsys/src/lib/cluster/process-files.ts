@@ -1,4 +1,5 @@
 import { SysError, type Attr, type DirEntry } from '@kmx/core';
+import { SCAN_WINDOW_MS } from './scan-snapshot.js';
 
 /** What `ps` and `top` read of every process: a scan fetches these for all processes at once. */
 export const SCANNED_FILES = ['stat', 'status', 'cmdline', 'statm'] as const;
@@ -17,6 +18,13 @@ const FIXED_MODES: ReadonlyMap<string, number> = new Map([
 const PROCESS_FILE = /^\/(\d+)\/([^/]+)$/;
 
 /**
+ * How long the kernel may keep these names and attributes: a process's files are there as
+ * long as it is (once it ends, opening one fails), so the next refreshes of `ps` or `top` skip
+ * the lookups. The process directory itself keeps the mount's timeout.
+ */
+export const PROCESS_FILE_VALID_S = SCAN_WINDOW_MS / 1000;
+
+/**
  * The attributes of `/PID/NAME` known without asking the host, from its /proc listing (the
  * process directory's owner and times) and the names every process directory holds:
  * a fixed-mode file's attributes, ENOENT (thrown) for a name no process directory has, or
@@ -28,7 +36,7 @@ export function processFileAttr(path: string, listing: readonly DirEntry[] | und
   const dir = listing.find((e) => e.name === match[1])?.attr;
   if (!dir) return undefined;
   const mode = FIXED_MODES.get(match[2]!);
-  if (mode !== undefined) return { ...dir, mode, nlink: 1, size: 0 };
+  if (mode !== undefined) return { ...dir, mode, nlink: 1, size: 0, validSeconds: PROCESS_FILE_VALID_S };
   if (processDirNames && !processDirNames.has(match[2]!)) throw SysError.of('ENOENT', 'lookup', path);
   return undefined;
 }

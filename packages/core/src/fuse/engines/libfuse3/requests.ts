@@ -167,7 +167,7 @@ export class Requests {
   replyAttr(req: Pointer, node: Node, attr: Attr): void {
     this.stat.u32.fill(0);
     writeStat(this.stat.u32, 0, attr, this.stIno(node, attr));
-    if (this.take(req)) this.lib.reply_attr(req, this.stat.buffer, this.timeouts.attr);
+    if (this.take(req)) this.lib.reply_attr(req, this.stat.buffer, attr.validSeconds ?? this.timeouts.attr);
   }
 
   replyOpen(req: Pointer, fh: number, bits: number): void {
@@ -202,8 +202,8 @@ export class Requests {
     u32.fill(0);
     put64(u32, 0, node.id);
     writeStat(u32, ENTRY_STAT_BASE, attr, this.stIno(node, attr));
-    f64[ENTRY_ATTR_TIMEOUT] = this.timeouts.attr;
-    f64[ENTRY_ENTRY_TIMEOUT] = this.timeouts.entry;
+    f64[ENTRY_ATTR_TIMEOUT] = attr.validSeconds ?? this.timeouts.attr;
+    f64[ENTRY_ENTRY_TIMEOUT] = attr.validSeconds ?? this.timeouts.entry;
   }
 
   private fillOpen(fh: number, bits: number): void {
