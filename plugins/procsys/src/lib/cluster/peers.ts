@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { KmxError, UsageError } from '@kmx/core';
 import { MAX_HOSTS } from '../merge/pid-space.js';
@@ -17,6 +18,16 @@ export interface ClusterFile {
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/**
+ * This machine's name when none is given: the kernel's host name (`short`: its first label); or
+ * "localhost", as systemd falls back, where it was never set ("(none)") or is no usable name.
+ */
+export function defaultHostName(options: { short?: boolean; kernelName?: string } = {}): string {
+  const kernelName = options.kernelName ?? hostname();
+  const name = options.short ? kernelName.split('.')[0] ?? '' : kernelName;
+  return NAME.test(name) ? name : 'localhost';
+}
 
 export function checkName(name: string, what = 'host name'): string {
   if (!NAME.test(name)) throw new UsageError(`invalid ${what} "${name}"`, 'use letters, digits, ".", "_" and "-" (at most 63), starting with a letter or digit');

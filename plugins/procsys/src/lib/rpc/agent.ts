@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
-import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { KmxError, SysError } from '@kmx/core';
 import { LocalProc, WHOLE_FILE_LIMIT } from '../proc/local-proc.js';
+import { defaultHostName } from '../cluster/peers.js';
 import { agentPath } from './access-policy.js';
 import { ProcHostService, type ListReply, type ProcHostServer, type ReadReply } from './generated/procsys.js';
 import { KEEPALIVE_OPTIONS } from './channel-options.js';
@@ -155,7 +155,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const proc = options.proc ?? new LocalProc();
   const reader = options.reader ?? await ProcReader.start(options.readAs ?? resolveReadAs(), { root: proc.root, ...(options.log ? { log: options.log } : {}) });
   const server = new grpc.Server({ ...KEEPALIVE_OPTIONS, 'grpc.max_receive_message_length': 1024 * 1024, 'grpc.max_send_message_length': MAX_MESSAGE });
-  server.addService(ProcHostService, agentHandlers(reader, { name: options.name ?? hostname(), proc, writableKeys: options.writableKeys, revoked: options.revoked }));
+  server.addService(ProcHostService, agentHandlers(reader, { name: options.name ?? defaultHostName(), proc, writableKeys: options.writableKeys, revoked: options.revoked }));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(options.listen, options.credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
   }).catch(async (err: unknown) => {

@@ -1,7 +1,6 @@
-import { hostname } from 'node:os';
 import { Flags } from '@oclif/core';
 import { UsageError, type FuseOptions } from '@kmx/core';
-import { checkName, hostList, parsePeer, readClusterFile, type PeerSpec } from '../cluster/peers.js';
+import { checkName, defaultHostName, hostList, parsePeer, readClusterFile, type PeerSpec } from '../cluster/peers.js';
 import { join } from 'node:path';
 import { tlsFilesIn, type Security } from '../rpc/credentials.js';
 import { REVOKED_FILE } from '../rpc/revocation.js';
@@ -72,7 +71,7 @@ export function cgroupViewFlag(byDefault: boolean) {
 }
 
 export function localName(flags: SecurityFlagValues): string {
-  return checkName(flags.name ?? hostname().split('.')[0]!, 'host name (--name)');
+  return flags.name === undefined ? defaultHostName({ short: true }) : checkName(flags.name, 'host name (--name)');
 }
 
 /** TLS files from --certs (or the cluster file's "certs") or --ca/--cert/--key; plain TCP only with --insecure. */
