@@ -5,8 +5,9 @@
 //
 // A missing cache, or one made for another build of the bundle or refused by V8 (another Node),
 // is written again when the process exits, where the process may write beside the bundle (root
-// in an installed copy, the developer in a checkout). KMX_CODE_CACHE=refresh writes it in any case: the build runs a few commands so,
-// which makes the cache hold the code they ran, and not only the bundle's top level.
+// in an installed copy, the developer in a checkout). KMX_CODE_CACHE=refresh writes it in any
+// case: the build runs a few commands so, which makes the cache hold the code they ran, and not
+// only the bundle's top level.
 const { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { dirname, join } = require('node:path');
