@@ -13,6 +13,7 @@ import { promptPassword, readPasswordLine } from '../ssh/password.js';
 import { formatTarget, parseTarget, type RemoteTarget } from '../ssh/target.js';
 import { connectVia, viaCommandLine } from '../via/command.js';
 import { connectDirect } from '../via/direct.js';
+import { shellQuote } from '../child/shell.js';
 import type { SftpOptions } from './options.js';
 
 /** Everything `kmx sftp mount` decided before connecting. */
@@ -101,8 +102,6 @@ async function sshOptions(target: RemoteTarget, input: PlanInput): Promise<SshOp
   };
 }
 
-const quote = (text: string): string => `'${text.replaceAll("'", "'\\''")}'`;
-
 /**
  * sshfs's -o ssh_command: that program is ssh, run as sshfs runs it, and SFTP is spoken over
  * its stdin and stdout. It asks its own questions (host keys, passwords) and reads its own
@@ -121,7 +120,7 @@ function sshCommandLine(target: RemoteTarget, input: PlanInput): string {
   ];
   const server = o.sftpServer ?? 'sftp';
   const remote = server.includes('/') ? ['--', target.host, server] : ['-s', '--', target.host, server];
-  return [o.sshCommand!, ...[...args, ...remote].map(quote)].join(' ');
+  return [o.sshCommand!, ...[...args, ...remote].map(shellQuote)].join(' ');
 }
 
 export async function planMount(input: PlanInput): Promise<MountPlan> {

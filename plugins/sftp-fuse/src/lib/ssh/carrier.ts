@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { connect as tcpConnect } from 'node:net';
 import { Duplex } from 'node:stream';
 import { KmxError } from '@kmx/core';
+import { shellQuote, watchComplaints } from '../child/shell.js';
 
 /** The byte stream SSH runs over: a TCP connection, or a proxy command's stdin and stdout. */
 export interface Carrier {
@@ -37,10 +38,6 @@ export interface Route {
 
 /** How long a proxy command that closed its stream may take to exit and say why. */
 const PROXY_EXIT_WAIT_MS = 2000;
-
-function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", "'\\''")}'`;
-}
 
 /** ProxyCommand's %-tokens (ssh_config(5)): %h %p %r %n %%. */
 export function expandProxyTokens(command: string, route: Pick<Route, 'host' | 'port' | 'user' | 'alias'>): string {
@@ -103,20 +100,13 @@ export function openCarrier(route: Route, log: (line: string) => void): Carrier 
   const via = route.proxyJump ? `ProxyJump ${route.proxyJump}` : 'ProxyCommand';
   // "exec", as ssh runs it: the proxy is the child itself, so stopping it stops the proxy.
   const child = spawn('/bin/sh', ['-c', `exec ${proxy}`], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let lastError = '';
-  let up = false;
-  child.stderr.on('data', (d: Buffer) => {
-    for (const line of d.toString().split('\n').map((l) => l.trim()).filter(Boolean)) {
-      lastError = line;
-      if (up) log(`${via}: ${line}`);
-    }
-  });
+  const complaints = watchComplaints(child.stderr, log, via);
   const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
   stream.on('error', () => undefined); // reported through the child's exit
   const failures: Array<(error: KmxError) => void> = [];
   let failure: KmxError | undefined;
   const fail = (why: string): void => {
-    failure ??= new KmxError(`${via} to ${route.host}:${route.port} ${why}${lastError ? `: ${lastError}` : ''}`, { hint: `check it: ${proxy}` });
+    failure ??= new KmxError(`${via} to ${route.host}:${route.port} ${why}${complaints.last() ? `: ${complaints.last()}` : ''}`, { hint: `check it: ${proxy}` });
     for (const listener of failures.splice(0)) listener(failure);
   };
   child.once('error', (err) => fail(`could not start (${err.message})`));
@@ -134,9 +124,7 @@ export function openCarrier(route: Route, log: (line: string) => void): Carrier 
         resolve(f);
       });
     }),
-    established: () => {
-      up = true;
-    },
+    established: () => complaints.established(),
     close: () => {
       stream.destroy();
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

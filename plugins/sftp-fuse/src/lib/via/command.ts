@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { KmxError } from '@kmx/core';
+import { shellQuote, watchComplaints } from '../child/shell.js';
 import type { SftpSession } from '../protocol/session.js';
 import { startSession } from './session-start.js';
 
 /** `{host}` in a --via command line becomes the host, quoted for the shell. */
 export function viaCommandLine(template: string, host: string): string {
-  const quoted = `'${host.replaceAll("'", "'\\''")}'`;
-  return template.replaceAll('{host}', quoted);
+  return template.replaceAll('{host}', shellQuote(host));
 }
 
 /**
@@ -16,15 +16,7 @@ export function viaCommandLine(template: string, host: string): string {
  */
 export function connectVia(commandLine: string, log: (line: string) => void, timeoutMs: number): Promise<SftpSession> {
   const child = spawn('/bin/sh', ['-c', commandLine], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let lastError = '';
-  let up = false;
-  // Until the session starts, the command's complaints belong in the error message, not the log.
-  child.stderr.on('data', (d: Buffer) => {
-    for (const line of d.toString().split('\n').filter((l) => l.trim())) {
-      lastError = line.trim();
-      if (up) log(`via: ${lastError}`);
-    }
-  });
+  const complaints = watchComplaints(child.stderr, log, 'via');
   const stop = (): void => {
     child.stdin.destroy();
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -37,16 +29,16 @@ export function connectVia(commandLine: string, log: (line: string) => void, tim
   const { session, started, fail } = startSession(child.stdout, child.stdin, {
     stop,
     timeoutMs,
-    error: (why) => new KmxError(`the --via command ${why}${lastError ? `: ${lastError}` : ''}`, { hint: `check the command: ${commandLine}` }),
+    error: (why) => new KmxError(`the --via command ${why}${complaints.last() ? `: ${complaints.last()}` : ''}`, { hint: `check the command: ${commandLine}` }),
   });
   child.on('error', (err) => fail(`could not start (${err.message})`));
-  // 'close' comes after stderr has drained, so the reason is in lastError by then.
+  // 'close' comes after stderr has drained, so the reason is among the complaints by then.
   child.on('close', (code, signal) => {
     fail(`exited (${signal ?? `exit code ${code}`}) before speaking SFTP`);
     session.close(`the --via command exited (${signal ?? `exit code ${code}`})`);
   });
   return started.then((s) => {
-    up = true;
+    complaints.established();
     return s;
   });
 }
