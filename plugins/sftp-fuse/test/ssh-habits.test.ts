@@ -8,7 +8,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { atTerminal, freePort, kmxBin, mountsUnder, temporaryDirectory, withTestMount } from '@kmx/core/testing';
+import { atTerminal, freePort, kmxBin, mountsUnder, temporaryDirectory, withTestMount, type Keystrokes } from '@kmx/core/testing';
 import { startSshd, type TestSshd } from '../src/testing/index.js';
 import { execute, kmx, SFTP_SERVER } from './support.js';
 
@@ -102,11 +102,12 @@ describe('kmx sftp mount, as sshfs users type it', () => {
   it('asks about an unknown host key at a terminal, as ssh does: yes records it hashed, no refuses, the fingerprint accepts', () => temporaryDirectory((dir) => withServers(dir, async ({ target, config, srv }) => {
     const fingerprint = (await execute('ssh-keygen', ['-l', '-f', join(target.dir, 'host_ed25519.pub')])).stdout.split(' ')[1]!;
     const fresh = join(dir, 'fresh_known_hosts');
-    const mountAtTerminal = async (answer: string, extra: string[] = []): Promise<{ code: number | null; shown: string; mnt: string }> => {
-      const mnt = join(dir, `mnt-${answer.length}-${extra.length}`);
+    let mounts = 0;
+    const mountAtTerminal = async (answer: string, extra: string[] = [], steps: Keystrokes[] = [{ after: '(yes/no/[fingerprint])? ', type: `${answer}\r` }]): Promise<{ code: number | null; shown: string; mnt: string }> => {
+      const mnt = join(dir, `mnt-${mounts++}`);
       await mkdir(mnt);
       const r = await atTerminal([process.execPath, kmxBin(), 'sftp', 'mount', '--daemon', '-F', config, '-o', `UserKnownHostsFile=${fresh}`, '-o', 'BatchMode=no', ...extra, `target:${srv}`, mnt],
-        [{ after: '(yes/no/[fingerprint])? ', type: `${answer}\r` }], { env: ENV(dir) });
+        steps, { env: ENV(dir) });
       return { code: r.code, shown: r.stdout, mnt };
     };
     const no = await mountAtTerminal('no');
@@ -114,6 +115,25 @@ describe('kmx sftp mount, as sshfs users type it', () => {
     assert.match(no.shown, /ED25519 key fingerprint is SHA256:/);
     assert.match(no.shown, /kmx: host key verification failed: the host key of \[127\.0\.0\.1\]:\d+ was not accepted/);
     assert.deepEqual(await mountsUnder(no.mnt), []);
+    // Walked away from: Ctrl-C, or the end of input; a wrong fingerprint is asked about again.
+    const question = '(yes/no/[fingerprint])? ';
+    const interrupted = await mountAtTerminal('', [], [{ after: question, type: '\x03' }]);
+    assert.equal(interrupted.code, 130, interrupted.shown);
+    assert.match(interrupted.shown, /kmx: interrupted/);
+    const ended = await mountAtTerminal('', [], [{ after: question, type: '\x04' }]);
+    assert.notEqual(ended.code, 0);
+    assert.match(ended.shown, /kmx: host key verification failed: no answer \(end of input\)/);
+    const mistyped = await mountAtTerminal('', [], [{ after: question, type: 'SHA256:not-it\r' }, { after: 'or the fingerprint: ', type: '\x04' }]);
+    assert.match(mistyped.shown, /The fingerprint does not match\. Please type 'yes', 'no' or the fingerprint: /);
+    assert.match(mistyped.shown, /kmx: host key verification failed: no answer \(end of input\)/);
+    // Typed ahead of the question: the end of input is the answer to the next one, not a crash.
+    const ahead = await mountAtTerminal('', [], [{ after: question, type: 'SHA256:not-it\r\x04' }]);
+    assert.match(ahead.shown, /kmx: host key verification failed: no answer \(end of input\)/);
+    for (const r of [interrupted, ended, mistyped, ahead]) {
+      assert.doesNotMatch(r.shown, /\n\s+at /, 'no stack trace');
+      assert.deepEqual(await mountsUnder(r.mnt), []);
+    }
+    assert.equal(await readFile(fresh, 'utf8').catch(() => ''), '', 'nothing recorded');
     const yes = await mountAtTerminal('yes');
     assert.equal(yes.code, 0, yes.shown);
     await kmx(['umount', yes.mnt]);

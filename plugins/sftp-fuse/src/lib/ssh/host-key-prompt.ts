@@ -13,15 +13,21 @@ export async function askAboutHostKey(name: string, blob: Buffer): Promise<boole
   const print = fingerprint(blob);
   process.stderr.write(`The authenticity of host '${name}' can't be established.\n${type} key fingerprint is ${print}.\n`);
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  // The end of input or Ctrl-C ends the questions, whichever one is being asked (or is next).
+  let gone: KmxError | undefined;
+  const abandoned = new Promise<never>((_, reject) => {
+    const end = (error: KmxError): void => {
+      gone ??= error;
+      reject(gone);
+    };
+    rl.once('close', () => end(new KmxError('host key verification failed: no answer (end of input)')));
+    rl.once('SIGINT', () => end(new KmxError('interrupted', { exitCode: 130 })));
+  });
+  const ask = (question: string): Promise<string> => (gone ? Promise.reject(gone) : Promise.race([rl.question(question), abandoned]));
   try {
     let question = 'Are you sure you want to continue connecting (yes/no/[fingerprint])? ';
     for (let i = 0; i < MAX_TRIES; i++) {
-      const answer = await new Promise<string>((resolve, reject) => {
-        rl.once('close', () => reject(new KmxError('host key verification failed: no answer (end of input)')));
-        rl.once('SIGINT', () => reject(new KmxError('interrupted', { exitCode: 130 })));
-        rl.question(question).then(resolve, reject);
-      });
-      const said = answer.trim();
+      const said = (await ask(question)).trim();
       if (said.toLowerCase() === 'yes') return true;
       if (said.toLowerCase() === 'no') return false;
       if (said === print) return true;
