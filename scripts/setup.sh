@@ -10,7 +10,8 @@ PACKAGES="fuse3 libfuse2 libfuse3-3 libfuse3-dev gcc make python3 libssl3 libssl
   openssh-client openssh-server openssh-sftp-server sshfs \
   nfs-ganesha nfs-ganesha-vfs libnfs13 libnfs-utils rpcbind \
   gocryptfs encfs lxcfs net-tools iproute2 util-linux graphviz rsync psmisc procps attr \
-  qemu-system-x86 busybox-static xz-utils bash-completion zsh"
+  qemu-system-x86 busybox-static xz-utils bash-completion zsh \
+  chromium samba smbclient libsmbclient smbnetfs cifs-utils dnsmasq-base"
 
 missing=""
 for p in $PACKAGES; do
