@@ -2,13 +2,13 @@ import { Args, Flags } from '@oclif/core';
 import { MountCommand, canonicalMountpoint } from '@kmx/core';
 import { serveAgent } from '../../lib/rpc/serve-agent.js';
 import { buildView } from '../../lib/view/build-view.js';
-import { agentFlags, cgroupViewFlag, planView, viewFlags, viewFuseOptions } from '../../lib/view/options.js';
+import { agentFlags, cgroupViewFlag, isMerged, planView, viewFlags, viewFuseOptions } from '../../lib/view/options.js';
 
 export default class Mount extends MountCommand {
   static override summary = 'Mount a mirror of /proc: this host\'s, or several hosts\' merged.';
   static override description = `Alone, the mount mirrors this host's /proc: names, modes, owners, link targets and contents as /proc gives them, with "self", "thread-self" and "net" resolved for the process that reads them. Read-only unless --writable.
 
-With --peer or --cluster, it merges hosts that run "kmx procsys serve": /hosts/NAME/ holds each host's whole /proc; loadavg, uptime, meminfo, stat, cpuinfo and net/{dev,route,arp,tcp,udp} are merged; every host's processes appear as /PID, host number k (its place in the list, this host first unless listed) owning pids k*4194304 + pid; /status shows which hosts answer. A host that is down or slow never holds up a read: reads wait at most --timeout, and the view answers with the hosts that answered.
+With --peer, --cluster or --srv (DNS SRV records), it merges hosts that run "kmx procsys serve": /hosts/NAME/ holds each host's whole /proc; loadavg, uptime, meminfo, stat, cpuinfo and net/{dev,route,arp,tcp,udp} are merged; every host's processes appear as /PID, host number k (its place in the list, this host first unless listed) owning pids k*4194304 + pid; /status shows which hosts answer. A host that is down or slow never holds up a read: reads wait at most --timeout, and the view answers with the hosts that answered.
 
 --serve also serves this host to the others (peer-to-peer: every node mounts and serves). Runs in the foreground until interrupted or unmounted; --daemon detaches once the mount answers.`;
 
@@ -35,7 +35,7 @@ With --peer or --cluster, it merges hosts that run "kmx procsys serve": /hosts/N
     const log = (line: string): void => {
       process.stderr.write(`kmx procsys: ${line}\n`);
     };
-    const merged = Boolean(flags.peer?.length || flags.cluster);
+    const merged = isMerged(flags);
     await this.serve({
       plugin: 'procsys',
       source: merged ? 'proc (merged)' : 'proc',

@@ -6,7 +6,7 @@ import { cgroupViewFlag, viewFlags } from '../../lib/view/options.js';
 
 export default class Run extends KmxCommand {
   static override summary = 'Run a command with a procsys view over /proc (ps, free, netstat, route … see it).';
-  static override description = `The command runs in a private mount namespace where the view covers /proc; nothing changes for other processes. With --mount it uses a running kmx procsys mount; otherwise it mounts a view for the command's lifetime: this host's alone, or merged with --peer/--cluster (the flags of kmx procsys mount). This host's view is cgroup-aware, as lxcfs: meminfo, swaps, cpuinfo, stat, uptime, loadavg and diskstats tell each reader its own cgroup's limits and use (--no-cgroup-view: the host's).
+  static override description = `The command runs in a private mount namespace where the view covers /proc; nothing changes for other processes. With --mount it uses a running kmx procsys mount; otherwise it mounts a view for the command's lifetime: this host's alone, or merged with --peer, --cluster or --srv (the flags of kmx procsys mount). This host's view is cgroup-aware, as lxcfs: meminfo, swaps, cpuinfo, stat, uptime, loadavg and diskstats tell each reader its own cgroup's limits and use (--no-cgroup-view: the host's).
 Exits with the command's exit code. ifconfig and netstat -i also ask the kernel by ioctl, which knows only this host's interfaces: in a merged view they show this host's interfaces until they reach another host's one, then fail with "Device not found" (docs/procsys.md).`;
 
   static override examples = [
@@ -21,7 +21,7 @@ Exits with the command's exit code. ifconfig and netstat -i also ask the kernel 
   static override flags = {
     ...viewFlags,
     'cgroup-view': cgroupViewFlag(true),
-    mount: Flags.string({ description: 'Use this existing kmx procsys mount instead of mounting one.', exclusive: ['peer', 'cluster'] }),
+    mount: Flags.string({ description: 'Use this existing kmx procsys mount instead of mounting one.', exclusive: ['peer', 'cluster', 'srv'] }),
   };
 
   async run(): Promise<void> {

@@ -1,6 +1,8 @@
 import { statSync } from 'node:fs';
+import type { Resolver } from 'node:dns/promises';
 import type { Cluster } from './cluster.js';
-import { hostList, readClusterFile } from './peers.js';
+import { hostList, readClusterFile, type PeerSpec } from './peers.js';
+import { placeHosts, resolveSrvPeers } from './srv.js';
 
 /** How often a cluster file is checked for changes: hosts join and leave within this. */
 export const CLUSTER_FILE_PERIOD_MS = 2000;
@@ -13,6 +15,12 @@ function signature(path: string): string {
   } catch (err) {
     return `missing:${(err as { code?: string }).code ?? ''}`;
   }
+}
+
+/** Gives the cluster a new host list and logs who joined and left (`what` says where it came from). */
+function takeHosts(cluster: Cluster, specs: readonly PeerSpec[], what: string, log: (line: string) => void): void {
+  const { joined, left } = cluster.replaceHosts(specs);
+  if (joined.length || left.length) log(`${what}: ${joined.length ? `joined ${joined.join(', ')}` : ''}${joined.length && left.length ? '; ' : ''}${left.length ? `left ${left.join(', ')}` : ''}`);
 }
 
 /**
@@ -28,11 +36,47 @@ export function watchClusterFile(path: string, localName: string, cluster: Clust
     if (now === seen) return;
     seen = now;
     try {
-      const { joined, left } = cluster.replaceHosts(hostList(localName, readClusterFile(path).hosts));
-      if (joined.length || left.length) log(`cluster file ${path} changed: ${joined.length ? `joined ${joined.join(', ')}` : ''}${joined.length && left.length ? '; ' : ''}${left.length ? `left ${left.join(', ')}` : ''}`);
+      takeHosts(cluster, hostList(localName, readClusterFile(path).hosts), `cluster file ${path} changed`, log);
     } catch (err) {
       log(`cluster file ${path} changed but was not taken: ${err instanceof Error ? err.message : String(err)}; the hosts stay as they were`);
     }
+  }, periodMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** The cluster's hosts as specs, in slot order. */
+function currentSpecs(cluster: Cluster): PeerSpec[] {
+  return cluster.statuses().map((s) => (s.name === cluster.local.name ? { name: s.name } : { name: s.name, address: s.address }));
+}
+
+/**
+ * Looks `service` up again every `periodMs`: hosts it lists join, hosts it no longer lists
+ * leave (all of them when the name has no records), hosts still listed keep their slot.
+ * When DNS does not answer, the hosts stay as they were (one log line until it answers
+ * again). Returns the function that stops watching.
+ */
+export function watchSrv(service: string, resolver: Resolver, localName: string, cluster: Cluster, log: (line: string) => void, periodMs: number): () => void {
+  let busy = false;
+  let failing = false;
+  let lastSkipped = '';
+  const lookUp = async (): Promise<void> => {
+    try {
+      const { peers, skipped } = await resolveSrvPeers(service, resolver);
+      if (failing) log(`SRV ${service} answers again`);
+      failing = false;
+      if (skipped.length && skipped.join('\n') !== lastSkipped) log(`SRV ${service}: left out ${skipped.join('; ')}`);
+      lastSkipped = skipped.join('\n');
+      takeHosts(cluster, placeHosts(currentSpecs(cluster), peers, localName), `SRV ${service} changed`, log);
+    } catch (err) {
+      if (!failing) log(`${err instanceof Error ? err.message : String(err)}; the hosts stay as they were`);
+      failing = true;
+    }
+  };
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void lookUp().finally(() => (busy = false));
   }, periodMs);
   timer.unref();
   return () => clearInterval(timer);

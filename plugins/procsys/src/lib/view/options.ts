@@ -9,6 +9,7 @@ import { REVOKED_FILE } from '../rpc/revocation.js';
 export const DEFAULT_TIMEOUT_MS = 1000;
 export const DEFAULT_CACHE_TTL_MS = 1000;
 export const DEFAULT_MAX_IN_FLIGHT = 64;
+export const DEFAULT_SRV_PERIOD_S = 30;
 
 /** How hosts authenticate: shared by mount, run and serve. */
 export const securityFlags = {
@@ -30,8 +31,11 @@ export const agentFlags = {
 /** Which hosts a view merges, and how it reads them: shared by mount and run. */
 export const viewFlags = {
   ...securityFlags,
-  peer: Flags.string({ description: 'A host to merge, as NAME=HOST:PORT (its agent: kmx procsys serve). Repeat for more.', multiple: true, multipleNonGreedy: true, exclusive: ['cluster'] }),
-  cluster: Flags.string({ description: 'JSON file listing the hosts: {"hosts": [{"name", "address"}, …], "certs": DIR}. Checked every 2 s: hosts added join, hosts removed leave.' }),
+  peer: Flags.string({ description: 'A host to merge, as NAME=HOST:PORT (its agent: kmx procsys serve). Repeat for more.', multiple: true, multipleNonGreedy: true, exclusive: ['cluster', 'srv'] }),
+  cluster: Flags.string({ description: 'JSON file listing the hosts: {"hosts": [{"name", "address"}, …], "certs": DIR}. Checked every 2 s: hosts added join, hosts removed leave.', exclusive: ['srv'] }),
+  srv: Flags.string({ description: 'A DNS SRV name listing the hosts (as a Kubernetes headless Service or Consul serves one: _kmx._tcp.procsys.default.svc.cluster.local); each target\'s first label is the host\'s name. Looked up again every --srv-period.' }),
+  'dns-server': Flags.string({ description: 'The DNS server to ask for --srv, as IP or IP:PORT (default: the system\'s resolvers).', dependsOn: ['srv'] }),
+  'srv-period': Flags.integer({ description: 'How often --srv is looked up again, in seconds: hosts join and leave within it.', default: DEFAULT_SRV_PERIOD_S, min: 1, max: 3600 }),
   timeout: Flags.integer({ description: 'How long a read may wait for a host, in ms; a host that misses it is marked down.', default: DEFAULT_TIMEOUT_MS, min: 50, max: 60_000 }),
   'cache-ttl': Flags.integer({ description: 'How long remote answers are kept, in ms (0: not at all).', default: DEFAULT_CACHE_TTL_MS, min: 0, max: 60_000 }),
   'max-inflight': Flags.integer({ description: 'Requests in flight to all hosts together, at most.', default: DEFAULT_MAX_IN_FLIGHT, min: 1, max: 4096 }),
@@ -52,6 +56,9 @@ export interface SecurityFlagValues {
 export interface ViewFlagValues extends SecurityFlagValues {
   peer?: string[] | undefined;
   cluster?: string | undefined;
+  srv?: string | undefined;
+  'dns-server'?: string | undefined;
+  'srv-period': number;
   timeout: number;
   'cache-ttl': number;
   'max-inflight': number;
@@ -89,21 +96,28 @@ export function securityOf(flags: SecurityFlagValues, certsFromCluster?: string)
 }
 
 export interface ViewPlan {
-  /** The hosts in slot order; undefined for a single-host mirror. */
+  /** The hosts in slot order; undefined for a single-host mirror, or until --srv is looked up. */
   hosts: PeerSpec[] | undefined;
+  /** --srv: the hosts come from DNS. */
+  srv: string | undefined;
   localName: string;
   certsFromCluster: string | undefined;
 }
 
-/** Which hosts the view holds: --peer flags, or a cluster file, or none (this host alone). */
+/** Which hosts the view holds: --peer flags, a cluster file, an SRV name, or none (this host alone). */
 export function planView(flags: ViewFlagValues): ViewPlan {
   const name = localName(flags);
   if (flags.cluster) {
     const file = readClusterFile(flags.cluster);
-    return { hosts: hostList(name, file.hosts), localName: name, certsFromCluster: file.certs };
+    return { hosts: hostList(name, file.hosts), srv: undefined, localName: name, certsFromCluster: file.certs };
   }
-  if (flags.peer?.length) return { hosts: hostList(name, flags.peer.map(parsePeer)), localName: name, certsFromCluster: undefined };
-  return { hosts: undefined, localName: name, certsFromCluster: undefined };
+  if (flags.peer?.length) return { hosts: hostList(name, flags.peer.map(parsePeer)), srv: undefined, localName: name, certsFromCluster: undefined };
+  return { hosts: undefined, srv: flags.srv, localName: name, certsFromCluster: undefined };
+}
+
+/** Whether the flags ask for a merged view (other hosts) rather than this host's mirror. */
+export function isMerged(flags: ViewFlagValues): boolean {
+  return Boolean(flags.peer?.length || flags.cluster || flags.srv);
 }
 
 /** FUSE options of a view: direct_io (proc files have no size), read-only unless --writable. */
