@@ -1,0 +1,86 @@
+import { describeFailure, getJson, type Session } from '../api.js';
+import { append, clear, details, el, table } from '../dom.js';
+import { notify, type ViewHandle } from '../shell.js';
+
+// The namespaces view: the graph viewer the namespaces plugin builds (loaded from this origin),
+// with the selected namespace's details beside it; without that viewer, a table of `kmx ns
+// list`. `q` in the viewer closes it (back to the overview).
+
+/** A variable, not a literal: the bundler leaves the import to the browser. */
+const GRAPH_VIEWER_URL: string = '/assets/ns/graph-viewer.js';
+
+interface GraphViewer {
+  refresh(): Promise<void>;
+  destroy(): void;
+}
+
+interface GraphViewerModule {
+  mountGraphViewer(container: HTMLElement, options: { load(): Promise<unknown>; onSelect?(nodeId: string | null): void; onClose?(): void; refreshSeconds?: number }): GraphViewer;
+}
+
+interface ListedNamespace {
+  ns: number;
+  type: string;
+  nprocs?: number;
+  pid: number | null;
+  ownerName?: string | null;
+  processes?: Array<{ command: string }>;
+}
+
+async function showDetails(panel: HTMLElement, id: string | null): Promise<void> {
+  clear(panel);
+  if (id === null) return;
+  append(panel, el('h3', {}, id), el('p', {}, 'loading…'));
+  try {
+    const info = await getJson<unknown>(`/api/ns/details/${encodeURIComponent(id)}`);
+    clear(panel);
+    append(panel, el('h3', {}, id), details(info));
+  } catch (err) {
+    clear(panel);
+    append(panel, el('h3', {}, id), el('p', { class: 'error' }, describeFailure(err)));
+  }
+}
+
+export function namespacesView(root: HTMLElement, session: Session, close: () => void): ViewHandle {
+  const graph = el('div', { id: 'ns-graph', class: 'ns-graph' });
+  const panel = el('aside', { id: 'ns-details', class: 'ns-details' });
+  append(root, el('h2', {}, 'Namespaces'), el('div', { class: 'ns-layout' }, graph, panel));
+  let viewer: GraphViewer | undefined;
+  let alive = true;
+  if (session.graphViewer) {
+    const stylesheet = el('link', { rel: 'stylesheet', href: '/assets/ns/graph-viewer.css', id: 'ns-viewer-css' });
+    if (!document.getElementById('ns-viewer-css')) document.head.appendChild(stylesheet);
+    import(GRAPH_VIEWER_URL)
+      .then((module: GraphViewerModule) => {
+        if (!alive) return;
+        viewer = module.mountGraphViewer(graph, {
+          load: () => getJson<unknown>('/api/ns/graph'),
+          onSelect: (id) => void showDetails(panel, id),
+          onClose: close,
+          refreshSeconds: 10,
+        });
+      })
+      .catch((err: unknown) => notify(`the graph viewer did not load: ${describeFailure(err)}`, true));
+  } else {
+    void listFallback(graph, panel, () => alive);
+  }
+  return { destroy: () => { alive = false; viewer?.destroy(); } };
+}
+
+async function listFallback(target: HTMLElement, panel: HTMLElement, alive: () => boolean): Promise<void> {
+  append(target, el('p', {}, 'loading…'));
+  try {
+    const { list } = await getJson<{ list: ListedNamespace[] }>('/api/ns/graph');
+    if (!alive()) return;
+    clear(target);
+    append(target, table(['Type', 'Namespace', 'Processes', 'First process', 'Owner', ''], list.map((n) => {
+      const id = `${n.type}:[${n.ns}]`;
+      const button = el('button', { type: 'button', class: 'ns-select', 'data-ns': id }, 'Details');
+      button.addEventListener('click', () => void showDetails(panel, id));
+      return [n.type, String(n.ns), String(n.nprocs ?? 0), n.pid === null ? '-' : `${n.pid} ${n.processes?.[0]?.command ?? ''}`, n.ownerName ?? '-', button];
+    }), { className: 'ns-list', empty: 'No namespaces visible.' }));
+  } catch (err) {
+    clear(target);
+    append(target, el('p', { class: 'error' }, describeFailure(err)));
+  }
+}
