@@ -27,9 +27,23 @@ interface ListedNamespace {
   processes?: Array<{ command: string }>;
 }
 
-async function showDetails(panel: HTMLElement, id: string | null): Promise<void> {
+interface ModelNode {
+  id: string;
+  label?: string;
+  details?: unknown;
+  [key: string]: unknown;
+}
+
+/** The details of a node: from the model the viewer last loaded (what `kmx ns show --json` says), else asked of the server. */
+async function showDetails(panel: HTMLElement, id: string | null, model: { nodes?: ModelNode[] } | undefined): Promise<void> {
   clear(panel);
   if (id === null) return;
+  const node = model?.nodes?.find((n) => n.id === id);
+  if (node) {
+    const { details: nodeDetails, ...rest } = node;
+    append(panel, el('h3', {}, node.label ?? id), details(nodeDetails ?? rest));
+    return;
+  }
   append(panel, el('h3', {}, id), el('p', {}, 'loading…'));
   try {
     const info = await getJson<unknown>(`/api/ns/details/${encodeURIComponent(id)}`);
@@ -48,14 +62,13 @@ export function namespacesView(root: HTMLElement, session: Session, close: () =>
   let viewer: GraphViewer | undefined;
   let alive = true;
   if (session.graphViewer) {
-    const stylesheet = el('link', { rel: 'stylesheet', href: '/assets/ns/graph-viewer.css', id: 'ns-viewer-css' });
-    if (!document.getElementById('ns-viewer-css')) document.head.appendChild(stylesheet);
     import(GRAPH_VIEWER_URL)
       .then((module: GraphViewerModule) => {
         if (!alive) return;
+        let model: { nodes?: ModelNode[] } | undefined;
         viewer = module.mountGraphViewer(graph, {
-          load: () => getJson<unknown>('/api/ns/graph'),
-          onSelect: (id) => void showDetails(panel, id),
+          load: async () => (model = await getJson<{ nodes?: ModelNode[] }>('/api/ns/graph')),
+          onSelect: (id) => void showDetails(panel, id, model),
           onClose: close,
           refreshSeconds: 10,
         });
@@ -76,7 +89,7 @@ async function listFallback(target: HTMLElement, panel: HTMLElement, alive: () =
     append(target, table(['Type', 'Namespace', 'Processes', 'First process', 'Owner', ''], list.map((n) => {
       const id = `${n.type}:[${n.ns}]`;
       const button = el('button', { type: 'button', class: 'ns-select', 'data-ns': id }, 'Details');
-      button.addEventListener('click', () => void showDetails(panel, id));
+      button.addEventListener('click', () => void showDetails(panel, id, undefined));
       return [n.type, String(n.ns), String(n.nprocs ?? 0), n.pid === null ? '-' : `${n.pid} ${n.processes?.[0]?.command ?? ''}`, n.ownerName ?? '-', button];
     }), { className: 'ns-list', empty: 'No namespaces visible.' }));
   } catch (err) {

@@ -48,10 +48,18 @@ export async function namespaceGraph(kmx: KmxExecutable, query: URLSearchParams)
   return { list: await listed(kmx, types) };
 }
 
-/** One namespace's details, by the node id the graph gives (or type:inode). */
+/** One namespace's details, by the node id the graph gives (or type:[inode]). */
 export async function namespaceDetails(kmx: KmxExecutable, id: string): Promise<unknown> {
   const details = exported<DetailsFunction>('namespaceDetails');
   if (details) return details(id);
+  const model = exported<GraphModelFunction>('namespaceGraphModel');
+  if (model) {
+    // The model carries each node's details (what kmx ns show --json says).
+    const graph = (await model({ processes: true })) as { nodes?: Array<{ id: string; details?: unknown }> };
+    const node = graph.nodes?.find((n) => n.id === id);
+    if (!node) throw new ApiError(404, `no namespace ${id} (it may be gone, or hidden from you)`);
+    return node.details ?? node;
+  }
   const match = /^(?:[a-z]+:)?\[?(\d+)\]?$/.exec(id.replace(/^([a-z]+):/, '$1:'));
   const inode = match ? Number(match[1]) : Number.NaN;
   if (!Number.isSafeInteger(inode)) throw new ApiError(400, `not a namespace id: ${id}`);

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { readMountinfo } from '@kmx/core';
+import { artifactDirectory, launchBrowser, type TestBrowser } from '@kmx/core/testing/browser';
+import { runKmx, stopChild, temporaryDirectory } from '@kmx/core/testing';
+import type { Page } from 'playwright-core';
+import { startUi, type RunningUi } from './ui-server.js';
+
+// The page in a real browser (headless Chromium): it loads with no console error, each view
+// draws, mounts made from it are real and are unmounted from it, a password typed into it
+// unlocks an encrypted view. One browser for the file; each test its own context.
+
+const mounted = async (path: string): Promise<boolean> => (await readMountinfo()).some((m) => m.mountpoint === path);
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function fillMountForm(page: Page, kind: string, fields: Record<string, string>): Promise<void> {
+  await page.selectOption('#mount-kind', kind);
+  for (const [name, value] of Object.entries(fields)) await page.fill(`form[data-kind="${kind}"] [name="${name}"]`, value);
+  await page.click(`form[data-kind="${kind}"] button[type="submit"]`);
+}
+
+describe('kmx ui: in a browser', () => {
+  let browser: TestBrowser;
+  let ui: RunningUi;
+  const shots = artifactDirectory('ui');
+
+  before(async () => {
+    [browser, ui] = await Promise.all([launchBrowser(), startUi()]);
+  });
+  after(async () => {
+    await ui?.stop();
+    await browser?.close();
+  });
+
+  it('loads with no console error, drops the token from the address, and draws every view', async () => {
+    const { context, page, errors } = await browser.newPage();
+    try {
+      await page.goto(ui.url, { waitUntil: 'load' });
+      assert.equal(page.url(), `http://127.0.0.1:${ui.port}/`);
+      await page.waitForSelector('#mount-list table, #mount-list .empty');
+      await page.waitForSelector('#who:not(:empty)');
+      assert.match(await page.textContent('#who') ?? '', /^root \(uid 0\)$/);
+      await page.screenshot({ path: join(shots, 'mounts.png'), fullPage: true });
+      for (const [view, ready] of [['ns', '#ns-graph table, #ns-graph svg, #ns-graph canvas, #ns-graph .empty'], ['procsys', '#procsys h3, #procsys .empty'], ['backups', '#backup-jobs table, #backup-jobs .empty']] as const) {
+        await page.click(`nav a[data-view="${view}"]`);
+        await page.waitForSelector(ready, { timeout: 20_000 });
+        assert.equal(new URL(page.url()).pathname, `/${view}`);
+        await page.screenshot({ path: join(shots, `${view}.png`), fullPage: true });
+      }
+      const cookies = await context.cookies();
+      assert.equal(cookies.length, 1);
+      assert.equal(cookies[0]!.httpOnly, true);
+      assert.equal(cookies[0]!.sameSite, 'Strict');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('a passthrough mount made from the page is really mounted, and the page unmounts it', async () => {
+    await temporaryDirectory(async (dir) => {
+      const source = join(dir, 'source');
+      const mountpoint = join(dir, 'view');
+      await mkdir(source);
+      await mkdir(mountpoint);
+      await writeFile(join(source, 'hello.txt'), 'from the page\n');
+      const { context, page, errors } = await browser.newPage();
+      try {
+        await page.goto(ui.url);
+        await page.waitForSelector('form[data-kind="passthrough"]');
+        await fillMountForm(page, 'passthrough', { source, mountpoint });
+        await until('the passthrough mount', () => mounted(mountpoint));
+        assert.equal(await readFile(join(mountpoint, 'hello.txt'), 'utf8'), 'from the page\n');
+        const button = page.locator(`button.unmount[data-mountpoint="${mountpoint}"]`);
+        await button.waitFor({ timeout: 15_000 });
+        await page.screenshot({ path: join(shots, 'mounts-passthrough.png'), fullPage: true });
+        await button.click();
+        await until('the unmount', async () => !(await mounted(mountpoint)));
+        await page.waitForSelector(`button.unmount[data-mountpoint="${mountpoint}"]`, { state: 'detached', timeout: 15_000 });
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+      }
+    });
+  });
+
+  it('an encrypted view unlocked with a password typed into the page; the password appears in no process argument', async () => {
+    await temporaryDirectory(async (dir) => {
+      const cipher = join(dir, 'cipher');
+      const mountpoint = join(dir, 'plain');
+      await mkdir(cipher);
+      await mkdir(mountpoint);
+      const password = 'correct horse battery staple';
+      const init = await runKmx(['enc', 'init', cipher], { input: `${password}\n`, timeoutMs: 60_000 });
+      assert.equal(init.code, 0, init.stderr);
+      const { context, page, errors } = await browser.newPage();
+      try {
+        await page.goto(ui.url);
+        await page.waitForSelector('form[data-kind="passthrough"]');
+        // A wrong password first: one line on the page, nothing mounted.
+        await fillMountForm(page, 'enc', { dir: cipher, mountpoint, password: 'wrong password' });
+        await page.waitForSelector('#notice.error', { timeout: 60_000 });
+        assert.match(await page.textContent('#notice') ?? '', /password/i);
+        assert.equal(await mounted(mountpoint), false);
+        assert.equal(await page.inputValue('form[data-kind="enc"] [name="password"]'), '', 'the password is not kept in the form');
+        await fillMountForm(page, 'enc', { dir: cipher, mountpoint, password });
+        let seenInArguments = false;
+        await until('the encrypted view', async () => {
+          for (const pid of await readdir('/proc').then((names) => names.filter((n) => /^\d+$/.test(n)))) {
+            const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+            if (cmdline.includes(password)) seenInArguments = true;
+          }
+          return mounted(mountpoint);
+        }, 60_000);
+        assert.equal(seenInArguments, false);
+        await writeFile(join(mountpoint, 'secret.txt'), 'plain text\n');
+        const names = await readdir(cipher);
+        assert.ok(!names.includes('secret.txt') && names.length >= 3, names.join(' '));
+        const button = page.locator(`button.unmount[data-mountpoint="${mountpoint}"]`);
+        await button.waitFor({ timeout: 15_000 });
+        await page.screenshot({ path: join(shots, 'mounts-enc.png'), fullPage: true });
+        await button.click();
+        await until('the unmount', async () => !(await mounted(mountpoint)));
+        assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), [], 'only the wrong password\'s 400');
+      } finally {
+        await context.close();
+      }
+    });
+  });
+
+  it('the namespaces view shows namespaces a test made with unshare', async () => {
+    let holder: ChildProcess | undefined;
+    const { context, page, errors } = await browser.newPage();
+    try {
+      holder = spawn('unshare', ['--net', '--uts', '--ipc', 'sleep', '120'], { stdio: 'ignore' });
+      await until('the unshared process', async () => (await readlink(`/proc/${holder!.pid}/ns/net`).catch(() => '')) !== (await readlink('/proc/self/ns/net')));
+      const inode = /\[(\d+)\]/.exec(await readlink(`/proc/${holder.pid}/ns/net`))![1]!;
+      await page.goto(new URL(`/ns?token=${ui.token}`, ui.url).href);
+      await page.locator('#ns-graph', { hasText: inode }).waitFor({ timeout: 30_000 });
+      if (await page.locator('.nsg-root').count() > 0) {
+        // The namespaces plugin's viewer: find the node, click it, see its details; q goes back.
+        await page.fill('.nsg-search', inode);
+        await page.press('.nsg-search', 'Enter');
+        await page.locator(`.nsg-node[data-node-id="ns${inode}"]`).click();
+      } else {
+        await page.click(`button.ns-select[data-ns="net:[${inode}]"]`);
+      }
+      await page.locator('#ns-details h3', { hasText: inode }).waitFor({ timeout: 20_000 });
+      await page.locator('#ns-details dl').waitFor();
+      assert.match(await page.textContent('#ns-details') ?? '', new RegExp(`${holder.pid}`), 'the details name the process in it');
+      await page.screenshot({ path: join(shots, 'ns-unshare.png'), fullPage: true });
+      if (await page.locator('.nsg-root').count() > 0) {
+        await page.focus('.nsg-root');
+        await page.keyboard.press('q');
+        await page.waitForSelector('#mount-list');
+        assert.equal(new URL(page.url()).pathname, '/');
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      if (holder) await stopChild(holder, 2000);
+      await context.close();
+    }
+  });
+});
