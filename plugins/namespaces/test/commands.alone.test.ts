@@ -126,5 +126,10 @@ describe('kmx ns tree, show and graph', () => {
     const drawn = readFileSync(svg, 'utf8');
     assert.match(drawn, /<svg /);
     assert.match(drawn, new RegExp(`user:\\[${world.nested.middle}\\]`));
+    // Readable: user namespaces as a tree of frames (not one long row), each holding what it owns; a legend.
+    const [width, height] = (/<svg [^>]*width="(\d+)" height="(\d+)"/.exec(drawn) ?? []).slice(1).map(Number);
+    assert.ok(width !== undefined && height !== undefined && width <= 2600 && width < height * 4, `${width} x ${height}`);
+    assert.match(drawn, /<g class="nsg-legend">/);
+    assert.match(drawn, new RegExp(`<g class="nsg-card" data-card-id="ns${world.owned.user}">`));
   });
 });

@@ -3,7 +3,8 @@ import { Flags } from '@oclif/core';
 import { toSysError } from '@kmx/core';
 import { NamespaceCommand } from '../../lib/cli/namespace-command.js';
 import { buildGraph, toDot, type GraphEdge, type GraphNode } from '../../lib/render/graph.js';
-import { renderSvg } from '../../lib/render/graphviz.js';
+import { graphModelOf } from '../../lib/graph-model.js';
+import { graphSvg } from '../../lib/graph-view/index.js';
 import { inaccessibleJson, SCHEMA_VERSION, type InaccessibleJson } from '../../lib/render/json.js';
 import { NAMESPACE_TYPES } from '../../lib/nsfs/types.js';
 
@@ -18,8 +19,8 @@ export interface GraphJson {
 
 export default class Graph extends NamespaceCommand {
   static override summary = 'Draw the namespace relation graph (parents, owners, optionally processes) as DOT or SVG.';
-  static override description = `Edges point from a namespace to its parent (solid) and to its owning user namespace (dashed); with --processes, the topmost processes of each namespace are added (dotted).
-DOT needs nothing; SVG is drawn by Graphviz's dot (apt-get install graphviz). Without -o the drawing goes to standard output; with --json the graph is printed as nodes and edges (and still written to -o).`;
+  static override description = `SVG: each user namespace is a frame holding the namespaces it owns, and the frames form the user namespace tree, top-down; PID namespaces point to their parents (green arrows); with --processes, the topmost processes of each namespace are added (dotted lines); a legend on top. It is the picture kmx ui's viewer shows, drawn by kmx itself.
+DOT, for Graphviz: edges point from a namespace to its parent (solid) and to its owning user namespace (dashed); processes are dotted. Without -o the drawing goes to standard output; with --json the graph is printed as nodes and edges (and still written to -o).`;
 
   static override examples = [
     { description: 'Render the whole graph', command: '<%= config.bin %> ns graph --format svg -o namespaces.svg' },
@@ -37,9 +38,10 @@ DOT needs nothing; SVG is drawn by Graphviz's dot (apt-get install graphviz). Wi
   async run(): Promise<GraphJson> {
     const { flags } = await this.parse(Graph);
     const snapshot = await this.discovery().discover();
-    const graph = buildGraph(snapshot, { types: flags.type ?? [], processes: flags.processes });
-    const dot = toDot(graph);
-    const drawing = flags.format === 'svg' ? await renderSvg(dot) : dot;
+    const options = { types: flags.type ?? [], processes: flags.processes };
+    const graph = buildGraph(snapshot, options);
+    // SVG is kmx's own layout (the viewer's picture); DOT stays for those who draw with Graphviz.
+    const drawing = flags.format === 'svg' ? graphSvg(graphModelOf(snapshot, options)) : toDot(graph);
     if (flags.output !== undefined) {
       await writeFile(flags.output, drawing).catch((err: unknown) => {
         throw toSysError(err);

@@ -28,11 +28,8 @@ export interface RelationGraph {
 
 const nsId = (inode: number): string => `ns${inode}`;
 
-/**
- * The namespaces of `types` (all when empty) plus the parents and owners that connect them,
- * and with `processes` the topmost processes of each.
- */
-export function buildGraph(snapshot: NamespaceSnapshot, options: { types: readonly NamespaceType[]; processes: boolean }): RelationGraph {
+/** The namespaces of `types` (all when empty) and the parents and owners that connect them, by inode. */
+export function selectNamespaces(snapshot: NamespaceSnapshot, types: readonly NamespaceType[]): NamespaceRecord[] {
   const chosen = new Map<number, NamespaceRecord>();
   const add = (record: NamespaceRecord | undefined): void => {
     if (!record || chosen.has(record.inode)) return;
@@ -40,11 +37,19 @@ export function buildGraph(snapshot: NamespaceSnapshot, options: { types: readon
     if (record.parent !== undefined) add(snapshot.namespaces.get(record.parent));
     if (record.owner !== undefined) add(snapshot.namespaces.get(record.owner));
   };
-  for (const record of snapshot.namespaces.values()) if (options.types.length === 0 || options.types.includes(record.type)) add(record);
+  for (const record of snapshot.namespaces.values()) if (types.length === 0 || types.includes(record.type)) add(record);
+  return [...chosen.values()].sort((a, b) => a.inode - b.inode);
+}
 
+/**
+ * The namespaces of `types` (all when empty) plus the parents and owners that connect them,
+ * and with `processes` the topmost processes of each.
+ */
+export function buildGraph(snapshot: NamespaceSnapshot, options: { types: readonly NamespaceType[]; processes: boolean }): RelationGraph {
+  const records = selectNamespaces(snapshot, options.types);
+  const chosen = new Set(records.map((r) => r.inode));
   const nodes: GraphNode[] = [];
   const edges: GraphEdge[] = [];
-  const records = [...chosen.values()].sort((a, b) => a.inode - b.inode);
   for (const r of records) {
     const who = r.type === 'user' ? `\nowner ${userText(r.ownerUid, r.ownerName)}` : '';
     nodes.push({ id: nsId(r.inode), kind: 'namespace', label: `${labelOf(r)}${who}\n${occupancy(r, snapshot)}`, type: r.type, ns: r.inode });
