@@ -8,6 +8,7 @@ import { assertOneLineError, runKmx, withTestUsers } from '@kmx/core/testing';
 import { LocalProc } from '../src/lib/proc/local-proc.js';
 import { agentHandlers } from '../src/lib/rpc/agent.js';
 import { ProcReader, resolveReadAs } from '../src/lib/rpc/reader.js';
+import { readManyFiles } from '../src/lib/rpc/wire.js';
 
 /** Calls one of the agent's handlers on this host's real /proc, the way gRPC would. */
 function call<Req, Res>(handler: grpc.handleUnaryCall<Req, Res>, request: Req): Promise<Res> {
@@ -85,8 +86,23 @@ describe('agent: what a remote client may read', () => {
     assert.equal((await call(agent.list, { path: String(reader.pid), follow: false })).error, 'EACCES', 'its own process directory');
     assert.equal((await call(agent.list, { path: 'self', follow: false })).error, 'EACCES');
     assert.equal((await call(agent.stat, { path: 'self', follow: false })).error, '', 'the top-level entry itself, as listed');
-    const many = await call(agent.readMany, { paths: ['meminfo', '1/environ', '../x', '1/stat'], maxBytesEach: 65536 });
+    const many = await call(agent.readMany, { paths: ['meminfo', '1/environ', '../x', '1/stat'], maxBytesEach: 65536, acceptDeflate: false });
     assert.deepEqual(many.files.map((f) => f.error), ['', 'EACCES', 'EINVAL', '']);
+  });
+
+  it('deflates a ReadMany reply for a client that accepts it, with the same files in the same order', async () => {
+    const paths = [...Array.from({ length: 100 }, () => 'version'), '1/environ', '../x'];
+    const plain = await call(agent.readMany, { paths, maxBytesEach: 65536, acceptDeflate: false });
+    assert.equal(plain.deflated.length, 0, 'a client that did not ask gets the files as they are');
+    const packed = await call(agent.readMany, { paths, maxBytesEach: 65536, acceptDeflate: true });
+    assert.equal(packed.files.length, 0);
+    assert.ok(packed.deflated.length > 0 && packed.deflated.length < plain.files.reduce((n, f) => n + f.data.length, 0) / 5, `${packed.deflated.length} bytes deflated`);
+    const files = await readManyFiles(packed);
+    assert.deepEqual(files.map((f) => [f.error, Buffer.from(f.data).toString(), f.eof]), plain.files.map((f) => [f.error, Buffer.from(f.data).toString(), f.eof]));
+    const small = await call(agent.readMany, { paths: ['version'], maxBytesEach: 65536, acceptDeflate: true });
+    assert.equal(small.deflated.length, 0, 'a small batch goes as it is');
+    assert.equal((await readManyFiles(small))[0]?.error, '');
+    await assert.rejects(readManyFiles({ files: [], deflated: Buffer.from('not deflate at all') }), { code: 'EPROTO' });
   });
 
   it('replaces a reader that died; requests after it are answered', async () => {

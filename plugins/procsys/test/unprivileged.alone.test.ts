@@ -9,6 +9,7 @@ import { withTestUsers, type TestUser } from '@kmx/core/testing';
 import { startAgent, type RunningAgent } from '../src/lib/rpc/agent.js';
 import { connectAgent, unary, type ProcHostClient } from '../src/lib/rpc/client.js';
 import { resolveReadAs } from '../src/lib/rpc/reader.js';
+import { readManyFiles } from '../src/lib/rpc/wire.js';
 import { READ_LIMIT, type LocalAttr, type LocalOp, type LocalResult } from './helpers/local-reader.js';
 
 // What a peer receives through the agent, compared with what an unprivileged user of this host
@@ -273,7 +274,7 @@ describe('agent: a peer gets what an unprivileged user of the host gets, file by
 
       // The batches ps uses (ReadMany, ListMany) answer as the single calls do.
       const batchPaths = pids.flatMap((pid) => ['stat', 'status', 'cmdline', 'environ', 'wchan'].map((f) => `${pid}/${f}`));
-      const many = await unary(client.readMany.bind(client), { paths: batchPaths, maxBytesEach: 65536 }, Date.now() + 30_000);
+      const many = { files: await readManyFiles(await unary(client.readMany.bind(client), { paths: batchPaths, maxBytesEach: 65536, acceptDeflate: true }, Date.now() + 30_000)) };
       const manyLocal = await local.run(batchPaths.map((path) => ({ op: 'read', path })));
       batchPaths.forEach((path, i) => {
         const f = many.files[i]!;

@@ -3,7 +3,7 @@ import { KmxError, SysError, errnoNumber, type Attr, type DirEntry, type MaybePr
 import { connectAgent, unary, type ProcHostClient } from '../rpc/client.js';
 import { PROTOCOL_VERSION } from '../rpc/agent.js';
 import type { HelloReply, ReadReply } from '../rpc/generated/procsys.js';
-import { fromWireAttr, throwIfError } from '../rpc/wire.js';
+import { fromWireAttr, readManyFiles, throwIfError } from '../rpc/wire.js';
 import { remotelyReadable } from '../rpc/access-policy.js';
 import type { Host, HostState, HostStatus } from './host.js';
 import type { Limiter } from './limiter.js';
@@ -304,8 +304,8 @@ export class RemoteHost implements Host {
     const batches = scanBatches(this.processNames);
     return this.scan.batch('files', () => this.call(async (deadline) => {
       await Promise.all(batches.map(async (paths) => {
-        const reply = await unary(this.client.readMany.bind(this.client), { paths: paths.map((p) => p.slice(1)), maxBytesEach: 65536 }, deadline);
-        reply.files.forEach((f, i) => {
+        const reply = await unary(this.client.readMany.bind(this.client), { paths: paths.map((p) => p.slice(1)), maxBytesEach: 65536, acceptDeflate: true }, deadline);
+        (await readManyFiles(reply)).forEach((f, i) => {
           const path = paths[i]!;
           try {
             this.keep(`r${path}`, fileData(f, path));

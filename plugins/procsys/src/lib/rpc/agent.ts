@@ -8,7 +8,7 @@ import { ProcHostService, type ListReply, type ProcHostServer, type ReadReply } 
 import { KEEPALIVE_OPTIONS } from './channel-options.js';
 import { ProcReader, resolveReadAs, type ReaderIdentity } from './reader.js';
 import type { RevocationList } from './revocation.js';
-import { errorName } from './wire.js';
+import { errorName, readManyReply } from './wire.js';
 import type { WritableKeys } from './writable-keys.js';
 
 export const PROTOCOL_VERSION = 'kmx-procsys/1';
@@ -138,9 +138,9 @@ export function agentHandlers(reader: ProcReader, options: HandlerOptions): Proc
     readLink: unary((r) => reader.readlink(checked([r.path])[0]!), (error) => ({ error, target: '' })),
     read: unary(async (r) => (await readSome([r.path], r.offset, r.length || WHOLE_FILE_LIMIT))[0]!, noFile),
     readMany: unary(async (r) => {
-      if (r.paths.length > MAX_MANY) return { files: [] };
-      return { files: await readSome(r.paths, 0, Math.min(r.maxBytesEach || 65536, MAX_READ)) };
-    }, () => ({ files: [] })),
+      if (r.paths.length > MAX_MANY) return { files: [], deflated: Buffer.alloc(0) };
+      return readManyReply(await readSome(r.paths, 0, Math.min(r.maxBytesEach || 65536, MAX_READ)), r.acceptDeflate);
+    }, () => ({ files: [], deflated: Buffer.alloc(0) })),
     write: unary(async (r) => {
       const parts = agentPath(r.path);
       if (!options.writableKeys) throw SysError.of('EROFS', 'open', r.path, { detail: 'the agent was started without --writable-keys' });

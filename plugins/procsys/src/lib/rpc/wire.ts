@@ -1,5 +1,10 @@
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
 import { SysError, errnoName, errnoNumber, errnoOf, type Attr } from '@kmx/core';
-import type { Attr as WireAttr } from './generated/procsys.js';
+import { ReadManyFiles, type Attr as WireAttr, type ReadManyReply, type ReadReply } from './generated/procsys.js';
+
+const deflateRaw = promisify(zlib.deflateRaw);
+const inflateRaw = promisify(zlib.inflateRaw);
 
 // Conversions between the view's types and the agent protocol's messages.
 
@@ -30,3 +35,30 @@ export function throwIfError(error: string, syscall: string, path: string): void
   const errno = /^E[A-Z0-9]+$/.test(error) ? errnoNumber(error) : undefined;
   throw new SysError(errno ?? 5, syscall, path);
 }
+
+/** Below this many bytes a batch of files goes as it is: deflating it would save little. */
+const DEFLATE_FROM_BYTES = 4096;
+
+/**
+ * A ReadMany reply for a client that accepts deflate: the files encoded and compressed (level
+ * 1: about tenfold smaller for /proc text, ~3 ms per MB), off the event loop. Small batches go
+ * as they are.
+ */
+export async function readManyReply(files: ReadReply[], acceptDeflate: boolean): Promise<ReadManyReply> {
+  if (!acceptDeflate || files.reduce((n, f) => n + f.data.length, 0) < DEFLATE_FROM_BYTES) return { files, deflated: Buffer.alloc(0) };
+  const deflated = await deflateRaw(ReadManyFiles.encode({ files }).finish(), { level: 1 });
+  return { files: [], deflated };
+}
+
+/** The files of a ReadMany reply, deflated or not (inflated off the event loop). */
+export async function readManyFiles(reply: ReadManyReply): Promise<ReadReply[]> {
+  if (reply.deflated.length === 0) return reply.files;
+  try {
+    return ReadManyFiles.decode(await inflateRaw(reply.deflated, { maxOutputLength: MAX_INFLATED })).files;
+  } catch (err) {
+    throw SysError.of('EPROTO', 'read', undefined, { detail: `the agent's compressed reply is broken: ${err instanceof Error ? err.message : String(err)}` });
+  }
+}
+
+/** The largest a batch may inflate to: more than any agent sends (8192 files of 64 KiB at most). */
+const MAX_INFLATED = 8192 * 65536 + 8192 * 64;
