@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readMountinfo } from '@kmx/core';
 import { artifactDirectory, launchBrowser, type TestBrowser } from '@kmx/core/testing/browser';
-import { runKmx, stopChild, temporaryDirectory } from '@kmx/core/testing';
+import { freePort, kmxBin, runKmx, stopChild, temporaryDirectory } from '@kmx/core/testing';
 import type { Page } from 'playwright-core';
 import { startUi, type RunningUi } from './ui-server.js';
 
@@ -170,5 +170,71 @@ describe('kmx ui: in a browser', () => {
       if (holder) await stopChild(holder, 2000);
       await context.close();
     }
+  });
+
+  it('a merged procsys mount made from the page: its hosts and figures in the procsys view, unmounted from the page', async () => {
+    await temporaryDirectory(async (dir) => {
+      const certs = join(dir, 'certs');
+      const mountpoint = join(dir, 'proc');
+      await mkdir(mountpoint);
+      const made = await runKmx(['procsys', 'certs', '--dir', certs, '--node', 'a', '--node', 'me']);
+      assert.equal(made.code, 0, made.stderr);
+      const port = await freePort();
+      const agent = spawn(process.execPath, [kmxBin(), 'procsys', 'serve', '--listen', `127.0.0.1:${port}`, '--certs', certs, '--name', 'a'], { stdio: 'ignore' });
+      const { context, page, errors } = await browser.newPage();
+      try {
+        await page.goto(ui.url);
+        await page.waitForSelector('form[data-kind="passthrough"]');
+        await page.selectOption('#mount-kind', 'procsys');
+        await page.check('form[data-kind="procsys"] [name="allowDown"]');
+        await fillMountForm(page, 'procsys', { mountpoint, peers: `a=127.0.0.1:${port}`, certs, name: 'me' });
+        await until('the procsys mount', () => mounted(mountpoint));
+        await page.click('nav a[data-view="procsys"]');
+        const cluster = page.locator('#procsys table.hosts', { has: page.locator('td', { hasText: `127.0.0.1:${port}` }) });
+        await page.locator('#procsys h3', { hasText: mountpoint }).waitFor({ timeout: 20_000 });
+        await until('host a up', async () => {
+          await page.click('nav a[data-view="procsys"]');
+          await cluster.waitFor({ timeout: 10_000 });
+          return (await cluster.innerText()).split('\n').some((line) => line.startsWith('a\tup\t'));
+        });
+        assert.ok((await cluster.innerText()).split('\n').some((line) => line.startsWith('me\tlocal\t')));
+        assert.match((await page.textContent('#procsys')) ?? '', /load \d+\.\d+ \d+\.\d+ \d+\.\d+ .* processes/);
+        await page.screenshot({ path: join(shots, 'procsys-cluster.png'), fullPage: true });
+        await page.click('nav a[data-view="mounts"]');
+        const button = page.locator(`button.unmount[data-mountpoint="${mountpoint}"]`);
+        await button.waitFor({ timeout: 15_000 });
+        await button.click();
+        await until('the unmount', async () => !(await mounted(mountpoint)));
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+        await stopChild(agent, 5000);
+      }
+    });
+  });
+
+  it('a backup started from the page runs to the end, with what it reported', async () => {
+    await temporaryDirectory(async (dir) => {
+      const source = join(dir, 'data');
+      const target = join(dir, 'backup');
+      await mkdir(source);
+      for (let i = 0; i < 5; i++) await writeFile(join(source, `f${i}`), `file ${i}\n`);
+      const { context, page, errors } = await browser.newPage();
+      try {
+        await page.goto(new URL(`/backups?token=${ui.token}`, ui.url).href);
+        await page.fill('#b-source', source);
+        await page.fill('#b-target', target);
+        await page.click('#backup-form button[type="submit"]');
+        const row = page.locator('#backup-jobs tr', { hasText: target });
+        await row.waitFor({ timeout: 15_000 });
+        await until('the backup to finish', async () => (await row.innerText()).split('\t').includes('done'));
+        assert.match(await row.innerText(), /synced/);
+        assert.deepEqual((await readdir(target)).filter((n) => n.startsWith('f')).sort(), ['f0', 'f1', 'f2', 'f3', 'f4']);
+        await page.screenshot({ path: join(shots, 'backups-done.png'), fullPage: true });
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+      }
+    });
   });
 });
