@@ -18,7 +18,7 @@ const viewOf = (path: string): View => {
 
 let current: ViewHandle | undefined;
 
-function show(session: Session, view: View): void {
+function show(session: Promise<Session>, view: View): void {
   current?.destroy();
   const root = document.getElementById('view')!;
   clear(root);
@@ -36,9 +36,12 @@ function show(session: Session, view: View): void {
   }
 }
 
-async function start(): Promise<void> {
-  const session = await getJson<Session>('/api/session');
-  document.getElementById('who')!.textContent = `${session.user} (uid ${session.uid})`;
+function start(): void {
+  // Asked for at once, not awaited: a view starts its own requests meanwhile.
+  const session = getJson<Session>('/api/session');
+  session.then((s) => {
+    document.getElementById('who')!.textContent = `${s.user} (uid ${s.uid})`;
+  }, (err: unknown) => notify(`kmx ui: ${describeFailure(err)}`, true));
   for (const link of document.querySelectorAll<HTMLAnchorElement>('nav a')) {
     link.addEventListener('click', (event) => {
       event.preventDefault();
@@ -50,4 +53,4 @@ async function start(): Promise<void> {
   show(session, viewOf(location.pathname));
 }
 
-start().catch((err: unknown) => notify(`kmx ui: ${describeFailure(err)}`, true));
+start();

@@ -55,13 +55,17 @@ async function showDetails(panel: HTMLElement, id: string | null, model: { nodes
   }
 }
 
-export function namespacesView(root: HTMLElement, session: Session, close: () => void): ViewHandle {
+export function namespacesView(root: HTMLElement, sessionPromise: Promise<Session>, close: () => void): ViewHandle {
   const graph = el('div', { id: 'ns-graph', class: 'ns-graph' });
   const panel = el('aside', { id: 'ns-details', class: 'ns-details' });
   append(root, el('h2', {}, 'Namespaces'), el('div', { class: 'ns-layout' }, graph, panel));
   let viewer: GraphViewer | undefined;
   let alive = true;
-  if (session.graphViewer) {
+  const start = (session: Session): void => {
+    if (!session.graphViewer) {
+      void listFallback(graph, panel, () => alive);
+      return;
+    }
     import(GRAPH_VIEWER_URL)
       .then((module: GraphViewerModule) => {
         if (!alive) return;
@@ -74,9 +78,10 @@ export function namespacesView(root: HTMLElement, session: Session, close: () =>
         });
       })
       .catch((err: unknown) => notify(`the graph viewer did not load: ${describeFailure(err)}`, true));
-  } else {
-    void listFallback(graph, panel, () => alive);
-  }
+  };
+  sessionPromise.then((session) => {
+    if (alive) start(session);
+  }, () => undefined);
   return { destroy: () => { alive = false; viewer?.destroy(); } };
 }
 

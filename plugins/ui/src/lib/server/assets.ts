@@ -49,16 +49,26 @@ export function namespaceViewerDirectory(): string | undefined {
   }
 }
 
+/**
+ * The files served so far, by path: built files do not change while a server runs (a rebuild
+ * writes new ones, which a new server reads), and a page load then touches no disk.
+ */
+const cache = new Map<string, Asset>();
+
 /** Reads `name` from `directory`, or undefined when it is no file of that directory that may be served. */
 export async function readAsset(directory: string | undefined, name: string): Promise<Asset | undefined> {
   if (directory === undefined || !SAFE_NAME.test(name)) return undefined;
+  const cached = cache.get(join(directory, name));
+  if (cached) return cached;
   const type = TYPES[extname(name)];
   if (type === undefined) return undefined;
   try {
     const root = await realpath(directory);
     const file = await realpath(join(root, name));
     if (!file.startsWith(root + sep)) return undefined; // a symlink out of the directory
-    return { body: await readFile(file), type };
+    const asset = { body: await readFile(file), type };
+    cache.set(join(directory, name), asset);
+    return asset;
   } catch {
     return undefined;
   }

@@ -55,12 +55,12 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   http.keepAliveTimeout = 5_000;
 
   const gate: Server = createNetServer({ pauseOnConnect: true }, (socket: Socket) => {
-    void admit(socket);
+    admit(socket);
   });
 
-  async function admit(socket: Socket): Promise<void> {
+  function admit(socket: Socket): void {
     socket.on('error', () => undefined);
-    const uid = bound.listening?.kind === 'unix' ? unixPeerUid(socket) : await tcpPeerUid(socket);
+    const uid = bound.listening?.kind === 'unix' ? unixPeerUid(socket) : tcpPeerUid(socket);
     if (uid !== ownUid) {
       log(`refused a connection from uid ${uid ?? 'unknown'}: this server serves uid ${ownUid} only`);
       socket.destroy();
