@@ -108,7 +108,16 @@ describe('the namespace graph viewer in a browser', () => {
         assert.ok(frame && box && box.x >= frame.x && box.y >= frame.y && box.x + box.width <= frame.x + frame.width + 1 && box.y + box.height <= frame.y + frame.height + 1,
           `ns${inode} lies in the frame of its owner user:[${ours.user}]`);
       }
-      assert.equal(await page.locator(`g.nsg-node[data-node-id="p${ours.pid}"]`).count(), 1, 'the sleep drawn as a process');
+      const sleep = page.locator(`g.nsg-node[data-node-id="p${ours.pid}"]`);
+      assert.match((await sleep.textContent()) ?? '', /in user net uts/, 'the sleep, drawn as a process in its frame, names the namespaces it is in');
+      // Its edges say what the frame says already: drawn only for the node selected.
+      const selector = `path.nsg-edge[data-from="p${ours.pid}"][data-to="ns${ours.net}"]`;
+      const edge = page.locator(selector);
+      const visibility = async (): Promise<unknown> => page.evaluate(`getComputedStyle(document.querySelector('${selector}')).visibility`);
+      assert.equal(await visibility(), 'hidden');
+      await node(page, ours.net).click();
+      assert.equal(await edge.getAttribute('data-lit'), 'yes');
+      assert.equal(await visibility(), 'visible');
       assert.equal(await page.locator('g.nsg-legend').count(), 1);
       await page.screenshot({ path: join(artifactDirectory('ns-graph'), 'viewer.png') });
       assert.deepEqual(errors, []);

@@ -105,9 +105,18 @@ export function mountGraphViewer(container: HTMLElement, options: GraphViewerOpt
     svg.dataset.renderMs = (performance.now() - started).toFixed(1);
   }
 
+  /** The edges of `id` drawn lit (shown even when implied, and thicker), or none. */
+  function light(attribute: 'data-lit' | 'data-hover', id: string | null): void {
+    for (const path of svg.querySelectorAll(`.nsg-edge[${attribute}]`)) path.removeAttribute(attribute);
+    if (id === null) return;
+    const quoted = CSS.escape(id);
+    for (const path of svg.querySelectorAll(`.nsg-edge[data-from="${quoted}"], .nsg-edge[data-to="${quoted}"]`)) path.setAttribute(attribute, 'yes');
+  }
+
   function markSelection(): void {
     for (const g of svg.querySelectorAll('.nsg-node[data-selected]')) g.removeAttribute('data-selected');
     if (selected !== null) svg.querySelector(`.nsg-node[data-node-id="${CSS.escape(selected)}"]`)?.setAttribute('data-selected', 'yes');
+    light('data-lit', selected);
   }
 
   function markMatches(): void {
@@ -278,7 +287,16 @@ export function mountGraphViewer(container: HTMLElement, options: GraphViewerOpt
     viewport.zoomAt(Math.pow(1.0015, -event.deltaY * lines), event.clientX - rect.left, event.clientY - rect.top);
   }
 
+  let hovered: string | null = null;
+  function onPointerOver(event: PointerEvent): void {
+    const id = (event.target as Element | null)?.closest<SVGElement>('[data-node-id]')?.dataset.nodeId ?? null;
+    if (id === hovered || drag?.moved) return;
+    hovered = id;
+    light('data-hover', id);
+  }
+
   root.addEventListener('keydown', onKey);
+  svg.addEventListener('pointerover', onPointerOver);
   svg.addEventListener('pointerdown', onPointerDown);
   svg.addEventListener('pointermove', onPointerMove);
   svg.addEventListener('pointerup', onPointerUp);

@@ -27,6 +27,8 @@ export interface PlacedNode extends Box {
   node: GraphModelNode;
   /** The header of its card (a user namespace) rather than a cell of the grid. */
   header: boolean;
+  /** The card it is drawn in. */
+  cardId: string;
 }
 
 export interface Card extends Box {
@@ -37,6 +39,8 @@ export interface Card extends Box {
   collapsed: boolean;
   /** Nodes inside it and below it (its owned namespaces, processes, sub-cards, theirs): what collapsing hides. */
   below: number;
+  /** The card above it in the tree, if any. */
+  parentId: string | null;
 }
 
 /** A line between drawn nodes: an edge of the model (pid parents, processes). */
@@ -46,6 +50,12 @@ export interface DrawnEdge {
   to: string;
   /** SVG path data. */
   path: string;
+  /**
+   * What the picture already says: a process in a namespace of its own frame (its node names
+   * the types), or a PID namespace whose parent is the only one in the frame above. Drawn
+   * only on demand (the viewer's selection), or the lines would cover a busy machine.
+   */
+  implied: boolean;
 }
 
 export interface GraphLayout {
@@ -75,7 +85,7 @@ const V_GAP = 44;
 const TRUNK = 14;
 const MARGIN = 16;
 export const LEGEND_HEIGHT = 74;
-export const LEGEND_WIDTH = 980;
+export const LEGEND_WIDTH = 1040;
 
 /** Order of the types inside a card: the hierarchical one first, then by how often people look. */
 const TYPE_ORDER = ['pid', 'mnt', 'net', 'ipc', 'uts', 'cgroup', 'time'];
@@ -86,6 +96,7 @@ interface CardPlan {
   owned: GraphModelNode[];
   children: CardPlan[];
   depth: number;
+  parentId: string | null;
   collapsed: boolean;
   below: number;
   width: number;
@@ -108,7 +119,7 @@ function planCards(model: NamespaceGraphModel, view: ViewState): CardPlan[] {
   const byId = new Map(visible.map((n) => [n.id, n]));
   const cards = new Map<string, CardPlan>();
   const newCard = (id: string, header: GraphNamespaceNode | null): CardPlan => ({
-    id, header, owned: [], children: [], depth: 0, collapsed: view.collapsed.has(id), below: 0, width: 0, height: 0, treeWidth: 0, treeHeight: 0, rows: [],
+    id, header, owned: [], children: [], depth: 0, parentId: null, collapsed: view.collapsed.has(id), below: 0, width: 0, height: 0, treeWidth: 0, treeHeight: 0, rows: [],
   });
   for (const n of visible) if (n.kind === 'namespace' && n.type === 'user') cards.set(n.id, newCard(n.id, n));
   const orphans = newCard(ORPHANS, null);
@@ -121,6 +132,7 @@ function planCards(model: NamespaceGraphModel, view: ViewState): CardPlan[] {
   const roots: CardPlan[] = [];
   for (const card of cards.values()) {
     const parent = cards.get(parentOf.get(card.id) ?? '');
+    if (parent) card.parentId = parent.id;
     (parent ? parent.children : roots).push(card);
   }
   for (const n of visible) {
@@ -237,8 +249,8 @@ function placeCard(card: CardPlan, left: number, top: number, out: Placement): v
 }
 
 function placeContents(card: CardPlan, x: number, y: number, out: Placement): void {
-  out.cards.push({ id: card.id, header: card.header, depth: card.depth, collapsed: card.collapsed, below: card.below, x, y, width: card.width, height: card.height });
-  if (card.header) out.nodes.push({ node: card.header, header: true, x: x + PAD, y: y + PAD, width: card.width - 2 * PAD, height: HEADER_HEIGHT });
+  out.cards.push({ id: card.id, header: card.header, depth: card.depth, parentId: card.parentId, collapsed: card.collapsed, below: card.below, x, y, width: card.width, height: card.height });
+  if (card.header) out.nodes.push({ node: card.header, header: true, cardId: card.id, x: x + PAD, y: y + PAD, width: card.width - 2 * PAD, height: HEADER_HEIGHT });
   if (card.collapsed) return;
   const namespaces = card.owned.filter((n) => n.kind === 'namespace');
   const processes = card.owned.filter((n) => n.kind === 'process');
@@ -248,7 +260,7 @@ function placeContents(card: CardPlan, x: number, y: number, out: Placement): vo
     group.forEach((node, i) => {
       const column = i % columns;
       const row = Math.floor(i / columns);
-      out.nodes.push({ node, header: false, x: x + PAD + column * (NODE_WIDTH + GAP), y: top + row * (NODE_HEIGHT + GAP), width: NODE_WIDTH, height: NODE_HEIGHT });
+      out.nodes.push({ node, header: false, cardId: card.id, x: x + PAD + column * (NODE_WIDTH + GAP), y: top + row * (NODE_HEIGHT + GAP), width: NODE_WIDTH, height: NODE_HEIGHT });
     });
     top += rows * (NODE_HEIGHT + GAP);
   }
@@ -293,6 +305,9 @@ export function layoutGraph(model: NamespaceGraphModel, view: ViewState = EMPTY_
     bottom = Math.max(bottom, top + root.treeHeight);
   }
   const placed = new Map(out.nodes.map((p) => [p.node.id, p]));
+  const parentCard = new Map(out.cards.map((c) => [c.id, c.parentId]));
+  const pidsIn = new Map<string, number>();
+  for (const p of out.nodes) if (p.node.type === 'pid') pidsIn.set(p.cardId, (pidsIn.get(p.cardId) ?? 0) + 1);
   const edges: DrawnEdge[] = [];
   for (const e of model.edges) {
     if (e.kind === 'owner') continue; // the card says it
@@ -300,7 +315,10 @@ export function layoutGraph(model: NamespaceGraphModel, view: ViewState = EMPTY_
     const to = placed.get(e.to);
     // User parents are the tree lines between cards.
     if (!from || !to || (from.header && to.header)) continue;
-    edges.push({ kind: e.kind, from: e.from, to: e.to, path: curve(from, to) });
+    const implied = e.kind === 'process'
+      ? from.cardId === to.cardId
+      : to.cardId !== from.cardId && parentCard.get(from.cardId) === to.cardId && pidsIn.get(to.cardId) === 1;
+    edges.push({ kind: e.kind, from: e.from, to: e.to, path: curve(from, to), implied });
   }
   const width = Math.max(left - H_GAP * 2 + MARGIN, LEGEND_WIDTH + 2 * MARGIN);
   return { width, height: bottom + MARGIN, cards: out.cards, nodes: out.nodes, treeLines: out.treeLines, edges, legend: { x: MARGIN, y: MARGIN, width: LEGEND_WIDTH, height: LEGEND_HEIGHT } };

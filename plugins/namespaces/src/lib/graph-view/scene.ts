@@ -18,7 +18,10 @@ export type NodeStatus = 'appeared' | 'vanished';
 export interface DrawOptions {
   /** Nodes that appeared or vanished since the last refresh (vanished ones are still in the model given). */
   status?: ReadonlyMap<string, NodeStatus>;
-  /** Collapse toggles on the cards (the viewer); the static picture has none. */
+  /**
+   * The viewer: collapse toggles on the cards, and implied edges drawn hidden (its stylesheet
+   * shows those of the selected node). The static picture has neither.
+   */
   interactive?: boolean;
 }
 
@@ -59,17 +62,21 @@ function compact(summary: string): string {
   return m[3] === '1' ? `${m[1]} (${m[2]})` : `${m[1]} (${m[2]}) ${m[3]} procs`;
 }
 
-function lines(node: GraphModelNode, header: boolean, card: Card | undefined): [string, string] {
-  if (node.kind === 'process') return [node.label, `process, uid ${node.uid}`];
+function lines(node: GraphModelNode, header: boolean, card: Card | undefined, within: readonly string[]): [string, string] {
+  if (node.kind === 'process') {
+    const order = Object.keys(TYPE_COLOURS);
+    const types = [...within].sort((a, b) => order.indexOf(a) - order.indexOf(b));
+    return [node.label, types.length > 0 ? `in ${types.join(' ')}` : `process, uid ${node.uid}`];
+  }
   if (header && card?.collapsed) return [`${node.label}  owner ${node.ownerText}`, `▸ ${card.below} hidden below; ${node.summary}`];
   if (header) return [`${node.label}  owner ${node.ownerText}`, node.summary];
   return [node.label, compact(node.summary)];
 }
 
-function drawNode(placed: PlacedNode, status: NodeStatus | undefined, card: Card | undefined, interactive: boolean): SvgElement {
+function drawNode(placed: PlacedNode, status: NodeStatus | undefined, card: Card | undefined, interactive: boolean, within: readonly string[]): SvgElement {
   const { node, width, height } = placed;
   const colour = TYPE_COLOURS[node.type] ?? TYPE_COLOURS.time!;
-  const [first, second] = lines(node, placed.header, card);
+  const [first, second] = lines(node, placed.header, card, within);
   const title = node.kind === 'namespace' ? `${node.label} ${node.summary}, owner ${node.ownerText}` : `process ${node.pid} "${node.command}" (parent ${node.ppid}, uid ${node.uid})`;
   const box: SvgElement['attrs'] = {
     width, height, rx: node.kind === 'process' ? 2 : 6, fill: colour.fill,
@@ -131,20 +138,30 @@ function drawLegend(layout: GraphLayout): SvgElement {
   ];
   types.forEach((type, i) => items.push(...swatch(x + 80 + i * 98, y + 9, type, type)));
   const row = y + 46;
-  items.push(
-    el('rect', { x: x + 10, y: row - 9, width: 30, height: 18, rx: 4, fill: '#f6f8fc', stroke: TREE_COLOUR, 'stroke-dasharray': '6 3' }),
-    el('text', { x: x + 46, y: row + 4 }, undefined, 'frame: a user namespace and what it owns'),
-    el('path', { d: `M${x + 350},${row - 8}V${row}H${x + 380}V${row + 8}`, fill: 'none', stroke: TREE_COLOUR, 'stroke-width': 1.5 }),
-    el('text', { x: x + 388, y: row + 4 }, undefined, 'user ns tree'),
-    el('path', { d: `M${x + 490},${row}H${x + 520}`, stroke: TYPE_COLOURS.pid!.stroke, 'stroke-width': 1.5, 'marker-end': 'url(#nsg-arrow)' }),
-    el('text', { x: x + 528, y: row + 4 }, undefined, 'pid parent'),
-    el('path', { d: `M${x + 618},${row}H${x + 648}`, stroke: '#8a8a8a', 'stroke-dasharray': '2 3' }),
-    el('text', { x: x + 656, y: row + 4 }, undefined, 'process in it'),
-    el('rect', { x: x + 770, y: row - 7, width: 14, height: 14, rx: 3, fill: '#ffffff', stroke: APPEARED, 'stroke-width': 3 }),
-    el('text', { x: x + 790, y: row + 4 }, undefined, 'new'),
-    el('rect', { x: x + 830, y: row - 7, width: 14, height: 14, rx: 3, fill: '#ffffff', stroke: VANISHED, 'stroke-width': 3, 'stroke-dasharray': '4 2' }),
-    el('text', { x: x + 850, y: row + 4 }, undefined, 'gone'),
-  );
+  // Second row: samples of the lines and marks, each followed by its words, left to right.
+  let at = x + 10;
+  const say = (text: string): void => {
+    items.push(el('text', { x: at, y: row + 4 }, undefined, text));
+    at += text.length * CHAR_WIDTH + 22;
+  };
+  items.push(el('rect', { x: at, y: row - 9, width: 30, height: 18, rx: 4, fill: '#f6f8fc', stroke: TREE_COLOUR, 'stroke-dasharray': '6 3' }));
+  at += 36;
+  say('frame: a user namespace and what it owns');
+  items.push(el('path', { d: `M${at},${row - 8}V${row}H${at + 26}V${row + 8}`, fill: 'none', stroke: TREE_COLOUR, 'stroke-width': 1.5 }));
+  at += 32;
+  say('user ns tree');
+  items.push(el('path', { d: `M${at},${row}H${at + 28}`, stroke: TYPE_COLOURS.pid!.stroke, 'stroke-width': 1.5, 'marker-end': 'url(#nsg-arrow)' }));
+  at += 34;
+  say('pid parent (if not the frame above\'s)');
+  items.push(el('path', { d: `M${at},${row}H${at + 26}`, stroke: '#8a8a8a', 'stroke-dasharray': '2 3' }));
+  at += 32;
+  say('process');
+  items.push(el('rect', { x: at, y: row - 7, width: 14, height: 14, rx: 3, fill: '#ffffff', stroke: APPEARED, 'stroke-width': 3 }));
+  at += 20;
+  say('new');
+  items.push(el('rect', { x: at, y: row - 7, width: 14, height: 14, rx: 3, fill: '#ffffff', stroke: VANISHED, 'stroke-width': 3, 'stroke-dasharray': '4 2' }));
+  at += 20;
+  say('gone');
   return el('g', { class: 'nsg-legend' }, items);
 }
 
@@ -157,14 +174,21 @@ export function drawGraph(layout: GraphLayout, options: DrawOptions = {}): SvgEl
       el('path', { d: 'M0,0L8,4L0,8z', fill: TYPE_COLOURS.pid!.stroke }),
     ]),
   ]);
+  const interactive = options.interactive === true;
   const tree = el('path', { class: 'nsg-tree', d: layout.treeLines.join(''), fill: 'none', stroke: TREE_COLOUR, 'stroke-width': 1.5 });
-  const edges = layout.edges.map((e) => el('path', {
+  const types = new Map(layout.nodes.map((p) => [p.node.id, p.node.type]));
+  const within = new Map<string, string[]>();
+  for (const e of layout.edges) {
+    if (e.kind === 'process' && e.implied) within.set(e.from, [...(within.get(e.from) ?? []), types.get(e.to) ?? '?']);
+  }
+  const edges = layout.edges.filter((e) => interactive || !e.implied).map((e) => el('path', {
     class: 'nsg-edge', 'data-kind': e.kind, 'data-from': e.from, 'data-to': e.to, d: e.path, fill: 'none',
+    ...(e.implied ? { 'data-implied': 'yes', visibility: 'hidden' } : {}),
     ...(e.kind === 'parent'
       ? { stroke: TYPE_COLOURS.pid!.stroke, 'stroke-width': 1.5, 'marker-end': 'url(#nsg-arrow)' }
       : { stroke: '#8a8a8a', 'stroke-width': 1, 'stroke-dasharray': '2 3' }),
   }));
-  const nodes = layout.nodes.map((p) => drawNode(p, status.get(p.node.id), p.header ? cards.get(p.node.id) : undefined, options.interactive === true));
+  const nodes = layout.nodes.map((p) => drawNode(p, status.get(p.node.id), p.header ? cards.get(p.node.id) : undefined, interactive, within.get(p.node.id) ?? []));
   return el('g', { class: 'nsg-picture', 'font-family': FONT, 'font-size': FONT_SIZE }, [
     defs,
     el('rect', { class: 'nsg-background', x: 0, y: 0, width: layout.width, height: layout.height, fill: '#ffffff' }),
