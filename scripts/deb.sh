@@ -46,7 +46,8 @@ Description: mount and inspect as an ordinary user: NFS, SFTP, encrypted views, 
  kmx is one command with a plugin per system: kmx nfs (NFS mounts under /run/media/\$USER
  through the root daemon kmxd, or in user space), kmx sftp (FUSE over SFTP, and a confined
  SFTP server), kmx enc (gocryptfs-compatible encrypted views, forward and reverse), kmx procsys
- (/proc mirrored and merged across hosts) and kmx ns (namespace relations).
+ (/proc mirrored and merged across hosts), kmx ns (namespace relations) and kmx ui
+ (a local web page over them, for its user alone).
  .
  fstab lines of type fuse.kmx-TYPE mount through /usr/sbin/mount.fuse.kmx-TYPE. kmxd's
  systemd units are installed, not enabled: systemctl enable --now kmxd.socket.

@@ -61,7 +61,7 @@ node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)
 rm -rf "$stagelib"
 mkdir -p "$stagelib/packs"
 deps=
-for pkg in packages/core plugins/encfs plugins/namespaces plugins/nfs-mount plugins/procsys plugins/sftp-fuse packages/cli; do
+for pkg in packages/core plugins/encfs plugins/namespaces plugins/nfs-mount plugins/procsys plugins/sftp-fuse plugins/ui packages/cli; do
   file=$(npm pack --silent --pack-destination "$stagelib/packs" -w "$pkg" | tail -1)
   name=$(node -p "require('./$pkg/package.json').name")
   deps="$deps\"$name\": \"file:packs/$file\","
