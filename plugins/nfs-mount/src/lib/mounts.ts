@@ -2,10 +2,11 @@ import { readlink, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { KmxError, listKmxMounts, mountAt, processAlive, readMountinfo, unmountKmx, type KmxMount } from '@kmx/core';
 import { DaemonUnavailableError, requestKmxd, type MountEntryMessage } from '@kmx/core/daemon';
-import { forgetMount, removeMountpoint, savedMounts, type UserspaceMount } from './state.js';
+import { forgetMount, removeMountpoint, savedMounts, type NetworkKind, type UserspaceMount } from './state.js';
 
-// `kmx nfs list` and `kmx nfs umount`: kernel mounts from kmxd's registry (only the caller's),
-// user-space ones from kmx's own records joined with the mount table.
+// `kmx nfs|smb list` and `kmx nfs|smb umount`: kernel mounts from kmxd's registry (only the
+// caller's), user-space ones from kmx's own records joined with the mount table. `kind` is the
+// command's (nfs or smb): each lists and unmounts its own.
 
 export interface NfsMountRow {
   name: string;
@@ -38,10 +39,10 @@ export function deadMount(mount: KmxMount): boolean {
 }
 
 /** The caller's kmxd mounts, or [] with `daemon: false` when kmxd is not running. */
-async function kernelMounts(): Promise<{ rows: NfsMountRow[]; daemon: boolean }> {
+async function kernelMounts(kind: NetworkKind): Promise<{ rows: NfsMountRow[]; daemon: boolean }> {
   try {
     const response = await requestKmxd({ list: {} }, { timeoutMs: 10_000 });
-    const rows = (response.mounts?.mounts ?? []).filter((m: MountEntryMessage) => m.kind === 'nfs').map((m: MountEntryMessage): NfsMountRow => ({
+    const rows = (response.mounts?.mounts ?? []).filter((m: MountEntryMessage) => m.kind === kind).map((m: MountEntryMessage): NfsMountRow => ({
       name: m.name ?? '', source: m.source ?? '', mountpoint: m.path ?? '', mode: 'kernel', detail: m.options ?? '', link: m.link ?? '', id: m.id ?? '',
     }));
     return { rows, daemon: true };
@@ -51,20 +52,20 @@ async function kernelMounts(): Promise<{ rows: NfsMountRow[]; daemon: boolean }>
   }
 }
 
-async function userspaceMounts(): Promise<Array<NfsMountRow & { saved: UserspaceMount }>> {
-  const live = new Map((await listKmxMounts()).filter((m) => m.plugin === 'nfs').map((m) => [m.mountpoint, m]));
-  return (await savedMounts()).flatMap((saved) => {
+async function userspaceMounts(kind: NetworkKind): Promise<Array<NfsMountRow & { saved: UserspaceMount }>> {
+  const live = new Map((await listKmxMounts()).filter((m) => m.plugin === kind).map((m) => [m.mountpoint, m]));
+  return (await savedMounts(kind)).flatMap((saved) => {
     const mount = live.get(saved.mountpoint);
     if (!mount) return [];
     const state = userspaceState(mount);
     const status = mount.status ?? undefined;
-    const detail = `${state}${status && status !== 'connected' ? ` (${status})` : ''}, NFSv${saved.version}, pid ${mount.pid ?? '?'}`;
+    const detail = `${state}${status && status !== 'connected' ? ` (${status})` : ''}, ${kind === 'nfs' ? 'NFSv' : 'SMB '}${saved.version}, pid ${mount.pid ?? '?'}`;
     return [{ name: saved.name, source: saved.source, mountpoint: saved.mountpoint, mode: 'userspace' as const, detail, link: saved.link, state, ...(status ? { status } : {}), saved }];
   });
 }
 
-export async function listNfsMounts(): Promise<{ mounts: NfsMountRow[]; daemon: boolean }> {
-  const [kernel, user] = await Promise.all([kernelMounts(), userspaceMounts()]);
+export async function listNfsMounts(kind: NetworkKind = 'nfs'): Promise<{ mounts: NfsMountRow[]; daemon: boolean }> {
+  const [kernel, user] = await Promise.all([kernelMounts(kind), userspaceMounts(kind)]);
   return { mounts: [...kernel.rows, ...user.map(({ saved: _saved, ...row }) => row)], daemon: kernel.daemon };
 }
 
@@ -74,19 +75,19 @@ function matches(row: { name: string; mountpoint: string; link: string }, target
 }
 
 /** Unmounts by name, mountpoint or link path; with `unlink`, also removes the link made with it. */
-export async function unmountNfs(target: string, unlink: boolean): Promise<{ row: NfsMountRow; unlinked: boolean }> {
-  const kernel = await kernelMounts();
+export async function unmountNfs(target: string, unlink: boolean, kind: NetworkKind = 'nfs'): Promise<{ row: NfsMountRow; unlinked: boolean }> {
+  const kernel = await kernelMounts(kind);
   const k = kernel.rows.find((r) => matches(r, target));
   if (k) {
     const response = await requestKmxd({ unmount: { id: k.id ?? '', unlink } });
     return { row: k, unlinked: response.unmounted?.unlinked === true };
   }
-  const u = (await userspaceMounts()).find((r) => matches(r, target));
+  const u = (await userspaceMounts(kind)).find((r) => matches(r, target));
   if (!u) {
     // A user-space mount whose server died still shows in the table: allow its path too.
-    const saved = (await savedMounts()).find((s) => matches(s, target));
-    if (!saved) throw new KmxError(`no NFS mount of yours is named or mounted at ${target}`, { hint: 'kmx nfs list shows them' });
-    await forgetMount(saved.name);
+    const saved = (await savedMounts(kind)).find((s) => matches(s, target));
+    if (!saved) throw new KmxError(`no ${kind.toUpperCase()} mount of yours is named or mounted at ${target}`, { hint: `kmx ${kind} list shows them` });
+    await forgetMount(saved.name, kind);
     throw new KmxError(`${saved.mountpoint} (${saved.name}) is no longer mounted; forgot it`);
   }
   await unmountKmx(u.mountpoint, {});
@@ -99,7 +100,7 @@ export async function unmountNfs(target: string, unlink: boolean): Promise<{ row
     }
   }
   if (u.saved.createdMountpoint) await removeMountpoint(u.mountpoint);
-  await forgetMount(u.name);
+  await forgetMount(u.name, kind);
   return { row: u, unlinked };
 }
 
@@ -109,15 +110,15 @@ export async function unmountNfs(target: string, unlink: boolean): Promise<{ row
  * down (it reconnects by itself); clears a dead mount of ours (its serving process is gone) and
  * forgets records whose mount has ended. `note` tells the user what was cleared.
  */
-export async function claimMount(name: string, mountpoint: string, note: (line: string) => void): Promise<void> {
-  const [mounts, saved] = await Promise.all([listKmxMounts(), savedMounts()]);
-  const nfsAt = (path: string): KmxMount | undefined => mounts.find((m) => m.mountpoint === path && m.plugin === 'nfs');
+export async function claimMount(name: string, mountpoint: string, note: (line: string) => void, kind: NetworkKind = 'nfs'): Promise<void> {
+  const [mounts, saved] = await Promise.all([listKmxMounts(), savedMounts(kind)]);
+  const nfsAt = (path: string): KmxMount | undefined => mounts.find((m) => m.mountpoint === path && m.plugin === kind);
   const refuse = (m: KmxMount, byName: boolean): never => {
     const owner = saved.find((s) => s.mountpoint === m.mountpoint)?.name;
-    const down = m.status?.startsWith('reconnecting') ? `; its NFS server does not answer (${m.status})` : m.state === 'unresponsive' ? '; its serving process does not answer' : '';
-    const what = byName ? `${name} is already mounted: ${m.source} on ${m.mountpoint}` : `${m.mountpoint} is already a kmx nfs mount (${m.source}${owner ? `, named ${owner}` : ''})`;
+    const down = m.status?.startsWith('reconnecting') ? `; its ${kind.toUpperCase()} server does not answer (${m.status})` : m.state === 'unresponsive' ? '; its serving process does not answer' : '';
+    const what = byName ? `${name} is already mounted: ${m.source} on ${m.mountpoint}` : `${m.mountpoint} is already a kmx ${kind} mount (${m.source}${owner ? `, named ${owner}` : ''})`;
     throw new KmxError(`${what}, served by pid ${m.pid ?? '?'}${down}`, {
-      hint: `${down ? 'it reconnects by itself once the server is back; or ' : ''}unmount it first (kmx nfs umount ${owner ?? m.mountpoint}), or choose another ${byName ? 'name' : 'mountpoint'}`,
+      hint: `${down ? 'it reconnects by itself once the server is back; or ' : ''}unmount it first (kmx ${kind} umount ${owner ?? m.mountpoint}), or choose another ${byName ? 'name' : 'mountpoint'}`,
     });
   };
   const clear = async (m: KmxMount): Promise<void> => {
@@ -131,7 +132,7 @@ export async function claimMount(name: string, mountpoint: string, note: (line: 
     if (m) await clear(m);
     // Ended without being unmounted through kmx (killed, say): only its record and directory are left.
     if (record.createdMountpoint) await removeMountpoint(record.mountpoint);
-    await forgetMount(name);
+    await forgetMount(name, kind);
   }
   const here = mountAt(await readMountinfo(), mountpoint);
   if (!here) return;

@@ -2,8 +2,12 @@ import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises
 import { dirname, join } from 'node:path';
 import { runtimeSubdir } from '@kmx/core';
 
-// What kmx remembers about user-space NFS mounts (kmxd keeps its own registry for kernel ones):
-// the name, the mountpoint it made, the link it made. One file per mount, private to the user.
+// What kmx remembers about user-space network mounts (kmxd keeps its own registry for kernel
+// ones): the name, the mountpoint it made, the link it made. One file per mount, private to the
+// user, in a directory per kind (nfs, smb): each kind has its own names.
+
+/** Which command made a mount: kmx nfs or kmx smb. */
+export type NetworkKind = 'nfs' | 'smb';
 
 export interface UserspaceMount {
   name: string;
@@ -15,15 +19,15 @@ export interface UserspaceMount {
   version: string;
 }
 
-async function dir(): Promise<string> {
-  return runtimeSubdir('nfs');
+async function dir(kind: NetworkKind): Promise<string> {
+  return runtimeSubdir(kind);
 }
 
 const file = (d: string, name: string): string => join(d, `${encodeURIComponent(name)}.json`);
 
 /** Where a mount named `name` goes by default (not made here: see makeMountpoint). */
-export async function defaultMountpoint(name: string): Promise<string> {
-  return join(await dir(), 'mnt', name);
+export async function defaultMountpoint(name: string, kind: NetworkKind = 'nfs'): Promise<string> {
+  return join(await dir(kind), 'mnt', name);
 }
 
 /**
@@ -47,16 +51,16 @@ export async function removeMountpoint(path: string): Promise<void> {
 }
 
 /** Records a mount; refuses (EEXIST) when a record of that name exists. */
-export async function saveMount(m: UserspaceMount): Promise<void> {
-  await writeFile(file(await dir(), m.name), `${JSON.stringify(m, null, 1)}\n`, { mode: 0o600, flag: 'wx' });
+export async function saveMount(m: UserspaceMount, kind: NetworkKind = 'nfs'): Promise<void> {
+  await writeFile(file(await dir(kind), m.name), `${JSON.stringify(m, null, 1)}\n`, { mode: 0o600, flag: 'wx' });
 }
 
-export async function forgetMount(name: string): Promise<void> {
-  await rm(file(await dir(), name), { force: true });
+export async function forgetMount(name: string, kind: NetworkKind = 'nfs'): Promise<void> {
+  await rm(file(await dir(kind), name), { force: true });
 }
 
-export async function savedMounts(): Promise<UserspaceMount[]> {
-  const d = await dir();
+export async function savedMounts(kind: NetworkKind = 'nfs'): Promise<UserspaceMount[]> {
+  const d = await dir(kind);
   const out: UserspaceMount[] = [];
   for (const name of await readdir(d).catch(() => [])) {
     if (!name.endsWith('.json')) continue;
@@ -70,9 +74,9 @@ export async function savedMounts(): Promise<UserspaceMount[]> {
 }
 
 /** After a mount ended: forgets its record (and the mountpoint kmx made), unless the name is another mount's by now. */
-export async function forgetEnded(m: UserspaceMount): Promise<void> {
-  const current = (await savedMounts()).find((s) => s.name === m.name);
+export async function forgetEnded(m: UserspaceMount, kind: NetworkKind = 'nfs'): Promise<void> {
+  const current = (await savedMounts(kind)).find((s) => s.name === m.name);
   if (current?.mountpoint !== m.mountpoint) return;
   if (current.createdMountpoint) await removeMountpoint(m.mountpoint);
-  await forgetMount(m.name);
+  await forgetMount(m.name, kind);
 }
