@@ -208,6 +208,12 @@ describe('the namespace graph viewer in a browser', () => {
       await page.locator(`[data-toggle="ns${ours.user}"]`).click();
       assert.equal(await node(page, ours.net).count(), 1, 'opened again');
 
+      await page.locator('.nsg-collapse-all').click();
+      assert.equal(await node(page, ours.net).count(), 0, 'collapse all: frames below the top ones are headers only');
+      assert.equal(await node(page, ours.user).count(), 1);
+      await page.locator('.nsg-expand-all').click();
+      assert.equal(await node(page, ours.net).count(), 1, 'expand all');
+
       await page.locator('.nsg-filter-box[value="net"]').uncheck();
       assert.equal(await node(page, ours.net).count(), 0, 'net filtered out');
       assert.equal(await node(page, ours.bound).count(), 0);

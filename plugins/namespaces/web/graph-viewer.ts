@@ -305,6 +305,16 @@ export function mountGraphViewer(container: HTMLElement, options: GraphViewerOpt
   toolbar.refresh.addEventListener('click', () => void refresh());
   toolbar.live.addEventListener('change', () => setLive(toolbar.live.checked));
   toolbar.fit.addEventListener('click', () => viewport.fit());
+  // Collapsing every frame below the top ones leaves one header per user namespace: a large
+  // machine's outline, to open where needed (search opens what hides its matches).
+  toolbar.collapseAll.addEventListener('click', () => {
+    for (const card of layout?.cards ?? []) if (card.depth > 0 && card.below > 0) collapsed.add(card.id);
+    render();
+  });
+  toolbar.expandAll.addEventListener('click', () => {
+    collapsed.clear();
+    render();
+  });
   toolbar.help.addEventListener('click', () => toggleHelp());
   toolbar.search.addEventListener('input', () => {
     matchIndex = -1;

@@ -24,6 +24,8 @@ export interface Toolbar {
   search: HTMLInputElement;
   searchCount: HTMLElement;
   fit: HTMLButtonElement;
+  collapseAll: HTMLButtonElement;
+  expandAll: HTMLButtonElement;
   help: HTMLButtonElement;
 }
 
@@ -44,7 +46,8 @@ export function buildToolbar(refreshSeconds: number): Toolbar {
   live.type = 'checkbox';
   live.checked = refreshSeconds > 0;
   live.disabled = refreshSeconds <= 0;
-  liveLabel.append(live, ` every ${refreshSeconds > 0 ? refreshSeconds : '–'} s`);
+  liveLabel.append(live, ` live, every ${refreshSeconds} s`);
+  liveLabel.hidden = refreshSeconds <= 0;
   const status = make('span', 'nsg-status', 'loading…');
   status.setAttribute('role', 'status');
 
@@ -69,11 +72,16 @@ export function buildToolbar(refreshSeconds: number): Toolbar {
   const fit = make('button', 'nsg-fit', 'Fit');
   fit.type = 'button';
   fit.title = 'The whole picture in view';
+  const collapseAll = make('button', 'nsg-collapse-all', 'Collapse all');
+  collapseAll.type = 'button';
+  collapseAll.title = 'Every frame below the top ones as its header only';
+  const expandAll = make('button', 'nsg-expand-all', 'Expand all');
+  expandAll.type = 'button';
   const help = make('button', 'nsg-help-button', '?');
   help.type = 'button';
   help.title = 'Keys (h)';
-  element.append(refresh, liveLabel, status, filterGroup, search, searchCount, fit, help);
-  return { element, refresh, live, status, filters, search, searchCount, fit, help };
+  element.append(refresh, liveLabel, status, filterGroup, search, searchCount, fit, collapseAll, expandAll, help);
+  return { element, refresh, live, status, filters, search, searchCount, fit, collapseAll, expandAll, help };
 }
 
 export function buildHelp(): HTMLElement {
