@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { run, temporaryDirectory, withTestUsers, type TestUser } from '@kmx/core/testing';
+import { run, temporaryDirectory, type TestUser } from '@kmx/core/testing';
+import { withUsers } from './users.js';
 import { httpRequest, signIn, startUi } from './ui-server.js';
 
 // A second user on the machine: with the right token, Host and cookie, they still cannot use
@@ -28,7 +29,7 @@ async function getAs(user: TestUser, target: { port?: number; socketPath?: strin
 
 describe('kmx ui: other users', () => {
   it('another user cannot use root\'s server, even with its token and cookie', async () => {
-    await withTestUsers(1, async ([mallory]) => {
+    await withUsers(1, async ([mallory]) => {
       const ui = await startUi();
       try {
         const host = `127.0.0.1:${ui.port}`;
@@ -45,7 +46,7 @@ describe('kmx ui: other users', () => {
   });
 
   it('an ordinary user\'s server acts as that user, serves them, and refuses root', async () => {
-    await withTestUsers(1, async ([alice]) => {
+    await withUsers(1, async ([alice]) => {
       const ui = await startUi({ user: alice! });
       try {
         const host = `127.0.0.1:${ui.port}`;
@@ -61,7 +62,7 @@ describe('kmx ui: other users', () => {
   });
 
   it('on a UNIX socket: made 0600, the owner gets in, SO_PEERCRED keeps another uid out', async () => {
-    await withTestUsers(1, async ([bob]) => {
+    await withUsers(1, async ([bob]) => {
       await temporaryDirectory(async (dir) => {
         await run('chmod', ['0755', dir]);
         await run('chown', [`${bob!.uid}:${bob!.gid}`, dir]);

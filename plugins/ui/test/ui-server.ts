@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { kmxBin, stopChild, type TestUser } from '@kmx/core/testing';
 
@@ -14,18 +15,23 @@ export interface RunningUi {
   stop(): Promise<void>;
 }
 
-export async function startUi(options: { args?: string[]; user?: TestUser; env?: NodeJS.ProcessEnv } = {}): Promise<RunningUi> {
-  const kmx = [kmxBin(), 'ui', '--no-open', ...(options.args ?? [])];
-  const env = { ...process.env, ...options.env };
+export async function startUi(options: { args?: string[]; user?: TestUser; env?: NodeJS.ProcessEnv; open?: boolean } = {}): Promise<RunningUi> {
+  const kmx = [kmxBin(), 'ui', ...(options.open ? [] : ['--no-open']), ...(options.args ?? [])];
+  const env = { ...process.env };
   delete env.DISPLAY;
   delete env.WAYLAND_DISPLAY;
+  Object.assign(env, options.env);
   const child = options.user
     ? spawn('setpriv', [`--reuid=${options.user.uid}`, `--regid=${options.user.gid}`, '--init-groups', '--', process.execPath, ...kmx], { env: { ...env, HOME: options.user.home, USER: options.user.name, XDG_RUNTIME_DIR: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn(process.execPath, kmx, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const stop = (): Promise<void> => stopChild(child, 5000);
+  const stop = async (): Promise<void> => {
+    await stopChild(child, 5000);
+    // A test user's runtime directory (no XDG_RUNTIME_DIR: /tmp/kmx-UID) outlives userdel.
+    if (options.user) await rm(`/tmp/kmx-${options.user.uid}`, { recursive: true, force: true });
+  };
   try {
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`kmx ui printed no URL in 20 s: ${output}`)), 20_000);
