@@ -86,14 +86,50 @@ const EDGE_STYLE: Record<GraphEdge['kind'], string> = {
   member: 'style=dotted, arrowhead=none',
 };
 
-/** Graphviz DOT, edges pointing up (child to parent). */
+const GRID_COLUMNS = 4;
+
+/**
+ * Graphviz DOT, edges pointing up (child to parent). Each user namespace is a cluster holding
+ * the namespaces it owns and, nested, its child user namespaces: Graphviz then draws the
+ * owner edges inside one box each instead of across the whole picture.
+ */
 export function toDot(graph: RelationGraph): string {
   const lines = ['digraph namespaces {', '  rankdir=BT;', '  node [fontname="monospace", fontsize=10, shape=box];', '  edge [fontname="monospace", fontsize=8];'];
-  for (const n of graph.nodes) {
-    const style = n.kind === 'process' ? 'shape=note' : NODE_STYLE[n.type ?? 'net'] ?? 'shape=box';
-    lines.push(`  ${n.id} [label=${quote(n.label)}, ${style}];`);
+  const users = new Set(graph.nodes.filter((n) => n.type === 'user').map((n) => n.id));
+  const clusterOf = new Map<string, string>();
+  for (const e of graph.edges) {
+    // A user namespace sits in its parent's cluster; any other namespace in its owner's.
+    if ((e.kind === 'parent' && users.has(e.from)) || e.kind === 'owner') clusterOf.set(e.from, e.to);
   }
+  const members = new Map<string | undefined, GraphNode[]>();
+  for (const n of graph.nodes) {
+    const home = n.type === 'user' ? n.id : clusterOf.get(n.id);
+    members.set(home, [...(members.get(home) ?? []), n]);
+  }
+  const childClusters = new Map<string | undefined, string[]>();
+  for (const id of users) {
+    const parent = clusterOf.get(id);
+    childClusters.set(parent, [...(childClusters.get(parent) ?? []), id]);
+  }
+  const node = (n: GraphNode, indent: string): string => {
+    const style = n.kind === 'process' ? 'shape=note' : NODE_STYLE[n.type ?? 'net'] ?? 'shape=box';
+    return `${indent}${n.id} [label=${quote(n.label)}, ${style}];`;
+  };
+  const grid: string[] = [];
+  const cluster = (id: string, indent: string): void => {
+    lines.push(`${indent}subgraph cluster_${id} {`, `${indent}  style="rounded,dashed"; color="#4a6fa5"; label="";`);
+    const inside = members.get(id) ?? [];
+    for (const n of inside) lines.push(node(n, `${indent}  `));
+    // Invisible edges stack what a user namespace owns in rows of GRID_COLUMNS, or Graphviz
+    // puts it all in the one rank below its owner: the long row the SVG used to be.
+    const owned = inside.filter((n) => n.id !== id);
+    for (let i = GRID_COLUMNS; i < owned.length; i++) grid.push(`  ${owned[i]!.id} -> ${owned[i - GRID_COLUMNS]!.id} [style=invis];`);
+    for (const child of childClusters.get(id) ?? []) cluster(child, `${indent}  `);
+    lines.push(`${indent}}`);
+  };
+  for (const root of childClusters.get(undefined) ?? []) cluster(root, '  ');
+  for (const n of members.get(undefined) ?? []) lines.push(node(n, '  '));
   for (const e of graph.edges) lines.push(`  ${e.from} -> ${e.to} [${EDGE_STYLE[e.kind]}];`);
-  lines.push('}');
+  lines.push(...grid, '}');
   return `${lines.join('\n')}\n`;
 }
