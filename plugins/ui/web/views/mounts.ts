@@ -159,6 +159,12 @@ export function mountsView(root: HTMLElement, session: Promise<Session>): ViewHa
   const refresh = async (): Promise<void> => {
     await Promise.all([refreshMounts(), refreshNfs()]);
   };
+  // kmx nfs list is a process of its own: asked at start, after each action and every 30 s.
+  let ticks = 0;
+  const tick = (): void => {
+    ticks += 1;
+    void (ticks % 6 === 0 ? refresh() : refreshMounts());
+  };
   const showForm = (): void => {
     clear(formSlot);
     append(formSlot, el('h3', {}, FORMS[kindSelect.value]?.title ?? kindSelect.value), mountForm(kindSelect.value, () => void refresh()));
@@ -170,6 +176,6 @@ export function mountsView(root: HTMLElement, session: Promise<Session>): ViewHa
     showForm();
   }, () => undefined);
   void refresh();
-  const timer = setInterval(() => void refresh(), 5000);
+  const timer = setInterval(tick, 5000);
   return { destroy: () => { alive = false; clearInterval(timer); } };
 }
