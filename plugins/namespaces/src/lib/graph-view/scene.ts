@@ -103,6 +103,7 @@ function drawNode(placed: PlacedNode, status: NodeStatus | undefined, card: Card
     ]));
   }
   const attrs: SvgElement['attrs'] = { class: 'nsg-node', 'data-node-id': node.id, 'data-type': node.type, transform: `translate(${placed.x},${placed.y})` };
+  if (node.kind === 'namespace' && node.details.id !== null) attrs['data-ns-id'] = node.details.id;
   if (status) {
     attrs['data-status'] = status;
     if (status === 'vanished') attrs.opacity = 0.55;
