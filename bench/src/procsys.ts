@@ -102,7 +102,69 @@ export async function run(work: string): Promise<BenchResult[]> {
     // The single-host figures above stand on their own.
     process.stderr.write(`bench: merged reads failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}\n`);
   }
+  try {
+    results.push(...(await scaling(work, env)));
+  } catch (err) {
+    process.stderr.write(`bench: scaling failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}\n`);
+  }
   return results;
+}
+
+/** Agents per farm process: the farms spread over the cores. */
+const FARM_SIZE = 50;
+
+/** Starts `count` agents in farm processes (see startAgentFarm); resolves to their --peer flags and a stop. */
+async function startFarms(count: number): Promise<{ peers: string[]; stop: () => Promise<void> }> {
+  const farmMain = new URL('./lib/agent-farm-main.js', import.meta.url).pathname;
+  const children: ChildProcess[] = [];
+  const stop = async (): Promise<void> => {
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((resolve) => c.once('exit', resolve)) : undefined)));
+  };
+  try {
+    const lists = await Promise.all(Array.from({ length: Math.ceil(count / FARM_SIZE) }, (_, f) => new Promise<{ name: string; address: string }[]>((resolve, reject) => {
+      const child = spawn(process.execPath, [farmMain, String(Math.min(FARM_SIZE, count - f * FARM_SIZE)), `f${f}x`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(child);
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!) as { name: string; address: string }[]);
+      });
+      child.once('exit', (code) => reject(new Error(`an agent farm exited (${code ?? 'signal'})`)));
+    })));
+    return { peers: lists.flat().flatMap((a) => ['--peer', `${a.name}=${a.address}`]), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/**
+ * How `ps aux` and the mount's memory grow with the hosts merged: agents in farm processes
+ * (KMX_BENCH_PROCSYS_SCALE, a comma-separated list of sizes; default 50,100,200). A farm
+ * shares one reader, so these figures are the view's cost, not the agents'.
+ */
+async function scaling(work: string, env: NodeJS.ProcessEnv): Promise<BenchResult[]> {
+  const sizes = (process.env.KMX_BENCH_PROCSYS_SCALE ?? '50,100,200').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  const out: BenchResult[] = [];
+  for (const size of sizes) {
+    const farms = await startFarms(size);
+    try {
+      const mnt = join(work, `scale-${size}`);
+      mkdirSync(mnt, { recursive: true });
+      withKmxMount(['procsys', 'mount', '--insecure', '--name', 'bench', '--timeout', '10000', ...farms.peers, mnt], mnt, () => {
+        process.stderr.write(`bench: ${size} farm agents\n`);
+        timedInView(mnt, 'ps aux', 1);
+        const ps = timedInView(mnt, 'ps aux', 2);
+        const lines = processLines(mnt);
+        out.push(result(`ps aux over ${size} farm agents + this host (ms per run)`, ps, timedInView(undefined, 'ps aux', 2), 'ms', `peer: ps aux of this host alone; ${lines} lines; ${(ps / lines * 1000).toFixed(0)} µs a line`));
+        out.push(result(`memory of the mounting process, ${size} farm agents (MB)`, mountRssMb(mnt), 300, 'MB', 'after the runs above; peer column is the goal at 200 agents'));
+      }, env);
+    } finally {
+      await farms.stop();
+    }
+  }
+  return out;
 }
 
 /** Lines of `ps aux` in the view (processes of every host, and the header). */
