@@ -13,8 +13,9 @@
  * inside the caller's namespace and root (fd 3, a pidfd), so no path is resolved twice to
  * different places:
  *
- *   kmx-nshelper mount-pinned PATH FSTYPE SOURCE ATTRS [KEY=VALUE | KEY]...
- *                                      fd 4: the pinned mount dir; prints the new mount's id
+ *   kmx-nshelper mount-pinned PATH FSTYPE SOURCE ATTRS [KEY=VALUE | KEY | KEY<]...
+ *                                      fd 4: the pinned mount dir; prints the new mount's id;
+ *                                      KEY< takes KEY's value from stdin (a password: never argv)
  *   kmx-nshelper unmount-pinned PATH MOUNT_ID [--lazy]
  *                                      fd 4: the pinned parent of PATH; refuses another mount id
  *   kmx-nshelper symlink-as-user UID GID HOME RELPATH TARGET
@@ -412,6 +413,33 @@ static void require_initial_owner(int proc, const struct stat *initial_user)
 	close(mnt_ns);
 }
 
+/*
+ * The value of a KEY< option: all of stdin (kmxd writes it and closes the pipe), at most
+ * 1024 bytes, no NUL. It is a secret (a password): argv is readable by every user in
+ * /proc/PID/cmdline, stdin is not.
+ */
+static char secret[1025];
+
+static const char *read_secret(void)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while ((n = read(STDIN_FILENO, secret + len, sizeof(secret) - 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			fail("read", errno, "stdin");
+		len += (size_t)n;
+		if (len == sizeof(secret) - 1)
+			fail("read", E2BIG, "stdin");
+	}
+	if (len == 0 || memchr(secret, '\0', len))
+		fail("read", EINVAL, "stdin");
+	secret[len] = '\0';
+	return secret;
+}
+
 static int mount_pinned(int argc, char **argv)
 {
 	const char *path = argv[0], *fstype = argv[1], *source = argv[2];
@@ -436,9 +464,14 @@ static int mount_pinned(int argc, char **argv)
 		fs_fail(fsfd, "fsconfig", errno);
 	for (int i = 4; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
+		size_t len = strlen(argv[i]);
 		int rc;
 
-		if (eq) {
+		if (!eq && len > 1 && argv[i][len - 1] == '<') {
+			argv[i][len - 1] = '\0';
+			rc = fsconfig(fsfd, FSCONFIG_SET_STRING, argv[i], read_secret(), 0);
+			explicit_bzero(secret, sizeof(secret));
+		} else if (eq) {
 			*eq = '\0';
 			rc = fsconfig(fsfd, FSCONFIG_SET_STRING, argv[i], eq + 1, 0);
 		} else {

@@ -5,6 +5,7 @@ export { closest } from './suggest.js';
 export { expandShortFlags, respell, type PeerSpellings, type ShortFlags } from './peer-spellings.js';
 export { promptHidden } from './password-prompt.js';
 export { serveMount } from './serve.js';
+export { isDaemonChild } from './daemon.js';
 export { formatTable } from './table.js';
 export { existingDirectory, isWithin } from './paths.js';
 export { Tour, TOUR_HOOK, type TourOptions } from './tour.js';

@@ -20,6 +20,10 @@ export interface DaemonPolicy {
   nfsPorts: number[];
   /** NFSv3 mountd ports a mount may name; without one the kernel asks the server's rpcbind. */
   nfsMountPorts: number[];
+  /** SMB servers allowed, as nfsServers; undefined: any routable address. */
+  smbServers: { ranges: BlockList; names: Set<string>; shown: string } | undefined;
+  /** SMB ports a mount may name (the default, 445, must be listed to be used). */
+  smbPorts: number[];
 }
 
 export const DEFAULT_POLICY: DaemonPolicy = {
@@ -28,6 +32,8 @@ export const DEFAULT_POLICY: DaemonPolicy = {
   nfsServers: undefined,
   nfsPorts: [2049],
   nfsMountPorts: [20048],
+  smbServers: undefined,
+  smbPorts: [445],
 };
 
 /**
@@ -47,14 +53,14 @@ function plainAddress(address: string): { address: string; family: 'ipv4' | 'ipv
 }
 
 /** Refuses a server address (as resolved) the policy does not allow; `name` is what the user gave. */
-export function checkServerAllowed(policy: DaemonPolicy, name: string, resolved: string): void {
+export function checkServerAllowed(policy: DaemonPolicy, name: string, resolved: string, kind: 'nfs' | 'smb' = 'nfs'): void {
   const { address, family } = plainAddress(resolved);
   if (NEVER.check(address, family)) {
     throw SysError.of('EACCES', 'server', name, { detail: `${address} is this host, no host, link-local or multicast: kmxd does not mount from there` });
   }
-  const allowed = policy.nfsServers;
+  const allowed = kind === 'smb' ? policy.smbServers : policy.nfsServers;
   if (allowed && !allowed.ranges.check(address, family) && !allowed.names.has(name.toLowerCase().replace(/\.$/, ''))) {
-    throw SysError.of('EACCES', 'server', name, { detail: `kmxd mounts only from ${allowed.shown} (nfs-servers in ${DEFAULT_CONFIG_PATH})` });
+    throw SysError.of('EACCES', 'server', name, { detail: `kmxd mounts only from ${allowed.shown} (${kind}-servers in ${DEFAULT_CONFIG_PATH})` });
   }
 }
 
@@ -65,6 +71,12 @@ export function checkPortsAllowed(policy: DaemonPolicy, port: number, mountPort:
   if (mountPort && !policy.nfsMountPorts.includes(mountPort)) {
     throw SysError.of('EACCES', 'port', String(mountPort), { detail: `mountd ports allowed: ${policy.nfsMountPorts.join(', ') || 'none (rpcbind finds it)'} (nfs-mount-ports in ${DEFAULT_CONFIG_PATH})` });
   }
+}
+
+/** Refuses an SMB port the policy does not list (0: 445). */
+export function checkSmbPortAllowed(policy: DaemonPolicy, port: number): void {
+  const smbPort = port || 445;
+  if (!policy.smbPorts.includes(smbPort)) throw SysError.of('EACCES', 'port', String(smbPort), { detail: `kmxd mounts only from SMB port ${policy.smbPorts.join(', ')} (smb-ports in ${DEFAULT_CONFIG_PATH})` });
 }
 
 function whole(key: string, value: string, max: number): number {
@@ -115,7 +127,9 @@ export function parsePolicy(text: string): DaemonPolicy {
         case 'nfs-servers': policy.nfsServers = servers(values); break;
         case 'nfs-ports': policy.nfsPorts = ports(key, values); break;
         case 'nfs-mount-ports': policy.nfsMountPorts = ports(key, values); break;
-        default: throw new Error(`unknown setting "${key}" (known: max-mounts-per-user, max-tmpfs-mib-per-user, nfs-servers, nfs-ports, nfs-mount-ports)`);
+        case 'smb-servers': policy.smbServers = servers(values); break;
+        case 'smb-ports': policy.smbPorts = ports(key, values); break;
+        default: throw new Error(`unknown setting "${key}" (known: max-mounts-per-user, max-tmpfs-mib-per-user, nfs-servers, nfs-ports, nfs-mount-ports, smb-servers, smb-ports)`);
       }
     } catch (err) {
       throw new KmxError(`line ${index + 1}: ${err instanceof Error ? err.message : String(err)}`);

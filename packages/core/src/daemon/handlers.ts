@@ -8,10 +8,11 @@ import type { DaemonLog } from './log.js';
 import type { MediaRoot } from './media.js';
 import { nfsMountSpec, optionString, type NfsVersion } from './nfs.js';
 import type { Peer } from './peer.js';
-import { checkPortsAllowed, checkServerAllowed, DEFAULT_CONFIG_PATH, type DaemonPolicy } from './config.js';
+import { checkPortsAllowed, checkServerAllowed, checkSmbPortAllowed, DEFAULT_CONFIG_PATH, type DaemonPolicy } from './config.js';
 import { checkExportPath, checkLinkPath, checkMountName, checkNfsOptions, checkServer, checkTmpfsSize } from './policy.js';
 import { kmxd, PROTOCOL_VERSION, type MountEntryMessage, type Request } from './protocol.js';
 import { MountRecords, type MountRecord } from './records.js';
+import { checkCredentialField, checkPassword, checkShare, checkSharePath, checkSmbOptions, smbMountSpec, type SmbVersion } from './smb.js';
 
 // One handler per request kind. Each acts for the peer the socket named, on its own records.
 
@@ -21,6 +22,8 @@ interface PinnedSpec {
   source: string;
   options: Array<[string, string | true]>;
   attributes: number;
+  /** A password: to the kernel once, through the helper's stdin; in no record or log. */
+  secret?: { key: string; value: Buffer };
 }
 
 type Reply = Omit<kmxd.Response.$Properties, 'id'>;
@@ -28,6 +31,11 @@ type Reply = Omit<kmxd.Response.$Properties, 'id'>;
 const VERSIONS: Record<number, NfsVersion> = {
   [kmxd.NfsVersion.NFS_VERSION_UNSPECIFIED]: '4.2', [kmxd.NfsVersion.NFS_V3]: '3',
   [kmxd.NfsVersion.NFS_V4_0]: '4.0', [kmxd.NfsVersion.NFS_V4_1]: '4.1', [kmxd.NfsVersion.NFS_V4_2]: '4.2',
+};
+
+const SMB_VERSIONS: Record<number, SmbVersion> = {
+  [kmxd.SmbVersion.SMB_VERSION_UNSPECIFIED]: 'default', [kmxd.SmbVersion.SMB_V2_1]: '2.1',
+  [kmxd.SmbVersion.SMB_V3_0]: '3.0', [kmxd.SmbVersion.SMB_V3_1_1]: '3.1.1',
 };
 
 // A mount that talks to a server may take a while (the kernel retries); the helper is killed after this.
@@ -90,6 +98,8 @@ export class RequestHandlers {
         return this.mountNfs(peer, request.mountNfs!);
       case 'mountTmpfs':
         return this.mountTmpfs(peer, request.mountTmpfs!);
+      case 'mountSmb':
+        return this.mountSmb(peer, request.mountSmb!);
       case 'unmount':
         return this.unmount(peer, request.unmount!);
       default:
@@ -118,6 +128,40 @@ export class RequestHandlers {
       return await this.mount(peer, 'nfs', name, link, spec, `${server}:${exportPath}`);
     } finally {
       release();
+    }
+  }
+
+  private async mountSmb(peer: Peer, m: kmxd.MountSmb.$Properties): Promise<Reply> {
+    const password = Buffer.from(m.password ?? []);
+    try {
+      const name = checkMountName(m.name ?? '');
+      const link = m.link ? checkLinkPath(m.link) : '';
+      const version = SMB_VERSIONS[m.version ?? 0];
+      if (!version) throw SysError.of('EINVAL', 'version', undefined, { detail: 'unknown SMB version' });
+      const port = m.port ?? 0;
+      if (port > 65535) throw SysError.of('EINVAL', 'port', undefined, { detail: 'ports are 1 to 65535' });
+      const server = checkServer(m.server ?? '');
+      const share = checkShare(m.share ?? '');
+      const path = checkSharePath(m.path ?? '');
+      const user = checkCredentialField('user', m.user ?? '');
+      const domain = checkCredentialField('domain', m.domain ?? '');
+      const kerberos = m.kerberos === true;
+      const secret = checkPassword(password, kerberos);
+      const checked = checkSmbOptions(m.options ?? []);
+      checkSmbPortAllowed(this.ctx.policy, port);
+      const release = this.reserve(peer, 0);
+      try {
+        const spec = await smbMountSpec({
+          server, share, path, version, readOnly: m.readOnly === true, port, user, domain, password: secret, kerberos, checked, uid: peer.uid, gid: peer.user.gid,
+          checkAddress: (address) => checkServerAllowed(this.ctx.policy, server, address, 'smb'),
+        });
+        return await this.mount(peer, 'smb', name, link, spec, `//${server}/${share}${path}`);
+      } finally {
+        release();
+      }
+    } finally {
+      password.fill(0);
+      if (m.password instanceof Uint8Array) m.password.fill(0);
     }
   }
 

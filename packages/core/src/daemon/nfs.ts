@@ -31,7 +31,7 @@ export interface KernelMountSpec {
 
 const RESOLVE_TIMEOUT_MS = 10_000;
 
-async function resolveServer(server: string): Promise<{ address: string; family: number }> {
+export async function resolveServer(server: string): Promise<{ address: string; family: number }> {
   if (isIP(server)) return { address: server, family: isIP(server) };
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -10,7 +10,7 @@ export interface MountRecord {
   uid: number;
   user: string;
   name: string;
-  kind: 'nfs' | 'tmpfs';
+  kind: 'nfs' | 'smb' | 'tmpfs';
   source: string;
   path: string;
   /** statx STATX_MNT_ID of the mount, as a decimal string (64-bit). */

@@ -43,10 +43,15 @@ export function helperMissing(path: string, err: unknown): KmxError {
  * Runs the helper with `args`, passing `fds` as its fds 3, 4, …, with an empty environment.
  * Resolves with its stdout; rejects with the SysError it reported.
  */
-export function runHelper(args: readonly string[], fds: readonly number[], options: HelperOptions = {}): Promise<string> {
+export function runHelper(args: readonly string[], fds: readonly number[], options: HelperOptions = {}, input?: Buffer): Promise<string> {
   const path = options.helperPath ?? defaultHelperPath();
   return new Promise((resolve, reject) => {
-    const child = spawn(path, args, { env: {}, stdio: ['ignore', 'pipe', 'pipe', ...fds] });
+    // `input` (a secret the helper reads from stdin) goes through a pipe, never argv.
+    const child = spawn(path, args, { env: {}, stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe', ...fds] });
+    if (input) {
+      child.stdin?.on('error', () => undefined); // a helper that failed first closed it
+      child.stdin?.end(input);
+    }
     const stdout: Buffer[] = [];
     let stderr = '';
     child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));

@@ -22,6 +22,8 @@ export interface PinnedMountSpec {
   options: ReadonlyArray<readonly [string, string | true]>;
   /** MOUNT_ATTR_* beyond NOSUID|NODEV, which are always set (RDONLY, NOEXEC, NOSYMFOLLOW). */
   attributes: number;
+  /** One option whose value is a secret (a password): handed to the helper on its stdin, set last. */
+  secret?: { key: string; value: Buffer };
 }
 
 // Option strings are kmxd's own; these characters smuggle options into legacy parsers.
@@ -47,7 +49,13 @@ export async function mountPinned(caller: CallerNamespace, spec: PinnedMountSpec
     throw SysError.of('EINVAL', 'mount', spec.path);
   }
   const args = ['mount-pinned', spec.path, spec.fstype, spec.source, String(spec.attributes >>> 0), ...checkOptions(spec)];
-  const out = await runHelper(args, [caller.pidfd, spec.pinnedFd], options);
+  if (spec.secret) {
+    if (!/^[a-z][a-z0-9_]*$/.test(spec.secret.key) || spec.secret.value.length === 0 || spec.secret.value.length > 1024 || spec.secret.value.includes(0)) {
+      throw SysError.of('EINVAL', 'fsconfig', spec.secret.key, { detail: 'a secret is 1 to 1024 bytes without NUL' });
+    }
+    args.push(`${spec.secret.key}<`);
+  }
+  const out = await runHelper(args, [caller.pidfd, spec.pinnedFd], options, spec.secret?.value);
   return BigInt(out.trim());
 }
 
