@@ -1,14 +1,16 @@
 import { lstat, mkdir, readlink, rm, symlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Args, Flags } from '@oclif/core';
-import { KmxError, MountCommand, UsageError, canonicalMountpoint, mountAt, readMountinfo, type FuseOptions } from '@kmx/core';
-import { checkMountName } from '@kmx/core/daemon';
+import { KmxError, MountCommand, UsageError, canonicalMountpoint, isDaemonChild, mountAt, readMountinfo, type FuseOptions } from '@kmx/core';
+import { DaemonError, DaemonUnavailableError, checkMountName, requestKmxd } from '@kmx/core/daemon';
+import { splitNfsOptions } from '../../lib/kernel/kernel-mount.js';
 import { claimMount } from '../../lib/mounts.js';
 import { SmbClient, SmbConnection } from '../../lib/smb/client.js';
-import { gatherCredentials } from '../../lib/smb/credentials.js';
+import { gatherCredentials, type SmbCredentials } from '../../lib/smb/credentials.js';
+import { kernelHasCifs, mountSmbThroughKmxd } from '../../lib/smb/kernel.js';
 import { SmbFileSystem } from '../../lib/smb/filesystem.js';
 import type { ConnectionSetup } from '../../lib/smb/protocol.js';
-import { SMB_VERSIONS, defaultShareName, parseShare, shareText, type SmbVersion } from '../../lib/smb/url.js';
+import { SMB_VERSIONS, defaultShareName, parseShare, shareText, type SmbShare, type SmbVersion } from '../../lib/smb/url.js';
 import { defaultMountpoint, forgetEnded, forgetMount, makeMountpoint, removeMountpoint, saveMount } from '../../lib/state.js';
 
 /** Short attribute caching (others change the share too), large I/O. */
@@ -23,8 +25,9 @@ interface Prepared {
 }
 
 export default class SmbMount extends MountCommand {
-  static override summary = 'Mount an SMB share (Samba, Windows) in user space: libsmbclient over FUSE, no root needed.';
-  static override description = `kmx mounts //server/share under $XDG_RUNTIME_DIR/kmx/smb/mnt/NAME (or --mountpoint) and serves it from a background process (--foreground keeps it attached). Every file shows as yours.
+  static override summary = 'Mount an SMB share (Samba, Windows): a kernel mount through kmxd, or in user space (libsmbclient over FUSE).';
+  static override description = `Through kmxd (the root daemon), the kernel's CIFS client mounts //server/share at /run/media/$USER/NAME, always nosuid,nodev, every file yours (uid, gid, file_mode 0644, dir_mode 0755 set by kmxd); -o options pass kmxd's allow-list.
+When the kernel has no CIFS client or kmxd is not running, kmx says so in one line and mounts in user space instead, under $XDG_RUNTIME_DIR/kmx/smb/mnt/NAME (or --mountpoint), served from a background process (--foreground keeps it attached). Every file shows as yours there too.
 The password comes from --credentials FILE (mount.cifs's format: username=, password=, domain= lines; the file must be yours and mode 0600), else from PASSWD in the environment (and USER, as mount.cifs reads them), else it is asked on the terminal. With --sec krb5 your Kerberos ticket is used instead. It is never put in arguments, records or logs.
 --link makes a symlink in your home pointing at the mount; kmx smb umount --unlink removes it again.`;
 
@@ -48,7 +51,8 @@ The password comes from --credentials FILE (mount.cifs's format: username=, pass
     port: Flags.integer({ description: 'The server\'s SMB port (default 445).', min: 1, max: 65535 }),
     link: Flags.string({ description: 'Also make this symlink (inside your home) point at the mount.' }),
     ro: Flags.boolean({ description: 'Mount read-only.' }),
-    userspace: Flags.boolean({ description: 'Mount in user space (the only way kmx smb mounts so far).' }),
+    userspace: Flags.boolean({ description: 'Mount in user space (libsmbclient over FUSE) without asking kmxd.', exclusive: ['kernel'] }),
+    kernel: Flags.boolean({ description: 'Mount through kmxd only: fail instead of falling back to user space.' }),
     mountpoint: Flags.string({ description: 'Mount here instead of $XDG_RUNTIME_DIR/kmx/smb/mnt/NAME.' }),
     foreground: Flags.boolean({ description: 'Stay in the foreground until unmounted or interrupted.' }),
     timeout: Flags.integer({ description: 'Seconds an SMB call may take before it fails with EIO (default 10).', min: 1, max: 600 }),
@@ -64,6 +68,15 @@ The password comes from --credentials FILE (mount.cifs's format: username=, pass
       throw new UsageError(`bad mount name: ${err instanceof Error ? err.message.replace(/^name: [^:]+: /, '') : String(err)}`, 'a name is one path component of visible characters: no spaces, no control or format characters, no "," or "\\"');
     }
     const version = flags.vers as SmbVersion | undefined;
+    // Asked once, where the terminal is (a --daemon child gets them from its parent).
+    let credentials: SmbCredentials | undefined;
+    const ask = async (): Promise<SmbCredentials> => (credentials ??= await gatherCredentials({ user: flags.user, domain: flags.domain, credentialsFile: flags.credentials, kerberos: flags.sec === 'krb5' }));
+    if (!flags.userspace && !isDaemonChild()) {
+      const why = await this.kernelMount(source, name, version, flags, ask);
+      if (why === undefined) return;
+      if (flags.kernel) throw new KmxError(`cannot mount through kmxd: ${why}`, { hint: why.includes('kmxd is not running') ? 'start kmxd as root (kmxd --help), or drop --kernel to mount in user space' : 'drop --kernel to mount in user space' });
+      this.log(`kmx smb: ${why}; mounting in user space instead (libsmbclient over FUSE)`);
+    }
     const fuseOptions = this.fuseOptions({ ...SMB_FUSE_DEFAULTS, ...(flags.ro ? { readOnly: true } : {}) }, flags.option);
     const created = flags.mountpoint === undefined;
     const mountpoint = created ? await defaultMountpoint(name, 'smb') : await canonicalMountpoint(flags.mountpoint!);
@@ -85,9 +98,9 @@ The password comes from --credentials FILE (mount.cifs's format: username=, pass
         // once (a wrong password or a dead server fails here), then make the mountpoint and link.
         prepare: async () => {
           await claimMount(name, mountpoint, (line) => this.log(`kmx smb: ${line}`), 'smb');
-          const credentials = await gatherCredentials({ user: flags.user, domain: flags.domain, credentialsFile: flags.credentials, kerberos: flags.sec === 'krb5' });
-          const prepared: Prepared = { user: credentials.user, domain: credentials.domain, password: credentials.password.toString('base64'), kerberos: credentials.kerberos };
-          credentials.password.fill(0);
+          const given = await ask();
+          const prepared: Prepared = { user: given.user, domain: given.domain, password: given.password.toString('base64'), kerberos: given.kerberos };
+          given.password.fill(0);
           await (await SmbConnection.open(setupOf(prepared))).close();
           if (link && (await lstat(link).then(() => true, () => false))) throw new UsageError(`--link ${flags.link} already exists`, 'choose a path that does not exist yet');
           try {
@@ -120,5 +133,28 @@ The password comes from --credentials FILE (mount.cifs's format: username=, pass
       throw err;
     }
     if (!mountAt(await readMountinfo(), mountpoint)) await forgetEnded(record, 'smb');
+  }
+
+  /** Undefined when mounted; otherwise why the kernel path is not available (a fallback reason). */
+  private async kernelMount(source: SmbShare, name: string, version: SmbVersion | undefined, flags: { ro: boolean; port?: number | undefined; link?: string | undefined; option?: string[] | undefined }, ask: () => Promise<SmbCredentials>): Promise<string | undefined> {
+    try {
+      await requestKmxd({ ping: {} }, { timeoutMs: 10_000 });
+    } catch (err) {
+      if (err instanceof DaemonUnavailableError) return 'kmxd is not running';
+      throw err;
+    }
+    if (!(await kernelHasCifs())) return 'this kernel has no CIFS client (no cifs in /proc/filesystems)';
+    const { options, readOnly } = splitNfsOptions(flags.option ?? []);
+    const credentials = await ask();
+    try {
+      const m = await mountSmbThroughKmxd(source, credentials, { name, version, readOnly: readOnly || flags.ro, port: flags.port ?? 0, options, link: flags.link });
+      this.log(`kmx smb: ${shareText(source)} mounted on ${m.path}${version ? ` (SMB ${version})` : ''}${readOnly || flags.ro ? ', read-only' : ''}${m.link ? `; ${m.link} -> ${m.path}` : ''}`);
+      return undefined;
+    } catch (err) {
+      if (err instanceof DaemonUnavailableError) return 'kmxd is not running';
+      if (err instanceof DaemonError && err.code === 'ENODEV') return 'kmxd\'s kernel has no CIFS client';
+      if (err instanceof DaemonError) throw new KmxError(`kmxd refused: ${err.message}`, { hint: err.hint ?? (err.code === 'EEXIST' ? 'kmx smb list shows your mounts; choose another name or unmount that one' : err.code === 'EACCES' ? 'check the user name, password and --domain (or the server in kmxd.conf)' : undefined) });
+      throw err;
+    }
   }
 }
