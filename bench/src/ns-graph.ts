@@ -1,8 +1,11 @@
 // The namespace graph at growing sizes (synthetic machines of 30 to 1000 namespaces): the
 // browser viewer's layout and drawing in headless Chromium, and the static SVG kmx ns graph
 // --format svg writes, each against Graphviz's dot -Tsvg on the same graph's DOT (the way kmx
-// drew SVG before). The goal: 300 namespaces laid out and drawn in under 1 s in the browser.
+// drew SVG before); and kmx's layout alone against dagre's (a layered layout, the library the
+// plugin had for it) on the same nodes and edges. The goal: 300 namespaces laid out and drawn
+// in under 1 s in the browser.
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { launchBrowser } from '@kmx/core/testing/browser';
@@ -21,13 +24,27 @@ interface Snapshot {
   namespaces: Map<number, unknown>;
 }
 interface Model {
-  nodes: unknown[];
+  nodes: Array<{ id: string }>;
+  edges: Array<{ from: string; to: string }>;
+}
+/** What the benchmark uses of @dagrejs/dagre. */
+interface Dagre {
+  graphlib: { Graph: new () => DagreGraph };
+  layout(graph: DagreGraph): void;
+}
+interface DagreGraph {
+  setGraph(label: object): void;
+  setDefaultEdgeLabel(label: () => object): void;
+  setNode(id: string, label: { width: number; height: number }): void;
+  setEdge(from: string, to: string): void;
+  graph(): { width?: number; height?: number };
 }
 /** The parts of the namespaces plugin measured; loaded from its build, which bench does not depend on. */
 interface Library {
   syntheticSnapshot(count: number): Snapshot;
   graphModelOf(snapshot: Snapshot): Model;
   graphSvg(model: Model): string;
+  layoutGraph(model: Model): { width: number; height: number };
   buildGraph(snapshot: Snapshot, options: { types: string[]; processes: boolean }): unknown;
   toDot(graph: unknown): string;
   startViewerPage(model: (query: URLSearchParams) => Promise<Model>): Promise<{ url: string; close(): Promise<void> }>;
@@ -40,6 +57,27 @@ async function load(): Promise<Library> {
     from('src/lib/synthetic-graph.js'), from('src/lib/graph-model.js'), from('src/lib/graph-view/index.js'), from('src/lib/render/graph.js'), from('test/fixtures/viewer-page.js'),
   ]);
   return { ...synthetic, ...model, ...view, ...graph, ...page } as unknown as Library;
+}
+
+/** dagre as the namespaces plugin resolves it (its dependency, not the benchmark's). */
+async function loadDagre(): Promise<Dagre> {
+  const path = createRequire(join(PLUGIN, '..', 'package.json')).resolve('@dagrejs/dagre');
+  const module = (await import(pathToFileURL(path).href)) as { default: Dagre };
+  return module.default;
+}
+
+/** dagre's layered layout of the model's nodes (kmx's grid cell size) and edges: milliseconds and the size. */
+function dagreLayout(dagre: Dagre, model: Model): [number, string] {
+  const start = performance.now();
+  const graph = new dagre.graphlib.Graph();
+  graph.setGraph({ rankdir: 'BT', nodesep: 8, ranksep: 40 });
+  graph.setDefaultEdgeLabel(() => ({}));
+  for (const n of model.nodes) graph.setNode(n.id, { width: 176, height: 40 });
+  for (const e of model.edges) graph.setEdge(e.from, e.to);
+  dagre.layout(graph);
+  const ms = performance.now() - start;
+  const { width = 0, height = 0 } = graph.graph();
+  return [ms, `${Math.round(width)} x ${Math.round(height)}`];
 }
 
 function timed<T>(body: () => T): [T, number] {
@@ -57,6 +95,7 @@ function dotSvg(dot: string): number {
 
 export async function run(): Promise<BenchResult[]> {
   const library = await load();
+  const dagre = await loadDagre();
   const results: BenchResult[] = [];
   const server = await library.startViewerPage(async (query) => library.graphModelOf(library.syntheticSnapshot(Number(query.get('synthetic')))));
   const browser = await launchBrowser();
@@ -85,11 +124,24 @@ export async function run(): Promise<BenchResult[]> {
         dimensions = /width="(\d+)" height="(\d+)"/.exec(svg)?.slice(1).join(' x ') ?? '?';
         graphviz.push(dotSvg(dot));
       }
-      const namespaces = library.graphModelOf(snapshot).nodes.length;
+      const model = library.graphModelOf(snapshot);
+      const namespaces = model.nodes.length;
       const dotMs = median(graphviz);
+      const ours: number[] = [];
+      const theirs: number[] = [];
+      let layered = '';
+      for (let round = 0; round < ROUNDS; round++) {
+        ours.push(timed(() => library.layoutGraph(model))[1]);
+        const [ms, size] = dagreLayout(dagre, model);
+        theirs.push(ms);
+        layered = size;
+      }
+      const picture = library.layoutGraph(model);
       results.push(
         result(`viewer, ${namespaces} namespaces: mount to first paint`, median(paint), dotMs, 'ms', `layout and drawing alone ${median(draw).toFixed(1)} ms; headless Chromium`),
         result(`static SVG, ${namespaces} namespaces`, median(staticSvg), dotMs, 'ms', `model, layout and text in Node; ${dimensions} px`),
+        result(`layout alone, ${namespaces} namespaces (peer: dagre 3.1.4)`, median(ours), median(theirs), 'ms',
+          `in Node; kmx ${Math.round(picture.width)} x ${Math.round(picture.height)} px, dagre ${layered} px`),
       );
     }
   } finally {
