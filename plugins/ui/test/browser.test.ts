@@ -8,6 +8,7 @@ import { artifactDirectory, launchBrowser, type TestBrowser } from '@kmx/core/te
 import { freePort, kmxBin, runKmx, stopChild, temporaryDirectory } from '@kmx/core/testing';
 import type { Page } from 'playwright-core';
 import { startUi, type RunningUi } from './ui-server.js';
+import { chmod } from 'node:fs/promises';
 
 // The page in a real browser (headless Chromium): it loads with no console error, each view
 // draws, mounts made from it are real and are unmounted from it, a password typed into it
@@ -65,6 +66,27 @@ describe('kmx ui: in a browser', () => {
     } finally {
       await context.close();
     }
+  });
+
+  it('opened from the launch file xdg-open gets (a file:// page, so another site): signed in, no token left in the history', async () => {
+    await temporaryDirectory(async (dir) => {
+      const opener = join(dir, 'xdg-open');
+      await writeFile(opener, `#!/bin/sh\nprintf '%s' "$1" > '${join(dir, 'opened')}'\n`);
+      await chmod(opener, 0o755);
+      const desktop = await startUi({ open: true, env: { DISPLAY: ':99', PATH: `${dir}:${process.env.PATH}` } });
+      const { context, page, errors } = await browser.newPage();
+      try {
+        await until('xdg-open', async () => (await readFile(join(dir, 'opened'), 'utf8').catch(() => '')) !== '');
+        await page.goto(`file://${await readFile(join(dir, 'opened'), 'utf8')}`);
+        await page.waitForURL(`http://127.0.0.1:${desktop.port}/`, { timeout: 20_000 });
+        await page.waitForSelector('#mount-list table, #mount-list .empty');
+        assert.equal(await page.evaluate('history.length'), 2, 'the launch file and the page: the token\'s page was replaced');
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+        await desktop.stop();
+      }
+    });
   });
 
   it('a passthrough mount made from the page is really mounted, and the page unmounts it', async () => {

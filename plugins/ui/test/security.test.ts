@@ -74,6 +74,22 @@ describe('kmx ui: security', () => {
     assert.ok(!/<script>/.test(page.body) && !/ on[a-z]+=/.test(page.body), 'no inline script in the page');
   });
 
+  it('arriving from another site (the launch file): the cookie comes with a page that moves on by itself; other cross-site requests are refused', async () => {
+    const navigation = { 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': 'navigate', 'Sec-Fetch-Dest': 'document' };
+    const reply = await get(`/ns?token=${ui.token}`, navigation);
+    assert.equal(reply.status, 200);
+    assert.equal(reply.headers.location, undefined);
+    assert.match(reply.headers['set-cookie']?.[0] ?? '', /; HttpOnly; SameSite=Strict; Path=\/$/);
+    assert.match(reply.body, /<meta http-equiv="refresh" content="0;url=\/ns">/);
+    assert.ok(!reply.body.includes(ui.token) && !reply.body.includes('<script'));
+    hardened(reply);
+    assert.equal((await get(`/?token=${ui.token}x`, navigation)).status, 403);
+    for (const mode of ['cors', 'no-cors', 'same-origin']) {
+      assert.equal((await get('/api/session', { Cookie: cookie, 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': mode, 'Sec-Fetch-Dest': 'empty' })).status, 403, mode);
+    }
+    assert.equal((await get('/assets/app.js', { Cookie: cookie, 'Sec-Fetch-Site': 'same-site', 'Sec-Fetch-Mode': 'no-cors', 'Sec-Fetch-Dest': 'script' })).status, 403);
+  });
+
   it('a forged or foreign cookie is no session', async () => {
     const [name] = cookie.split('=');
     for (const forged of [`${name}=${'A'.repeat(43)}`, `kmx_ui_1=${cookie.split('=')[1]}`, `${name}=`]) {

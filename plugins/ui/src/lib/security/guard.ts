@@ -34,10 +34,27 @@ const SAFE_METHODS = new Set(['GET', 'HEAD']);
 export function originAllowed(request: IncomingMessage, host: string): boolean {
   const origin = request.headers.origin;
   if (origin !== undefined && origin !== ownOrigin(host)) return false;
+  if (!SAFE_METHODS.has(request.method ?? '')) return origin !== undefined && sameOriginFetch(request);
+  // A page of another site may send the browser here (the launch file xdg-open gets is a
+  // file:// page): harmless, as the SameSite=Strict cookie does not come along, so such a
+  // navigation reaches nothing but the sign-in with the token. Everything else is ours alone.
+  return isNavigation(request) || sameOriginFetch(request);
+}
+
+function sameOriginFetch(request: IncomingMessage): boolean {
   const site = request.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
-  if (!SAFE_METHODS.has(request.method ?? '')) return origin !== undefined;
-  return true;
+  return site === undefined || site === 'same-origin' || site === 'none';
+}
+
+/** A top-level GET navigation (a link followed, a URL typed), as the browser marks it. */
+export function isNavigation(request: IncomingMessage): boolean {
+  return request.method === 'GET' && request.headers['sec-fetch-mode'] === 'navigate' && request.headers['sec-fetch-dest'] === 'document';
+}
+
+/** Whether the browser came here from another site (then a SameSite=Strict cookie is not sent, even after a redirect). */
+export function fromAnotherSite(request: IncomingMessage): boolean {
+  const site = request.headers['sec-fetch-site'];
+  return site === 'cross-site' || site === 'same-site';
 }
 
 export const CONTENT_SECURITY_POLICY = [

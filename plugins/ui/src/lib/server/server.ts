@@ -3,7 +3,7 @@ import { createServer as createNetServer, type Server, type Socket } from 'node:
 import { KmxError, SysError } from '@kmx/core';
 import { Credentials } from '../security/token.js';
 import {
-  cookieValue, hostAllowed, originAllowed, sessionCookie, sessionCookieName, setSecurityHeaders, type Listening,
+  cookieValue, fromAnotherSite, hostAllowed, originAllowed, sessionCookie, sessionCookieName, setSecurityHeaders, type Listening,
 } from '../security/guard.js';
 import { tcpPeerUid, unixPeerUid } from '../security/peer-uid.js';
 import { listenOn, type ListenTarget } from './listen.js';
@@ -84,9 +84,14 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       if (request.method !== 'GET' || !credentials.tokenMatches(token)) return page(response, 403, 'This link is not valid. Open the URL kmx ui printed.');
       // Swap the token for a cookie and take it out of the address bar (and so the history).
       url.searchParams.delete('token');
+      const target = `${url.pathname}${url.search}`;
       response.setHeader('Set-Cookie', sessionCookie(cookieName, credentials.openSession()));
-      response.setHeader('Location', `${url.pathname}${url.search}`);
       response.setHeader('Cache-Control', 'no-store');
+      // Came from another site (the launch file): after an HTTP redirect the browser would still
+      // count the navigation as cross-site and hold back the Strict cookie, so this page moves
+      // on by itself (a meta refresh, no script), which the browser counts as same-origin.
+      if (fromAnotherSite(request)) return page(response, 200, 'Signing in…', target);
+      response.setHeader('Location', target);
       response.writeHead(303).end();
       return;
     }
@@ -158,9 +163,10 @@ function reply(response: ServerResponse, status: number, body: unknown): void {
   response.end(text);
 }
 
-/** A short page for a browser that came without a valid key (no script, nothing of the user's). */
-function page(response: ServerResponse, status: number, message: string): void {
-  const text = `<!doctype html><meta charset="utf-8"><title>kmx ui</title><p>${message}</p>\n`;
+/** A short page (no script, nothing of the user's); `next`: a same-origin path to move on to. */
+function page(response: ServerResponse, status: number, message: string, next?: string): void {
+  const refresh = next === undefined ? '' : `<meta http-equiv="refresh" content="0;url=${next.replace(/[^A-Za-z0-9/_.?=&%-]/g, '')}">`;
+  const text = `<!doctype html><meta charset="utf-8">${refresh}<link rel="icon" href="data:,"><title>kmx ui</title><p>${message}</p>\n`;
   response.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
   response.end(text);
 }
