@@ -163,6 +163,14 @@ describe('the namespace graph viewer in a browser', () => {
       near(dragged.x, wheeled.x + 120 / wheeled.zoom, 'dragging left moves the view right');
       near(dragged.y, wheeled.y + 60 / wheeled.zoom, 'dragging up moves the view down');
 
+      // Keys work with the focus on the toolbar's buttons too; Fit shows the whole picture.
+      await page.locator('.nsg-fit').click();
+      const fitted = await viewOf(page);
+      const background = page.locator('rect.nsg-background');
+      assert.ok(fitted.width >= Number(await background.getAttribute('width')) - 1 && fitted.height >= Number(await background.getAttribute('height')) - 1, 'Fit: all in view');
+      await page.keyboard.press('1');
+      near((await viewOf(page)).zoom, 1, '1 with the focus on a button');
+
       const help = page.locator('.nsg-help');
       assert.equal(await help.isVisible(), false);
       await page.keyboard.press('h');

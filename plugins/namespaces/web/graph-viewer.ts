@@ -219,12 +219,18 @@ export function mountGraphViewer(container: HTMLElement, options: GraphViewerOpt
     options.onClose?.();
   }
 
+  /** Where keys are text: the search box (buttons and check boxes of the toolbar leave the keys to the viewer). */
+  function typing(target: EventTarget | null): boolean {
+    if (!(target instanceof HTMLElement)) return false;
+    if (target instanceof HTMLInputElement) return target.type !== 'checkbox' && target.type !== 'button';
+    return target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement || target.isContentEditable;
+  }
+
   // Keys on the viewer (it takes the focus), never from a field being typed in.
   function onKey(event: KeyboardEvent): void {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    const target = event.target as HTMLElement | null;
-    if (target && (target.tagName === 'INPUT' || target.tagName === 'SELECT' || target.tagName === 'TEXTAREA' || target.tagName === 'BUTTON')) {
-      if (event.key === 'Enter' && target === toolbar.search) nextMatch();
+    if (typing(event.target)) {
+      if (event.key === 'Enter' && event.target === toolbar.search) nextMatch();
       if (event.key === 'Escape') root.focus();
       return;
     }
