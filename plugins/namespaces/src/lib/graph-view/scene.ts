@@ -66,7 +66,8 @@ function lines(node: GraphModelNode, header: boolean, card: Card | undefined, wi
   if (node.kind === 'process') {
     const order = Object.keys(TYPE_COLOURS);
     const types = [...within].sort((a, b) => order.indexOf(a) - order.indexOf(b));
-    return [node.label, types.length > 0 ? `in ${types.join(' ')}` : `process, uid ${node.uid}`];
+    const where = types.length === order.length - 1 ? 'in all 8 of this frame' : `in ${types.join(' ')}`;
+    return [node.label, types.length > 0 ? where : `process, uid ${node.uid}`];
   }
   if (header && card?.collapsed) return [`${node.label}  owner ${node.ownerText}`, `▸ ${card.below} hidden below; ${node.summary}`];
   if (header) return [`${node.label}  owner ${node.ownerText}`, node.summary];
