@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readMountinfo } from '@kmx/core';
 import { artifactDirectory, launchBrowser, type TestBrowser } from '@kmx/core/testing/browser';
-import { freePort, kmxBin, runKmx, stopChild, temporaryDirectory } from '@kmx/core/testing';
+import { freePort, kmxBin, run, runKmx, stopChild, temporaryDirectory } from '@kmx/core/testing';
 import type { Page } from 'playwright-core';
 import { startUi, type RunningUi } from './ui-server.js';
 import { chmod } from 'node:fs/promises';
+import { startSshd } from '@kmx/plugin-sftp-fuse/testing';
+import { withUsers } from './users.js';
 
 // The page in a real browser (headless Chromium): it loads with no console error, each view
 // draws, mounts made from it are real and are unmounted from it, a password typed into it
@@ -158,6 +160,50 @@ describe('kmx ui: in a browser', () => {
         await context.close();
       }
     });
+  });
+
+  it('an sftp mount logged in with a password typed into the page', async () => {
+    await temporaryDirectory(async (dir) => withUsers(1, async ([remote]) => {
+      // The remote login: a shell (sftp-server runs through it) and a password; sshd on loopback accepts passwords.
+      const password = `pw ${Math.random().toString(36).slice(2)}`;
+      assert.equal((await run('usermod', ['--shell', '/bin/sh', remote!.name])).code, 0);
+      assert.equal((await run('chpasswd', [], { input: `${remote!.name}:${password}\n` })).code, 0);
+      await writeFile(join(remote!.home, 'hello.txt'), 'over sftp\n');
+      await run('chown', [`${remote!.uid}:${remote!.gid}`, join(remote!.home, 'hello.txt')]);
+      const sshd = await startSshd(join(dir, 'sshd'), { password: true });
+      // A server of its own, with a home of its own: no keys or agent to log in with, the host key known.
+      const home = join(dir, 'home');
+      await mkdir(join(home, '.ssh'), { recursive: true, mode: 0o700 });
+      await writeFile(join(home, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
+      const sftpUi = await startUi({ env: { HOME: home, SSH_AUTH_SOCK: '' } });
+      const mountpoint = join(dir, 'remote');
+      await mkdir(mountpoint);
+      const { context, page, errors } = await browser.newPage();
+      try {
+        await page.goto(sftpUi.url);
+        await page.waitForSelector('form[data-kind="passthrough"]');
+        await fillMountForm(page, 'sftp', { remote: `${remote!.name}@127.0.0.1:${sshd.port}:${remote!.home}`, mountpoint, password });
+        let seenInArguments = false;
+        await until('the sftp mount', async () => {
+          for (const pid of await readdir('/proc').then((names) => names.filter((n) => /^\d+$/.test(n)))) {
+            if ((await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes(password)) seenInArguments = true;
+          }
+          return mounted(mountpoint);
+        }, 60_000);
+        assert.equal(seenInArguments, false);
+        assert.equal(await readFile(join(mountpoint, 'hello.txt'), 'utf8'), 'over sftp\n');
+        const button = page.locator(`button.unmount[data-mountpoint="${mountpoint}"]`);
+        await button.waitFor({ timeout: 15_000 });
+        await page.screenshot({ path: join(shots, 'mounts-sftp.png'), fullPage: true });
+        await button.click();
+        await until('the unmount', async () => !(await mounted(mountpoint)));
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+        await sftpUi.stop();
+        await sshd.stop();
+      }
+    }));
   });
 
   it('the namespaces view shows namespaces a test made with unshare', async () => {
