@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { Limiter } from '../src/lib/cluster/limiter.js';
-import { ScanSnapshot } from '../src/lib/cluster/scan-snapshot.js';
+import { ScanActivity, ScanSnapshot } from '../src/lib/cluster/scan-snapshot.js';
 import { TtlCache } from '../src/lib/cluster/ttl-cache.js';
 
 describe('in-flight bound and cache', () => {
@@ -81,6 +81,24 @@ describe('in-flight bound and cache', () => {
     scan.start();
     scan.stop();
     assert.equal(scan.active, false);
+  });
+
+  it('a host\'s scan stays on while the scans of other hosts are read (ps reaches the last hosts late)', async () => {
+    const activity = new ScanActivity();
+    const [early, late, otherView] = [new ScanSnapshot(50, activity), new ScanSnapshot(50, activity), new ScanSnapshot(50)];
+    for (const [scan, key] of [[early, 'r/1/stat'], [late, 'r/2/stat'], [otherView, 'r/3/stat']] as const) {
+      scan.start();
+      scan.put(key, key);
+    }
+    // Longer than the pause that ends a scan, reading only the first host.
+    for (let i = 0; i < 7; i++) {
+      await sleep(200);
+      assert.deepEqual(early.peek('r/1/stat'), { value: 'r/1/stat' });
+    }
+    assert.deepEqual(late.peek('r/2/stat'), { value: 'r/2/stat' }, 'past its window, never read, but the view\'s scan goes on');
+    assert.equal(otherView.peek('r/3/stat'), undefined, 'another view\'s reads do not keep it on');
+    await sleep(1100);
+    assert.equal(late.peek('r/2/stat'), undefined, 'a pause of every host ends it');
   });
 });
 

@@ -5,6 +5,7 @@ import { Limiter } from './limiter.js';
 import { LocalHost } from './local-host.js';
 import type { PeerSpec } from './peers.js';
 import { RemoteHost } from './remote-host.js';
+import { ScanActivity } from './scan-snapshot.js';
 
 export interface ClusterOptions {
   localName: string;
@@ -22,6 +23,7 @@ export interface ClusterOptions {
 export class Cluster {
   private members: { hosts: readonly Host[]; local: LocalHost; remotes: readonly RemoteHost[] };
   private closed = false;
+  private readonly scanActivity = new ScanActivity();
 
   private constructor(private readonly options: ClusterOptions, private readonly limiter: Limiter) {
     this.members = this.build(options.hosts, []);
@@ -64,7 +66,7 @@ export class Cluster {
       const kept = current[slot];
       if (spec.name === options.localName) return (local = kept instanceof LocalHost && kept.name === spec.name ? kept : new LocalHost(spec.name, slot));
       const remote = kept instanceof RemoteHost && kept.name === spec.name && kept.address === spec.address ? kept : new RemoteHost(spec.name, spec.address!, slot, {
-        timeoutMs: options.timeoutMs, cacheTtlMs: options.cacheTtlMs, limiter: this.limiter, credentials: options.credentials, ...(options.log ? { log: options.log } : {}),
+        timeoutMs: options.timeoutMs, cacheTtlMs: options.cacheTtlMs, limiter: this.limiter, credentials: options.credentials, scanActivity: this.scanActivity, ...(options.log ? { log: options.log } : {}),
       });
       remotes.push(remote);
       return remote;

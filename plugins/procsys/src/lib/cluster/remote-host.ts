@@ -8,7 +8,7 @@ import { remotelyReadable } from '../rpc/access-policy.js';
 import type { Host, HostState, HostStatus } from './host.js';
 import type { Limiter } from './limiter.js';
 import { processFileAttr, scanBatches } from './process-files.js';
-import { ScanSnapshot } from './scan-snapshot.js';
+import { ScanSnapshot, type ScanActivity } from './scan-snapshot.js';
 import { EHOSTDOWN, ETIMEDOUT, TRANSPORT_CODES, describeRpcError, hostUnreachable, isServiceError } from './rpc-errors.js';
 import { TtlCache } from './ttl-cache.js';
 
@@ -19,6 +19,8 @@ export interface RemoteOptions {
   cacheTtlMs: number;
   limiter: Limiter;
   credentials: grpc.ChannelCredentials;
+  /** Shared by every host of the view (scan-snapshot.ts). */
+  scanActivity?: ScanActivity;
   log?: (line: string) => void;
 }
 
@@ -50,7 +52,7 @@ export class RemoteHost implements Host {
   private probeDelay = PROBE_FIRST_MS;
   /** The latest listing of /proc: prefetches batch by it. */
   private processNames: string[] = [];
-  private readonly scan = new ScanSnapshot();
+  private readonly scan: ScanSnapshot;
   /** The names of a process directory on this host, once asked (process-files.ts). */
   private processDirNames: Promise<ReadonlySet<string>> | undefined;
   private knownProcessDirNames: ReadonlySet<string> | undefined;
@@ -59,6 +61,7 @@ export class RemoteHost implements Host {
   constructor(readonly name: string, readonly address: string, readonly slot: number, private readonly options: RemoteOptions) {
     this.client = connectAgent(name, address, options.credentials);
     this.cache = new TtlCache(options.cacheTtlMs);
+    this.scan = new ScanSnapshot(undefined, options.scanActivity);
   }
 
   get state(): HostState {

@@ -8,11 +8,20 @@ export const SCAN_MAX_MS = 120_000;
 type Answer = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /**
+ * When any host's scan was last read from, shared by the scans of every host of a view: `ps`
+ * reads one host's processes after another, and with many hosts it reaches the last ones long
+ * after the listing; their scans must still be on while it goes on reading the others.
+ */
+export class ScanActivity {
+  lastUse = 0;
+}
+
+/**
  * What one scan of a host's process table fetched in batches: `ps` or `top` list /proc, then
  * read a few files of every process. The batches fetched right after the listing answer the
  * scan's reads (a scan over many hosts outlasts the cache's TTL; without this, every expiry
- * would fetch the batches again) for SCAN_WINDOW_MS, and after that while the reads go on
- * (a pause of SCAN_PAUSE_MS ends the scan, and SCAN_MAX_MS at the latest). The next listing
+ * would fetch the batches again) for SCAN_WINDOW_MS, and after that while the reads of any
+ * host's scan go on (a pause of SCAN_PAUSE_MS ends the scan, and SCAN_MAX_MS at the latest). The next listing
  * of /proc starts a new scan; without one, reads go through the ordinary cache.
  */
 export class ScanSnapshot {
@@ -21,7 +30,7 @@ export class ScanSnapshot {
   private readonly answers = new Map<string, Answer>();
   private readonly batches = new Map<string, Promise<void>>();
 
-  constructor(readonly windowMs = SCAN_WINDOW_MS) {}
+  constructor(readonly windowMs = SCAN_WINDOW_MS, private readonly activity = new ScanActivity()) {}
 
   start(): void {
     this.started = Date.now();
@@ -40,7 +49,7 @@ export class ScanSnapshot {
   get active(): boolean {
     const now = Date.now();
     const age = now - this.started;
-    return age < SCAN_MAX_MS && (age < this.windowMs || now - this.lastUse < SCAN_PAUSE_MS);
+    return age < SCAN_MAX_MS && (age < this.windowMs || now - Math.max(this.lastUse, this.activity.lastUse) < SCAN_PAUSE_MS);
   }
 
   /** The scan's answer for `key` (a value, or a throw of the error it had), or undefined. */
@@ -48,7 +57,7 @@ export class ScanSnapshot {
     if (!this.active) return undefined;
     const answer = this.answers.get(key);
     if (!answer) return undefined;
-    this.lastUse = Date.now();
+    this.lastUse = this.activity.lastUse = Date.now();
     if (!answer.ok) throw answer.error;
     return { value: answer.value as T };
   }
