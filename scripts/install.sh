@@ -40,7 +40,7 @@ lib=$prefix/lib/kmx
 # Where the files go (the same as where they will be, unless staged).
 stage=$destdir$prefix
 stagelib=$destdir$lib
-types="passthrough sftp enc procsys nfs"
+types="passthrough sftp enc procsys nfs smb"
 
 if [ "$uninstall" = yes ]; then
   for name in kmx kmxd $(for t in $types; do echo "kmx-$t"; done); do rm -f "$prefix/bin/$name"; done

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { mountsUnder, run } from '@kmx/core/testing';
 
 export const checkout = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-export const TYPES = ['passthrough', 'sftp', 'enc', 'procsys', 'nfs'];
+export const TYPES = ['passthrough', 'sftp', 'enc', 'procsys', 'nfs', 'smb'];
 
 export interface Installed {
   bin: string;

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 // `sshfs` for fuse.sshfs. This turns such a call into the kmx command that mounts in the
 // background, and lets kmx take only the options that are its own.
 
-export const HELPER_TYPES = ['passthrough', 'sftp', 'enc', 'procsys', 'nfs'] as const;
+export const HELPER_TYPES = ['passthrough', 'sftp', 'enc', 'procsys', 'nfs', 'smb'] as const;
 export type HelperType = (typeof HELPER_TYPES)[number];
 
 /** What mount(8), fstab and systemd write into the options for themselves, not for kmx. */
@@ -23,6 +23,8 @@ const FLAG_OPTIONS: Record<HelperType, Record<string, string>> = {
   enc: { passfile: '--passfile', extpass: '--extpass', reverse: '--reverse' },
   procsys: { certs: '--certs', name: '--name', peer: '--peer', cluster: '--cluster', timeout: '--timeout', allow_down: '--allow-down', writable: '--writable' },
   nfs: { vers: '--vers', port: '--port', mountport: '--mount-port', timeout: '--timeout' },
+  // mount.cifs's names: a password only ever through credentials= (a 0600 file of the user's).
+  smb: { credentials: '--credentials', cred: '--credentials', username: '--user', user: '--user', domain: '--domain', vers: '--vers', port: '--port', sec: '--sec', timeout: '--timeout' },
 };
 
 export interface HelperCall {
@@ -83,6 +85,7 @@ export function kmxArguments(type: HelperType, call: HelperCall): string[] {
     case 'procsys': return ['procsys', 'mount', '--daemon', ...flags, ...o, call.mountpoint];
     // In user space, in the background (its default), named for the mountpoint.
     case 'nfs': return ['nfs', 'mount', '--userspace', '--mountpoint', call.mountpoint, ...flags, ...o, call.source, basename(call.mountpoint)];
+    case 'smb': return ['smb', 'mount', '--userspace', '--mountpoint', call.mountpoint, ...flags, ...o, call.source, basename(call.mountpoint)];
   }
 }
 
