@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { runKmx } from '@kmx/core/testing';
 import { KmxError } from '@kmx/core';
@@ -60,5 +61,16 @@ describe('the namespace graph model', () => {
     const frame = svg.indexOf(`<g class="nsg-card" data-card-id="ns${ours.user}">`);
     assert.ok(frame > 0);
     for (const inode of [ours.net, ours.uts]) assert.match(svg, new RegExp(`<g class="nsg-node" data-node-id="ns${inode}" data-type="(net|uts)" transform="translate\\(`));
+  });
+
+  it('writes DOT that Graphviz draws, our user namespace a cluster with what it owns', async () => {
+    const r = await runKmx(['ns', 'graph']);
+    assert.equal(r.code, 0, r.stderr);
+    const cluster = new RegExp(`subgraph cluster_ns${ours.user} \\{[^}]*ns${ours.user} \\[[^}]*ns${ours.net} \\[[^}]*\\}`);
+    assert.match(r.stdout, cluster);
+    assert.match(r.stdout, new RegExp(`ns${ours.net} -> ns${ours.user} \\[style=dashed`));
+    const drawn = spawnSync('dot', ['-Tsvg'], { input: r.stdout, encoding: 'utf8', maxBuffer: 1 << 26 });
+    assert.equal(drawn.status, 0, drawn.stderr);
+    assert.match(drawn.stdout, /<svg /);
   });
 });
