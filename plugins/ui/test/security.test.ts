@@ -151,6 +151,21 @@ describe('kmx ui: security', () => {
     assert.equal((await post('/api/unmount', { Cookie: cookie, Origin: origin, 'Content-Type': 'application/json' }, 'x'.repeat(70_000))).status, 413);
   });
 
+  it('the namespace API: the model, a node\'s details, one-line errors for an unknown type or node', async () => {
+    const graph = await get('/api/ns/graph?type=net', { Cookie: cookie });
+    assert.equal(graph.status, 200);
+    const model = JSON.parse(graph.body) as { nodes: Array<{ id: string; kind: string; type: string }> };
+    const net = model.nodes.find((n) => n.kind === 'namespace');
+    assert.equal(net?.type, 'net');
+    const details = await get(`/api/ns/details/${net!.id}`, { Cookie: cookie });
+    assert.equal(details.status, 200);
+    assert.equal((JSON.parse(details.body) as { type: string }).type, 'net');
+    const badType = await get('/api/ns/graph?type=bogus', { Cookie: cookie });
+    assert.equal(badType.status, 400);
+    assert.match((JSON.parse(badType.body) as { error: string }).error, /^unknown namespace type "bogus"$/);
+    assert.equal((await get('/api/ns/details/ns1', { Cookie: cookie })).status, 404);
+  });
+
   it('path traversal in asset URLs finds nothing outside the assets', async () => {
     assert.equal((await get('/assets/app.js', { Cookie: cookie })).status, 200);
     for (const path of [

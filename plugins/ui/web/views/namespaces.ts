@@ -1,10 +1,10 @@
 import { describeFailure, getJson, type Session } from '../api.js';
-import { append, clear, details, el, table } from '../dom.js';
+import { append, clear, details, el } from '../dom.js';
 import { notify, type ViewHandle } from '../shell.js';
 
 // The namespaces view: the graph viewer the namespaces plugin builds (loaded from this origin),
-// with the selected namespace's details beside it; without that viewer, a table of `kmx ns
-// list`. `q` in the viewer closes it (back to the overview).
+// with the selected namespace's details beside it. `q` in the viewer closes it (back to the
+// overview).
 
 /** A variable, not a literal: the bundler leaves the import to the browser. */
 const GRAPH_VIEWER_URL: string = '/assets/ns/graph-viewer.js';
@@ -16,15 +16,6 @@ interface GraphViewer {
 
 interface GraphViewerModule {
   mountGraphViewer(container: HTMLElement, options: { load(): Promise<unknown>; onSelect?(nodeId: string | null): void; onClose?(): void; refreshSeconds?: number }): GraphViewer;
-}
-
-interface ListedNamespace {
-  ns: number;
-  type: string;
-  nprocs?: number;
-  pid: number | null;
-  ownerName?: string | null;
-  processes?: Array<{ command: string }>;
 }
 
 interface ModelNode {
@@ -63,7 +54,7 @@ export function namespacesView(root: HTMLElement, sessionPromise: Promise<Sessio
   let alive = true;
   const start = (session: Session): void => {
     if (!session.graphViewer) {
-      void listFallback(graph, panel, () => alive);
+      append(graph, el('p', { class: 'error' }, 'The namespace graph viewer is not built (npm run build builds it).'));
       return;
     }
     import(GRAPH_VIEWER_URL)
@@ -83,22 +74,4 @@ export function namespacesView(root: HTMLElement, sessionPromise: Promise<Sessio
     if (alive) start(session);
   }, () => undefined);
   return { destroy: () => { alive = false; viewer?.destroy(); } };
-}
-
-async function listFallback(target: HTMLElement, panel: HTMLElement, alive: () => boolean): Promise<void> {
-  append(target, el('p', {}, 'loading…'));
-  try {
-    const { list } = await getJson<{ list: ListedNamespace[] }>('/api/ns/graph');
-    if (!alive()) return;
-    clear(target);
-    append(target, table(['Type', 'Namespace', 'Processes', 'First process', 'Owner', ''], list.map((n) => {
-      const id = `${n.type}:[${n.ns}]`;
-      const button = el('button', { type: 'button', class: 'ns-select', 'data-ns': id }, 'Details');
-      button.addEventListener('click', () => void showDetails(panel, id, undefined));
-      return [n.type, String(n.ns), String(n.nprocs ?? 0), n.pid === null ? '-' : `${n.pid} ${n.processes?.[0]?.command ?? ''}`, n.ownerName ?? '-', button];
-    }), { className: 'ns-list', empty: 'No namespaces visible.' }));
-  } catch (err) {
-    clear(target);
-    append(target, el('p', { class: 'error' }, describeFailure(err)));
-  }
 }

@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { graphModelAvailable } from './namespaces.js';
+import { graphViewerAvailable } from './namespaces.js';
 import { MOUNT_KINDS } from './mount-forms.js';
 
 /** Who the server acts as, and what the page can offer. */
@@ -11,5 +11,5 @@ export function sessionInfo(): { user: string; uid: number; mountKinds: readonly
   } catch {
     // a uid with no passwd entry: its number will do
   }
-  return { user, uid, mountKinds: MOUNT_KINDS, graphViewer: graphModelAvailable() };
+  return { user, uid, mountKinds: MOUNT_KINDS, graphViewer: graphViewerAvailable() };
 }

@@ -1,8 +1,7 @@
 import { readFile, realpath } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { dirname, extname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as namespacesPlugin from '@kmx/plugin-namespaces';
+import { graphViewerAssetDirectory } from '@kmx/plugin-namespaces';
 
 // What the server hands out besides the API: its own page (built into dist/web by the
 // package's generate script) and the namespace graph viewer from @kmx/plugin-namespaces. Files
@@ -34,19 +33,9 @@ export function webDirectory(): string {
   return join(packageRoot(), 'dist', 'web');
 }
 
-/**
- * Where the namespaces plugin builds its graph viewer: as it says (graphViewerAssetDirectory),
- * else its dist/web found through its package. Undefined when that plugin is not installed.
- */
-export function namespaceViewerDirectory(): string | undefined {
-  const own = (namespacesPlugin as Record<string, unknown>).graphViewerAssetDirectory;
-  if (typeof own === 'function') return String((own as () => string)());
-  try {
-    const require = createRequire(import.meta.url);
-    return join(dirname(require.resolve('@kmx/plugin-namespaces/package.json')), 'dist', 'web');
-  } catch {
-    return undefined;
-  }
+/** Where the namespaces plugin builds its graph viewer (graph-viewer.js and .css). */
+export function namespaceViewerDirectory(): string {
+  return graphViewerAssetDirectory();
 }
 
 /**
