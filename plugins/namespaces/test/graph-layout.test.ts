@@ -58,4 +58,15 @@ describe('the namespace graph layout', () => {
     const model = syntheticGraphModel(120);
     assert.equal(graphSvg(model), graphSvg(structuredClone(model)));
   });
+
+  it('writes a process that names itself with control characters and markup as text XML can hold', () => {
+    const model = syntheticGraphModel(10, { processes: true });
+    const process = model.nodes.find((n) => n.kind === 'process')!;
+    assert.equal(process.kind, 'process');
+    if (process.kind === 'process') process.label = `${process.pid} a\u0001b<c>&"d"\u007f`;
+    const svg = graphSvg(model);
+    // eslint-disable-next-line no-control-regex -- no control character may reach the file
+    assert.doesNotMatch(svg, /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/);
+    assert.ok(svg.includes('a\\x01b&lt;c&gt;&amp;&quot;d&quot;\\x7f'), 'escaped as lsns does, then as XML');
+  });
 });

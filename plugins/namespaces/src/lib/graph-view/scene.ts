@@ -46,8 +46,17 @@ const TREE_COLOUR = '#4a6fa5';
 const APPEARED = '#1a9c3a';
 const VANISHED = '#c62828';
 
+/**
+ * Control characters as \xHH, as lsns prints them: a process may name itself anything
+ * (prctl PR_SET_NAME), and XML 1.0 allows none of them, so a saved SVG would not open.
+ */
+function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this finds
+  return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 const el = (tag: string, attrs: SvgElement['attrs'], children?: SvgElement[], text?: string): SvgElement => ({
-  tag, attrs, ...(children ? { children } : {}), ...(text !== undefined ? { text } : {}),
+  tag, attrs, ...(children ? { children } : {}), ...(text !== undefined ? { text: printable(text) } : {}),
 });
 
 function fit(text: string, width: number): string {
