@@ -90,6 +90,14 @@ describe('kmx ui: security', () => {
     assert.equal((await get('/assets/app.js', { Cookie: cookie, 'Sec-Fetch-Site': 'same-site', 'Sec-Fetch-Mode': 'no-cors', 'Sec-Fetch-Dest': 'script' })).status, 403);
   });
 
+  it('the redirect goes only to a view of the page, never elsewhere', async () => {
+    for (const [path, location] of [['//evil.example/?token=T', '/'], ['/procsys?token=T&next=//evil.example', '/procsys'], ['/nope?token=T', '/'], ['/%2F%2Fevil.example?token=T', '/']]) {
+      const reply = await get(path!.replace('T', ui.token));
+      assert.equal(reply.status, 303, path);
+      assert.equal(reply.headers.location, location, path);
+    }
+  });
+
   it('a forged or foreign cookie is no session', async () => {
     const [name] = cookie.split('=');
     for (const forged of [`${name}=${'A'.repeat(43)}`, `kmx_ui_1=${cookie.split('=')[1]}`, `${name}=`]) {

@@ -42,6 +42,8 @@ describe('kmx ui: the mount forms\' command lines', () => {
     refused('nfs', { source: 's:/e', name: '--kernel' }, /name must not start/);
     refused('procsys', { mountpoint: '/p', peers: 'a=1 --writable' }, /peers are NAME=HOST:PORT/);
     refused('nope', {}, /no mount form for nope/);
+    refused('passthrough', { source: 'relative/dir', mountpoint: '/m' }, /source must be an absolute path/);
+    refused('enc', { dir: '/c', mountpoint: 'm', password: 'x' }, /mountpoint must be an absolute path/);
     refused('passthrough', [], /expected a JSON object/);
   });
 });

@@ -40,7 +40,7 @@ export class BackupJobs {
     const source = stringField(fields, 'source', { required: true })!;
     const target = stringField(fields, 'target', { required: true })!;
     for (const [name, value] of [['source', source], ['target', target]] as const) {
-      if (value.startsWith('-')) throw new ApiError(400, `${name} must not start with "-"`);
+      if (!value.startsWith('/')) throw new ApiError(400, `${name} must be an absolute path`);
     }
     const watch = booleanField(fields, 'watch');
     const args = ['nfs', 'backup', ...(watch ? ['--watch'] : []), ...(booleanField(fields, 'delete') ? ['--delete'] : []), source, target];

@@ -20,6 +20,13 @@ function positional(fields: Record<string, unknown>, name: string): string {
   return value;
 }
 
+/** A local path: absolute, since the page cannot know the server's working directory. */
+function pathField(fields: Record<string, unknown>, name: string): string {
+  const value = positional(fields, name);
+  if (!value.startsWith('/')) throw new ApiError(400, `${name} must be an absolute path`);
+  return value;
+}
+
 /** `--flag=value` (one argument, so a value can never be read as another flag). */
 function flag(fields: Record<string, unknown>, field: string, name: string): string[] {
   const value = stringField(fields, field);
@@ -49,19 +56,19 @@ export function mountCommandLine(kind: string, body: unknown): MountCommandLine 
   const f = fieldsOf(body);
   switch (kind) {
     case 'passthrough':
-      return { args: ['passthrough', '--daemon', ...(booleanField(f, 'readOnly') ? ['--option=ro'] : []), positional(f, 'source'), positional(f, 'mountpoint')] };
+      return { args: ['passthrough', '--daemon', ...(booleanField(f, 'readOnly') ? ['--option=ro'] : []), pathField(f, 'source'), pathField(f, 'mountpoint')] };
     case 'sftp': {
       const password = secret(f, 'password');
       return {
         args: ['sftp', 'mount', '--daemon', ...flag(f, 'identity', 'identity'), ...port(f, 'port', 'port'), ...switchFlag(f, 'acceptNewHostKey', 'accept-new-host-key'),
-          ...switchFlag(f, 'readOnly', 'read-only'), ...(password !== undefined ? ['--option=password_stdin'] : []), positional(f, 'remote'), positional(f, 'mountpoint')],
+          ...switchFlag(f, 'readOnly', 'read-only'), ...(password !== undefined ? ['--option=password_stdin'] : []), positional(f, 'remote'), pathField(f, 'mountpoint')],
         ...(password !== undefined ? { stdin: `${password}\n` } : {}),
       };
     }
     case 'enc': {
       const password = secret(f, 'password');
       if (password === undefined) throw new ApiError(400, 'password is required');
-      return { args: ['enc', 'mount', '--daemon', ...switchFlag(f, 'reverse', 'reverse'), ...switchFlag(f, 'readOnly', 'ro'), positional(f, 'dir'), positional(f, 'mountpoint')], stdin: `${password}\n` };
+      return { args: ['enc', 'mount', '--daemon', ...switchFlag(f, 'reverse', 'reverse'), ...switchFlag(f, 'readOnly', 'ro'), pathField(f, 'dir'), pathField(f, 'mountpoint')], stdin: `${password}\n` };
     }
     case 'nfs': {
       const mode = stringField(f, 'mode') ?? 'kernel';
@@ -78,7 +85,7 @@ export function mountCommandLine(kind: string, body: unknown): MountCommandLine 
       if (peers.some((p) => !/^[^=\s]+=[^\s]+$/.test(p))) throw new ApiError(400, 'peers are NAME=HOST:PORT, separated by commas');
       return {
         args: ['procsys', 'mount', '--daemon', ...peers.map((p) => `--peer=${p}`), ...flag(f, 'certs', 'certs'), ...flag(f, 'cluster', 'cluster'), ...flag(f, 'name', 'name'),
-          ...switchFlag(f, 'allowDown', 'allow-down'), positional(f, 'mountpoint')],
+          ...switchFlag(f, 'allowDown', 'allow-down'), pathField(f, 'mountpoint')],
       };
     }
     default:

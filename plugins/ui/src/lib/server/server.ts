@@ -83,8 +83,8 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     if (token !== null) {
       if (request.method !== 'GET' || !credentials.tokenMatches(token)) return page(response, 403, 'This link is not valid. Open the URL kmx ui printed.');
       // Swap the token for a cookie and take it out of the address bar (and so the history).
-      url.searchParams.delete('token');
-      const target = `${url.pathname}${url.search}`;
+      // Only to a view of this page: never a path like //elsewhere that a browser reads as another host.
+      const target = viewPath(url.pathname);
       response.setHeader('Set-Cookie', sessionCookie(cookieName, credentials.openSession()));
       response.setHeader('Cache-Control', 'no-store');
       // Came from another site (the launch file): after an HTTP redirect the browser would still
@@ -156,6 +156,12 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   };
 }
 
+/** The path of the view `path` names, '/' for anything else. */
+function viewPath(path: string): string {
+  const view = VIEWS.find((v) => path === `/${v}`);
+  return view === undefined || view === 'mounts' ? '/' : `/${view}`;
+}
+
 function reply(response: ServerResponse, status: number, body: unknown): void {
   if (status === 413) response.shouldKeepAlive = false;
   const text = JSON.stringify(body ?? null);
@@ -165,7 +171,7 @@ function reply(response: ServerResponse, status: number, body: unknown): void {
 
 /** A short page (no script, nothing of the user's); `next`: a same-origin path to move on to. */
 function page(response: ServerResponse, status: number, message: string, next?: string): void {
-  const refresh = next === undefined ? '' : `<meta http-equiv="refresh" content="0;url=${next.replace(/[^A-Za-z0-9/_.?=&%-]/g, '')}">`;
+  const refresh = next === undefined ? '' : `<meta http-equiv="refresh" content="0;url=${next}">`;
   const text = `<!doctype html><meta charset="utf-8">${refresh}<link rel="icon" href="data:,"><title>kmx ui</title><p>${message}</p>\n`;
   response.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
   response.end(text);
