@@ -44,6 +44,8 @@ describe('kmx ui: the mount forms\' command lines', () => {
     refused('nope', {}, /no mount form for nope/);
     refused('passthrough', { source: 'relative/dir', mountpoint: '/m' }, /source must be an absolute path/);
     refused('enc', { dir: '/c', mountpoint: 'm', password: 'x' }, /mountpoint must be an absolute path/);
+    refused('sftp', { remote: 'h:', mountpoint: '/m', identity: '.ssh/id' }, /identity must be an absolute path/);
+    refused('procsys', { mountpoint: '/p', certs: 'certs' }, /certs must be an absolute path/);
     refused('passthrough', [], /expected a JSON object/);
   });
 });

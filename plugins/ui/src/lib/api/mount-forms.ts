@@ -33,6 +33,14 @@ function flag(fields: Record<string, unknown>, field: string, name: string): str
   return value === undefined ? [] : [`--${name}=${value}`];
 }
 
+/** `--flag=PATH` for a local file or directory: absolute, as pathField. */
+function pathFlag(fields: Record<string, unknown>, field: string, name: string): string[] {
+  const value = stringField(fields, field);
+  if (value === undefined) return [];
+  if (!value.startsWith('/')) throw new ApiError(400, `${field} must be an absolute path`);
+  return [`--${name}=${value}`];
+}
+
 function switchFlag(fields: Record<string, unknown>, field: string, name: string): string[] {
   return booleanField(fields, field) ? [`--${name}`] : [];
 }
@@ -60,7 +68,7 @@ export function mountCommandLine(kind: string, body: unknown): MountCommandLine 
     case 'sftp': {
       const password = secret(f, 'password');
       return {
-        args: ['sftp', 'mount', '--daemon', ...flag(f, 'identity', 'identity'), ...port(f, 'port', 'port'), ...switchFlag(f, 'acceptNewHostKey', 'accept-new-host-key'),
+        args: ['sftp', 'mount', '--daemon', ...pathFlag(f, 'identity', 'identity'), ...port(f, 'port', 'port'), ...switchFlag(f, 'acceptNewHostKey', 'accept-new-host-key'),
           ...switchFlag(f, 'readOnly', 'read-only'), ...(password !== undefined ? ['--option=password_stdin'] : []), positional(f, 'remote'), pathField(f, 'mountpoint')],
         ...(password !== undefined ? { stdin: `${password}\n` } : {}),
       };
@@ -77,14 +85,14 @@ export function mountCommandLine(kind: string, body: unknown): MountCommandLine 
       if (name?.startsWith('-')) throw new ApiError(400, 'name must not start with "-"');
       return {
         args: ['nfs', 'mount', mode === 'kernel' ? '--kernel' : '--userspace', ...flag(f, 'vers', 'vers'), ...switchFlag(f, 'readOnly', 'ro'), ...port(f, 'port', 'port'), ...port(f, 'mountPort', 'mount-port'),
-          ...flag(f, 'link', 'link'), ...(mode === 'userspace' ? flag(f, 'mountpoint', 'mountpoint') : []), positional(f, 'source'), ...(name !== undefined ? [name] : [])],
+          ...pathFlag(f, 'link', 'link'), ...(mode === 'userspace' ? pathFlag(f, 'mountpoint', 'mountpoint') : []), positional(f, 'source'), ...(name !== undefined ? [name] : [])],
       };
     }
     case 'procsys': {
       const peers = (stringField(f, 'peers') ?? '').split(/[\s,]+/).filter((p) => p !== '');
       if (peers.some((p) => !/^[^=\s]+=[^\s]+$/.test(p))) throw new ApiError(400, 'peers are NAME=HOST:PORT, separated by commas');
       return {
-        args: ['procsys', 'mount', '--daemon', ...peers.map((p) => `--peer=${p}`), ...flag(f, 'certs', 'certs'), ...flag(f, 'cluster', 'cluster'), ...flag(f, 'name', 'name'),
+        args: ['procsys', 'mount', '--daemon', ...peers.map((p) => `--peer=${p}`), ...pathFlag(f, 'certs', 'certs'), ...pathFlag(f, 'cluster', 'cluster'), ...flag(f, 'name', 'name'),
           ...switchFlag(f, 'allowDown', 'allow-down'), pathField(f, 'mountpoint')],
       };
     }
