@@ -1,7 +1,8 @@
 // The browser side of kmx ns (the graph viewer kmx ui shows): web/graph-viewer.ts bundled with
 // the layout it shares with the static SVG into one ES module, dist/web/graph-viewer.js, and
 // its stylesheet beside it. Type-checked first with the DOM's types (web/tsconfig.json), since
-// the package's own tsc -b knows only Node's. Run by the package's `generate` script.
+// the package's own tsc -b knows only Node's. Run by the package's `build:web` script, after tsc -b
+// (the check reads @kmx/core's declarations).
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -1,5 +1,5 @@
-// The page's code and style, built into dist/web (the package's `generate` script, which the
-// root build runs before tsc): web/*.ts type-checked with the DOM library, then bundled by
+// The page's code and style, built into dist/web (the package's `build:web` script, which the
+// root build runs after tsc -b): web/*.ts type-checked with the DOM library, then bundled by
 // esbuild into one ES module; index.html and app.css copied. Nothing is fetched at run time.
 import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir } from 'node:fs/promises';
