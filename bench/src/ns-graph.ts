@@ -59,9 +59,9 @@ async function load(): Promise<Library> {
   return { ...synthetic, ...model, ...view, ...graph, ...page } as unknown as Library;
 }
 
-/** dagre as the namespaces plugin resolves it (its dependency, not the benchmark's). */
+/** dagre, the benchmark's own dependency (kmx does not use it). */
 async function loadDagre(): Promise<Dagre> {
-  const path = createRequire(join(PLUGIN, '..', 'package.json')).resolve('@dagrejs/dagre');
+  const path = createRequire(import.meta.url).resolve('@dagrejs/dagre');
   const module = (await import(pathToFileURL(path).href)) as { default: Dagre };
   return module.default;
 }

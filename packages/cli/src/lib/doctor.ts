@@ -141,7 +141,7 @@ const PROGRAMS: ReadonlyArray<{ program: string; pkg: string; usedBy: string; di
   { program: 'sshfs', pkg: 'sshfs', usedBy: 'kmx sftp benchmark and tests (the peer)' },
   { program: 'gocryptfs', pkg: 'gocryptfs', usedBy: 'kmx enc (interop and restore)' },
   { program: 'rsync', pkg: 'rsync', usedBy: 'kmx nfs backup' },
-  { program: 'dot', pkg: 'graphviz', usedBy: 'kmx ns graph --format svg' },
+  { program: 'dot', pkg: 'graphviz', usedBy: 'kmx ns graph\'s DOT output piped to Graphviz, and its tests' },
   { program: 'lsns', pkg: 'util-linux', usedBy: 'kmx ns (comparison)' },
 ];
 
