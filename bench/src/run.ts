@@ -13,7 +13,7 @@ interface Benchmark {
   run(work: string): Promise<BenchResult[]>;
 }
 
-const modules = ['./startup.js', './passthrough.js', './fuse-engines.js', './namespaces.js', './sftp.js', './encfs.js', './nfs.js', './procsys.js', './ui.js', './ns-graph.js'];
+const modules = ['./startup.js', './passthrough.js', './fuse-engines.js', './namespaces.js', './sftp.js', './encfs.js', './nfs.js', './smb.js', './procsys.js', './ui.js', './ns-graph.js'];
 
 const only = process.argv.slice(2);
 const groups: Array<{ name: string; peer: string; results: BenchResult[]; error?: string }> = [];

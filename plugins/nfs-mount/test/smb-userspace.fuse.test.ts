@@ -58,7 +58,7 @@ describe('user-space SMB', () => {
   }, { minProtocol: 'SMB2_10', maxProtocol: 'SMB3_11' }));
 
   it('answers EIO without hanging while the server is gone, and reconnects once it is back', () => mounted(async (peer, m) => {
-    writeFileSync(join(peer.shareDir, 'f'), randomBytes(4 * 1024 * 1024));
+    writeFileSync(join(peer.shareDir, 'f'), randomBytes(24 * 1024 * 1024)); // beyond any read-ahead
     writeFileSync(join(peer.shareDir, 'g'), 'g\n');
     // Mid-read: a reader holds the file open, the server dies under it.
     const reader = sh(`exec 3<'${m.mnt}/f'; head -c 65536 <&3 >/dev/null; while [ ! -e '${m.dir}/killed' ]; do sleep 0.05; done; echo 3 > /proc/sys/vm/drop_caches; cat <&3 >/dev/null; echo rc=$?`, { timeoutMs: 30_000 });

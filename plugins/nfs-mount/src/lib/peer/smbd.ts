@@ -37,6 +37,11 @@ export interface SmbdOptions {
   maxProtocol?: string;
   /** A port to serve on (a restart on the port of an earlier start); default: a free one. */
   port?: number;
+  /**
+   * A network namespace (under /run/netns) to serve in: clients that cannot name a port
+   * (smbnetfs: libsmbclient connects to 445 or 139 when none is set) reach it on 445 there.
+   */
+  netns?: string;
 }
 
 function config(o: SmbdOptions & { port: number }): string {
@@ -97,12 +102,15 @@ async function waitGroupGone(group: number, ms: number): Promise<boolean> {
 /** Starts smbd and resolves once it listens on its port. */
 export async function startSmbd(options: SmbdOptions): Promise<Smbd> {
   for (const d of ['private', 'lock', 'state', 'cache', 'pid', 'ncalrpc']) await mkdir(join(options.dir, d), { recursive: true, mode: 0o700 });
-  const port = options.port ?? (await freePort());
+  const port = options.port ?? (options.netns ? 445 : await freePort());
   const conf = join(options.dir, 'smb.conf');
   await writeFile(conf, config({ ...options, port }));
   const added = await run('smbpasswd', ['-c', conf, '-a', '-s', options.user], { input: `${options.password}\n${options.password}\n`, timeoutMs: 30_000 });
   if (added.code !== 0) throw new KmxError(`smbpasswd -a ${options.user}: ${added.stderr.trim() || added.stdout.trim()}`);
-  const child = spawn('smbd', ['--foreground', '-s', conf], { stdio: 'ignore' });
+  // nsenter execs smbd: the child's pid is still smbd's.
+  const child = options.netns
+    ? spawn('nsenter', [`--net=/run/netns/${options.netns}`, 'smbd', '--foreground', '-s', conf], { stdio: 'ignore' })
+    : spawn('smbd', ['--foreground', '-s', conf], { stdio: 'ignore' });
   child.on('error', () => undefined);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const log = (): Promise<string> => readFile(join(options.dir, 'smbd.log'), 'utf8').catch(() => '');

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { FILE_INFO_NAME_OFFSET, libsmbclient, STAT_SIZE, STATVFS_SIZE, type Pointer } from './library.js';
+import { FILE_INFO_NAME_OFFSET, libsmbclient, STAT_SIZE, STATVFS_SIZE, type Pointer, type SmbFunctions } from './library.js';
 import type { ConnectionSetup, Hello, OperationName, Operations, RemoteEntry, RemoteStat, Reply, Request } from './protocol.js';
 
 // One SMB connection: a libsmbclient context owned by this thread, which makes every call
@@ -83,9 +83,32 @@ function check(rc: unknown): void {
   if (Number(rc) < 0) failed();
 }
 
+/** How much a sequential read asks the server for at once. */
+const READ_AHEAD_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Per open file, what the last read fetched beyond what was asked (and where that read ended):
+ * the next sequential reads are answered from it. Any write, truncate, rename or unlink through
+ * this connection drops them all (another handle may have the same file open).
+ */
+const readAhead = new Map<number, { position: number; data: Buffer; end: number }>();
+
+function readFully(f: SmbFunctions, opened: Pointer, position: number, length: number): Buffer {
+  if (Number(f.lseek(ctx, opened, position, SEEK_SET)) < 0) failed();
+  const out = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = Number(f.read(ctx, opened, done === 0 ? out : out.subarray(done), length - done));
+    if (n < 0) failed();
+    if (n === 0) break;
+    done += n;
+  }
+  return out.subarray(0, done);
+}
+
 type Handlers = { [K in OperationName]: (...args: Operations[K]['args']) => Operations[K]['result'] };
 
-function handlers(f: NonNullable<typeof fn>): Handlers {
+function handlers(f: SmbFunctions): Handlers {
   return {
     stat(path) {
       check(f.stat(ctx, url(path), statBuffer));
@@ -103,24 +126,28 @@ function handlers(f: NonNullable<typeof fn>): Handlers {
       return handle;
     },
     close(handle) {
+      readAhead.delete(handle);
       const opened = file(handle);
       handles.delete(handle);
       check(f.close(ctx, opened));
     },
     read(handle, position, length) {
-      const opened = file(handle);
-      if (Number(f.lseek(ctx, opened, position, SEEK_SET)) < 0) failed();
-      const out = Buffer.allocUnsafeSlow(length);
-      let done = 0;
-      while (done < length) {
-        const n = Number(f.read(ctx, opened, done === 0 ? out : out.subarray(done), length - done));
-        if (n < 0) failed();
-        if (n === 0) break;
-        done += n;
+      const ahead = readAhead.get(handle);
+      if (ahead && position >= ahead.position && position + length <= ahead.position + ahead.data.length) {
+        ahead.end = position + length;
+        return new Uint8Array(ahead.data.subarray(position - ahead.position, position + length - ahead.position));
       }
-      return new Uint8Array(out.buffer, 0, done);
+      // A read that follows the last one asks for more at once: libsmbclient splits a large read
+      // into SMB READs it keeps in flight together, where the kernel's 128 KiB requests, one at a
+      // time through this thread, would each wait a round trip.
+      const sequential = ahead !== undefined && position === ahead.end;
+      const wanted = sequential ? Math.max(length, READ_AHEAD_BYTES) : length;
+      const data = readFully(f, file(handle), position, wanted);
+      readAhead.set(handle, { position, data, end: position + length });
+      return new Uint8Array(data.subarray(0, Math.min(length, data.length)));
     },
     write(handle, position, data) {
+      readAhead.clear();
       const opened = file(handle);
       if (Number(f.lseek(ctx, opened, position, SEEK_SET)) < 0) failed();
       let done = 0;
@@ -132,12 +159,15 @@ function handlers(f: NonNullable<typeof fn>): Handlers {
       return done;
     },
     ftruncate(handle, size) {
+      readAhead.clear();
       check(f.ftruncate(ctx, file(handle), size));
     },
     unlink(path) {
+      readAhead.clear();
       check(f.unlink(ctx, url(path)));
     },
     rename(from, to) {
+      readAhead.clear();
       check(f.rename(ctx, url(from), ctx, url(to)));
     },
     mkdir(path, mode) {
