@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { runtimeSubdir } from '@kmx/core';
 import { assertCleanFailure, atTerminal, freePort, kmxBin, mountsUnder, processesMentioning, runKmx, temporaryDirectory } from '@kmx/core/testing';
@@ -85,6 +89,27 @@ describe('kmx smb credentials', () => {
     await assertCleanFailure(await runKmx(['smb', 'mount', '127.0.0.1:/share', '--user', 'x'], { env: good }), dir, /is not an SMB share; write it as \/\/server\/share/, { exceptProcesses: /smbd/ });
     await assertCleanFailure(await runKmx(['smb', 'mount', '//127.0.0.1/sh"are', '--user', 'x'], { env: good }), dir, /is not a share name/, { exceptProcesses: /smbd/ });
     assert.deepEqual(await mountsUnder(dir), []);
+  }));
+
+  it('falls back to user space in one line when kmxd runs but the kernel has no CIFS client; --kernel fails instead', () => withSmbd(async (peer, dir) => {
+    const kmxdBin = fileURLToPath(new URL('../../../../packages/core/bin/kmxd.js', import.meta.url));
+    const socket = join(dir, 'kmxd.sock');
+    const daemon = spawn(process.execPath, [kmxdBin, '--socket', socket, '--state-dir', join(dir, 'kmxd-state'), '--media-dir', join(dir, 'media')], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 300 && !existsSync(socket); i++) await sleep(20);
+      const env = { ...process.env, KMXD_SOCKET: socket, PASSWD: peer.password };
+      await mkdir(join(dir, 'mnt'));
+      const kernelOnly = await runKmx(['smb', 'mount', '//127.0.0.1/share', smbName(), '--kernel', '--port', String(peer.port), '--user', peer.user.name], { env });
+      await assertCleanFailure(kernelOnly, join(dir, 'mnt'), /cannot mount through kmxd: this kernel has no CIFS client \(no cifs in \/proc\/filesystems\); drop --kernel to mount in user space/, { exceptProcesses: /smbd|kmxd/ });
+      const name = smbName();
+      const fallback = await runKmx(mountArgs(peer, name, join(dir, 'mnt'), ['--user', peer.user.name]), { env });
+      assert.equal(fallback.code, 0, fallback.stderr);
+      assert.match(fallback.stdout, /^kmx smb: this kernel has no CIFS client \(no cifs in \/proc\/filesystems\); mounting in user space instead \(libsmbclient over FUSE\)\n/);
+      assert.equal((await runKmx(['smb', 'umount', name], { env })).code, 0);
+    } finally {
+      daemon.kill('SIGTERM');
+      await new Promise((resolve) => daemon.once('exit', resolve));
+    }
   }));
 
   it('parses mount.cifs credential files byte for byte (a password keeps its =, spaces and commas)', () => temporaryDirectory(async () => {

@@ -62,6 +62,8 @@ describe('user-space SMB', () => {
     writeFileSync(join(peer.shareDir, 'g'), 'g\n');
     // Mid-read: a reader holds the file open, the server dies under it.
     const reader = sh(`exec 3<'${m.mnt}/f'; head -c 65536 <&3 >/dev/null; while [ ! -e '${m.dir}/killed' ]; do sleep 0.05; done; echo 3 > /proc/sys/vm/drop_caches; cat <&3 >/dev/null; echo rc=$?`, { timeoutMs: 30_000 });
+    // A file held open across the outage: read once the server is back (kmx opens it again).
+    const held = sh(`exec 4<'${m.mnt}/g'; while [ ! -e '${m.dir}/restarted' ]; do sleep 0.05; done; echo 3 > /proc/sys/vm/drop_caches; cat <&4`, { timeoutMs: 30_000 });
     await new Promise((resolve) => setTimeout(resolve, 500));
     await peer.kill();
     writeFileSync(join(m.dir, 'killed'), '');
@@ -73,7 +75,10 @@ describe('user-space SMB', () => {
     assert.match(down.stdout, /rc=1/);
     assert.ok(Date.now() - started < 20_000, `errors took ${Date.now() - started} ms`);
     await peer.restart();
+    writeFileSync(join(m.dir, 'restarted'), '');
     const back = await sh(`echo 3 > /proc/sys/vm/drop_caches; cat '${m.mnt}/g' && echo h > '${m.mnt}/h' && cat '${peer.shareDir}/h'`, { timeoutMs: 30_000 });
     assert.equal(back.stdout, 'g\nh\n', back.stderr);
+    const reopened = await held;
+    assert.equal(reopened.stdout, 'g\n', reopened.stderr);
   }));
 });
