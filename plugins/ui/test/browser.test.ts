@@ -10,6 +10,7 @@ import type { Page } from 'playwright-core';
 import { startUi, type RunningUi } from './ui-server.js';
 import { chmod } from 'node:fs/promises';
 import { startSshd } from '@kmx/plugin-sftp-fuse/testing';
+import { startGanesha } from '@kmx/plugin-nfs-mount/ganesha';
 import { withUsers } from './users.js';
 
 // The page in a real browser (headless Chromium): it loads with no console error, each view
@@ -26,8 +27,19 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30
   }
 }
 
-async function fillMountForm(page: Page, kind: string, fields: Record<string, string>): Promise<void> {
-  await page.selectOption('#mount-kind', kind);
+/** Waits for a mount asked for on the page; on a timeout, says what the page said. */
+async function untilMounted(page: Page, path: string, timeoutMs = 60_000): Promise<void> {
+  try {
+    await until(`the mount on ${path}`, () => mounted(path), timeoutMs);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; the page says: ${await page.textContent('#notice').catch(() => '?')}`);
+  }
+}
+
+async function fillMountForm(page: Page, kind: string, fields: Record<string, string>, choices: { select?: Record<string, string>; check?: string[] } = {}): Promise<void> {
+  await page.selectOption('#mount-kind', kind); // draws the form afresh
+  for (const [name, value] of Object.entries(choices.select ?? {})) await page.selectOption(`form[data-kind="${kind}"] [name="${name}"]`, value);
+  for (const name of choices.check ?? []) await page.check(`form[data-kind="${kind}"] [name="${name}"]`);
   for (const [name, value] of Object.entries(fields)) await page.fill(`form[data-kind="${kind}"] [name="${name}"]`, value);
   await page.click(`form[data-kind="${kind}"] button[type="submit"]`);
 }
@@ -103,7 +115,7 @@ describe('kmx ui: in a browser', () => {
         await page.goto(ui.url);
         await page.waitForSelector('form[data-kind="passthrough"]');
         await fillMountForm(page, 'passthrough', { source, mountpoint });
-        await until('the passthrough mount', () => mounted(mountpoint));
+        await untilMounted(page, mountpoint);
         assert.equal(await readFile(join(mountpoint, 'hello.txt'), 'utf8'), 'from the page\n');
         const button = page.locator(`button.unmount[data-mountpoint="${mountpoint}"]`);
         await button.waitFor({ timeout: 15_000 });
@@ -206,6 +218,36 @@ describe('kmx ui: in a browser', () => {
     }));
   });
 
+  it('an NFS mount in user space from the page (nfs-ganesha on loopback), unmounted from the page as kmx nfs umount does', async () => {
+    await temporaryDirectory(async (dir) => {
+      const exportDir = join(dir, 'export');
+      await mkdir(exportDir);
+      await writeFile(join(exportDir, 'shared.txt'), 'over nfs\n');
+      const ganesha = await startGanesha({ dir: join(dir, 'ganesha'), exportDir, v3: false });
+      const mountpoint = join(dir, 'nfs');
+      await mkdir(mountpoint);
+      const { context, page, errors } = await browser.newPage();
+      try {
+        await page.goto(ui.url);
+        await page.waitForSelector('form[data-kind="passthrough"]');
+        await fillMountForm(page, 'nfs', { source: `127.0.0.1:${ganesha.exportPath}`, name: `ui${process.pid}`, port: String(ganesha.nfsPort), mountpoint }, { select: { mode: 'userspace', vers: '4' } });
+        await untilMounted(page, mountpoint);
+        assert.equal(await readFile(join(mountpoint, 'shared.txt'), 'utf8'), 'over nfs\n');
+        const button = page.locator(`button.unmount[data-mountpoint="${mountpoint}"]`);
+        await button.waitFor({ timeout: 15_000 });
+        await page.screenshot({ path: join(shots, 'mounts-nfs.png'), fullPage: true });
+        await button.click();
+        await until('the unmount', async () => !(await mounted(mountpoint)));
+        const listed = await runKmx(['nfs', 'list', '--json']);
+        assert.ok(!listed.stdout.includes(`"ui${process.pid}"`), 'kmx nfs forgot it');
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+        await ganesha.stop();
+      }
+    });
+  });
+
   it('the namespaces view shows namespaces a test made with unshare', async () => {
     let holder: ChildProcess | undefined;
     const { context, page, errors } = await browser.newPage();
@@ -247,10 +289,8 @@ describe('kmx ui: in a browser', () => {
       try {
         await page.goto(ui.url);
         await page.waitForSelector('form[data-kind="passthrough"]');
-        await page.selectOption('#mount-kind', 'procsys');
-        await page.check('form[data-kind="procsys"] [name="allowDown"]');
-        await fillMountForm(page, 'procsys', { mountpoint, peers: `a=127.0.0.1:${port}`, certs, name: 'me' });
-        await until('the procsys mount', () => mounted(mountpoint));
+        await fillMountForm(page, 'procsys', { mountpoint, peers: `a=127.0.0.1:${port}`, certs, name: 'me' }, { check: ['allowDown'] });
+        await untilMounted(page, mountpoint);
         await page.click('nav a[data-view="procsys"]');
         const cluster = page.locator('#procsys table.hosts', { has: page.locator('td', { hasText: `127.0.0.1:${port}` }) });
         await page.locator('#procsys h3', { hasText: mountpoint }).waitFor({ timeout: 20_000 });
