@@ -81,6 +81,12 @@ const requestArbitrary = fc.record({
       exportPath: fc.string({ maxLength: 40 }), version: fc.integer({ min: 0, max: 10 }), port: fc.integer({ min: 0, max: 70_000 }), mountPort: fc.integer({ min: 0, max: 70_000 }),
       options: fc.array(fc.record({ key: fc.string({ maxLength: 12 }), value: fc.string({ maxLength: 12 }) }), { maxLength: 20 }),
     }) }),
+    fc.record({ mountSmb: fc.record({
+      name: fc.string({ maxLength: 20 }), server: fc.oneof(fc.ipV4(), fc.ipV6(), fc.constantFrom('192.0.2.7', '127.0.0.1', '::1')),
+      share: fc.string({ unit: 'binary', maxLength: 90 }), path: fc.string({ maxLength: 40 }), version: fc.integer({ min: 0, max: 10 }), port: fc.integer({ min: 0, max: 70_000 }),
+      user: fc.string({ unit: 'binary', maxLength: 300 }), domain: fc.string({ maxLength: 40 }), password: fc.uint8Array({ maxLength: 700 }), kerberos: fc.boolean(),
+      options: fc.array(fc.record({ key: fc.constantFrom('uid', 'forceuid', 'credentials', 'multiuser', 'cache', 'soft', '__proto__', 'ro'), value: fc.string({ maxLength: 12 }) }), { maxLength: 20 }),
+    }) }),
   ),
 });
 
@@ -119,9 +125,9 @@ describe('kmxd under hostile clients', () => {
   }, ['--max-clients-per-user', '2']))));
 
   it(`survives ${FUZZ_RUNS} random connections (frames of hostile requests, noise, drops at every stage) while a user keeps mounting and unmounting`, () => temporaryDirectory((dir) => withTestUsers(1, ([alice]) => {
-    // NFS servers only in a documentation range: what passes goes no further than this kernel's
-    // missing NFS client, and nothing leaves the machine.
-    writeFileSync(join(dir, 'kmxd.conf'), 'nfs-servers 192.0.2.0/24\n');
+    // NFS and SMB servers only in a documentation range: what passes goes no further than this
+    // kernel's missing NFS and CIFS clients, and nothing leaves the machine.
+    writeFileSync(join(dir, 'kmxd.conf'), 'nfs-servers 192.0.2.0/24\nsmb-servers 192.0.2.0/24\n');
     return withDaemon(dir, async (d) => {
     assert.ok(alice);
     let fuzzing = true;

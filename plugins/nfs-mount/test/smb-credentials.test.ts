@@ -28,6 +28,7 @@ async function filesHolding(dir: string, secret: string): Promise<string[]> {
 
 describe('kmx smb credentials', () => {
   it('reads a 0600 credentials file of the caller\'s, and refuses one that others may read, a symlink, or another user\'s', () => withSmbd(async (peer, dir) => {
+    // (The password has every printable ASCII character: "," "=" "%" "\\" and quotes go through libsmbclient's auth callback whole.)
     const file = join(dir, 'creds');
     await writeFile(file, `# comment\nusername=${peer.user.name}\npassword=${peer.password}\ndomain=WORKGROUP\n`, { mode: 0o600 });
     const mnt = join(dir, 'mnt-refused');
@@ -63,7 +64,7 @@ describe('kmx smb credentials', () => {
     }
     assert.equal(await readlink(link).catch(() => 'gone'), 'gone');
     assert.deepEqual(await mountsUnder(dir), []);
-  }));
+  }, { password: `k${Array.from({ length: 94 }, (_, i) => String.fromCharCode(0x21 + i)).join('')} z` }));
 
   it('asks for the password on the terminal, and takes USER and PASSWD as mount.cifs does', () => withSmbd(async (peer, dir) => {
     const name = smbName();
