@@ -33,6 +33,8 @@ The policy file holds \`setting value…\` lines (# starts a comment):
   nfs-ports P…               NFS ports a mount may use (default ${DEFAULT_POLICY.nfsPorts.join(' ')})
   nfs-mount-ports P…         NFSv3 mountd ports a mount may name (default ${DEFAULT_POLICY.nfsMountPorts.join(' ')};
                              without one the kernel asks the server's rpcbind)
+  smb-servers A…             SMB servers allowed, as nfs-servers (default: any but those never allowed)
+  smb-ports P…               SMB ports a mount may use (default ${DEFAULT_POLICY.smbPorts.join(' ')})
 A user asking for more gets EDQUOT (limits) or EACCES (servers, ports), in one line.
 
 Without systemd: run it as root in the background and keep its log, e.g.
