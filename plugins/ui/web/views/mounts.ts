@@ -133,10 +133,16 @@ export function mountsView(root: HTMLElement, session: Promise<Session>): ViewHa
   append(forms, el('div', { class: 'field' }, el('label', { for: 'mount-kind' }, 'Kind'), kindSelect), formSlot);
 
   let alive = true;
+  let lastMounts: string | undefined;
+  let lastNfs: string | undefined;
   // The two listings are drawn as each arrives: kmx nfs list (a child process) must not hold up the mounts.
   const refreshMounts = async (): Promise<void> => {
     const mounts = await getJson<{ mounts: KmxMount[] }>('/api/mounts').catch((err: unknown) => notify(describeFailure(err), true));
     if (!alive || !mounts) return;
+    // Drawn again only when something changed: a table replaced under the pointer loses the click.
+    const drawn = JSON.stringify(mounts.mounts);
+    if (drawn === lastMounts) return;
+    lastMounts = drawn;
     clear(list);
     append(list, table(['Mountpoint', 'Plugin', 'Source', 'Server pid', 'Engine', 'State', ''], mounts.mounts.map((m) => [
       m.mountpoint, m.plugin, m.source, m.pid === null ? '-' : String(m.pid), m.engine ?? '-', el('span', { class: `state state-${m.state}` }, m.status ? `${m.state} (${m.status})` : m.state),
@@ -148,6 +154,9 @@ export function mountsView(root: HTMLElement, session: Promise<Session>): ViewHa
   const refreshNfs = async (): Promise<void> => {
     const nfsRows = await getJson<{ mounts: NfsRow[]; kmxd: boolean }>('/api/nfs').catch(() => undefined);
     if (!alive) return;
+    const drawn = JSON.stringify(nfsRows ?? null);
+    if (drawn === lastNfs) return;
+    lastNfs = drawn;
     clear(nfs);
     const kernel = nfsRows?.mounts.filter((r) => r.mode === 'kernel') ?? [];
     if (kernel.length > 0) {
