@@ -16,6 +16,9 @@ export interface SmbdPeer {
   kill(): Promise<void>;
   /** Starts smbd again on the same port, share and account. */
   restart(): Promise<void>;
+  /** SIGSTOP / SIGCONT to smbd's process group: a server that stops answering without closing anything. */
+  pause(): void;
+  resume(): void;
 }
 
 /**
@@ -47,11 +50,24 @@ export function withSmbd<T>(body: (peer: SmbdPeer, dir: string) => Promise<T>, o
         current = await start(current.port);
         running = true;
       },
+      pause() {
+        process.kill(-current.pid, 'SIGSTOP');
+      },
+      resume() {
+        process.kill(-current.pid, 'SIGCONT');
+      },
     };
     try {
       return await body(peer, dir);
     } finally {
-      if (running) await current.stop();
+      if (running) {
+        try {
+          process.kill(-current.pid, 'SIGCONT'); // a test may have left it paused
+        } catch {
+          // gone already
+        }
+        await current.stop();
+      }
     }
   }));
 }
