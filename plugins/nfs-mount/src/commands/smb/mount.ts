@@ -16,6 +16,10 @@ import { defaultMountpoint, forgetEnded, forgetMount, makeMountpoint, removeMoun
 /** Short attribute caching (others change the share too), large I/O. */
 const SMB_FUSE_DEFAULTS: FuseOptions = { attrTimeout: 1, entryTimeout: 1, negativeTimeout: 0, maxRead: 1048576, maxWrite: 1048576, maxBackground: 32, congestionThreshold: 24 };
 
+/** kmxd's CIFS options (see packages/core/src/daemon/smb.ts), which mean nothing to libsmbclient: a fallback to user space leaves them out, and says so. */
+const KERNEL_ONLY_OPTIONS = new Set(['soft', 'hard', 'actimeo', 'acregmax', 'acdirmax', 'cache', 'rsize', 'wsize', 'echo_interval', 'nobrl', 'seal', 'serverino', 'noserverino',
+  'nosharesock', 'noblocksend', 'mapchars', 'nomapchars', 'mapposix', 'nocase', 'nosymfollow']);
+
 /** What is asked at the terminal and handed to the serving process (over its IPC channel, never its arguments). */
 interface Prepared {
   user: string;
@@ -77,7 +81,10 @@ The password comes from --credentials FILE (mount.cifs's format: username=, pass
       if (flags.kernel) throw new KmxError(`cannot mount through kmxd: ${why}`, { hint: why.includes('kmxd is not running') ? 'start kmxd as root (kmxd --help), or drop --kernel to mount in user space' : 'drop --kernel to mount in user space' });
       this.log(`kmx smb: ${why}; mounting in user space instead (libsmbclient over FUSE)`);
     }
-    const fuseOptions = this.fuseOptions({ ...SMB_FUSE_DEFAULTS, ...(flags.ro ? { readOnly: true } : {}) }, flags.option);
+    const ignored: string[] = [];
+    const kernelOnly = (option: string): boolean => KERNEL_ONLY_OPTIONS.has(option) && ignored.push(option) > 0;
+    const fuseOptions = this.fuseOptions({ ...SMB_FUSE_DEFAULTS, ...(flags.ro ? { readOnly: true } : {}) }, flags.option, kernelOnly);
+    if (ignored.length > 0) this.log(`kmx smb: ignoring kernel-only options in user space: ${ignored.join(', ')}`);
     const created = flags.mountpoint === undefined;
     const mountpoint = created ? await defaultMountpoint(name, 'smb') : await canonicalMountpoint(flags.mountpoint!);
     const link = flags.link ? resolve(flags.link.replace(/^~(?=\/|$)/, process.env.HOME ?? '~')) : '';
