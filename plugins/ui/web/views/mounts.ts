@@ -152,12 +152,17 @@ export function mountsView(root: HTMLElement, session: Promise<Session>): ViewHa
     if (performance.getEntriesByName('kmx-first-data').length === 0) performance.mark('kmx-first-data');
   };
   const refreshNfs = async (): Promise<void> => {
-    const nfsRows = await getJson<{ mounts: NfsRow[]; kmxd: boolean }>('/api/nfs').catch(() => undefined);
+    let failure: string | undefined;
+    const nfsRows = await getJson<{ mounts: NfsRow[]; kmxd: boolean }>('/api/nfs').catch((err: unknown) => {
+      failure = describeFailure(err);
+      return undefined;
+    });
     if (!alive) return;
-    const drawn = JSON.stringify(nfsRows ?? null);
+    const drawn = JSON.stringify(nfsRows ?? failure ?? null);
     if (drawn === lastNfs) return;
     lastNfs = drawn;
     clear(nfs);
+    if (failure !== undefined) append(nfs, el('p', { class: 'error' }, `NFS mounts: ${failure}`));
     const kernel = nfsRows?.mounts.filter((r) => r.mode === 'kernel') ?? [];
     if (kernel.length > 0) {
       append(nfs, table(['Name', 'Source', 'Mountpoint', 'Options', 'Link', ''], kernel.map((r) => [r.name, r.source, r.mountpoint, r.detail, r.link || '-', unmountButton('Unmount', { nfsName: r.name }, () => void refresh())]), { caption: 'Kernel NFS mounts (through kmxd)' }));

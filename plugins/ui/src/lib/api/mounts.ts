@@ -1,6 +1,6 @@
 import { listKmxMounts, unmountKmx, type KmxMount } from '@kmx/core';
 import { ApiError, fieldsOf, stringField } from '../server/routes.js';
-import { kmxOrFail, runKmxChild, type KmxExecutable } from './kmx-child.js';
+import { failureOf, kmxOrFail, runKmxChild, type KmxExecutable } from './kmx-child.js';
 
 // The Mounts view: what `kmx mounts` lists (core's registry joined with mountinfo, probed),
 // the kernel NFS mounts kmxd made for this user (as `kmx nfs list` gives them), and unmounting
@@ -30,13 +30,9 @@ export async function listMounts(): Promise<MountsView> {
  */
 export async function listNfs(kmx: KmxExecutable): Promise<{ mounts: NfsRow[]; kmxd: boolean }> {
   const result = await runKmxChild(kmx, ['nfs', 'list', '--json'], { timeoutMs: 20_000 });
-  if (result.code !== 0) return { mounts: [], kmxd: false };
-  try {
-    const parsed = JSON.parse(result.stdout) as { mounts?: NfsRow[]; kmxd?: boolean };
-    return { mounts: parsed.mounts ?? [], kmxd: parsed.kmxd === true };
-  } catch {
-    return { mounts: [], kmxd: false };
-  }
+  if (result.code !== 0) throw failureOf(result, 'kmx nfs list');
+  const parsed = JSON.parse(result.stdout) as { mounts?: NfsRow[]; kmxd?: boolean };
+  return { mounts: parsed.mounts ?? [], kmxd: parsed.kmxd === true };
 }
 
 /** Unmounts one of this user's kmx mounts by mountpoint (as kmx umount), or an NFS mount by name (as kmx nfs umount). */

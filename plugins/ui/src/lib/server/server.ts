@@ -96,7 +96,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       return;
     }
     if (session === undefined || !credentials.sessionMatches(session)) {
-      return url.pathname.startsWith('/api/') ? reply(response, 401, { error: 'not signed in: open the URL kmx ui printed' }) : page(response, 401, 'Open the URL kmx ui printed (it carries a one-time key).');
+      return url.pathname.startsWith('/api/') ? reply(response, 401, { error: 'not signed in: open the URL kmx ui printed' }) : page(response, 401, 'Open the URL kmx ui printed (it carries the key).');
     }
     if (url.pathname.startsWith('/api/')) return api(request, response, url);
     if (request.method !== 'GET' && request.method !== 'HEAD') return reply(response, 405, { error: 'method not allowed' });
