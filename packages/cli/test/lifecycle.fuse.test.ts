@@ -125,6 +125,22 @@ describe('mount lifecycle', () => {
     }
   }));
 
+  it('a mount busy only for a moment (a process leaving it, a stat of it) is unmounted, not refused', () => withTestMount({ prepare, args: passthroughArgs }, async (m) => {
+    const holder = spawn('sleep', ['60'], { cwd: m.mnt, stdio: 'ignore' });
+    try {
+      await sleep(100);
+      const umount = runKmx(['umount', m.mnt]);
+      // kmx umount (started in ~150 ms) meets the mount busy, then the holder leaves while it tries again.
+      await sleep(400);
+      holder.kill('SIGKILL');
+      const done = await umount;
+      assert.equal(done.code, 0, done.stderr);
+      assert.deepEqual(await mountsUnder(m.mnt), []);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  }));
+
   it('--daemon exits 0 once the mount answers; the daemon serves until kmx umount', () => temporaryDirectory(async (dir) => {
     await prepare({ dir });
     const mnt = join(dir, 'mnt');

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { KmxError, SysError } from '../errors/index.js';
 import { MNT_DETACH } from '../libc/constants.js';
@@ -28,25 +29,42 @@ export function kmxPluginOf(mount: MountInfo): string | undefined {
   return match?.[1];
 }
 
+/**
+ * How long an unmount that finds the mount busy is tried again: a stat or a listing of the
+ * mounts (a file manager's, `kmx mounts`', kmx ui's) holds the mount for a moment, and an
+ * unmount that meets one fails with EBUSY though nothing keeps it open.
+ */
+const BUSY_RETRY_MS = [25, 50, 100, 200, 400];
+
 /** Unmounts a mountpoint. Root calls umount2; everyone else goes through setuid fusermount3. */
 export async function unmountPath(mountpoint: string, options: { lazy?: boolean } = {}): Promise<void> {
+  for (const pause of [...BUSY_RETRY_MS, -1]) {
+    const busy = await unmountOnce(mountpoint, options);
+    if (!busy) return;
+    if (pause < 0) throw busy;
+    await sleep(pause);
+  }
+}
+
+/** One try: undefined when unmounted, the error when the mount was busy; other errors are thrown. */
+async function unmountOnce(mountpoint: string, options: { lazy?: boolean }): Promise<KmxError | undefined> {
   if (process.getuid?.() === 0) {
     try {
       umount2(mountpoint, options.lazy ? MNT_DETACH : 0);
     } catch (err) {
       if (err instanceof SysError && err.code === 'EBUSY') {
-        throw new SysError(err.errno, 'umount', mountpoint, { hint: 'a process still uses it: close it, or unmount with --lazy' });
+        return new SysError(err.errno, 'umount', mountpoint, { hint: 'a process still uses it: close it, or unmount with --lazy' });
       }
       throw err;
     }
-    return;
+    return undefined;
   }
   const args = ['-u', ...(options.lazy ? ['-z'] : []), '--', mountpoint];
   let lastError: unknown;
   for (const program of ['fusermount3', 'fusermount']) {
     try {
       await run(program, args, { env: { ...process.env, LC_ALL: 'C' } });
-      return;
+      return undefined;
     } catch (err) {
       lastError = err;
       if ((err as { code?: unknown }).code !== 'ENOENT') break; // the program ran and refused
@@ -55,9 +73,11 @@ export async function unmountPath(mountpoint: string, options: { lazy?: boolean 
   const stderr = String((lastError as { stderr?: unknown }).stderr ?? '').trim().split('\n')[0] ?? '';
   // The reason is what follows the path (which may hold any word, busy included).
   const busy = stderr.endsWith(': Device or resource busy');
-  throw new KmxError(`cannot unmount ${mountpoint}: ${stderr || String(lastError)}`, {
+  const error = new KmxError(`cannot unmount ${mountpoint}: ${stderr || String(lastError)}`, {
     hint: busy ? 'a process still uses it: close it, or unmount with --lazy' : undefined,
   });
+  if (busy) return error;
+  throw error;
 }
 
 /**
