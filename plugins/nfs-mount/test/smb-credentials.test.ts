@@ -66,7 +66,7 @@ describe('kmx smb credentials', () => {
     assert.deepEqual(await mountsUnder(dir), []);
   }, { password: `k${Array.from({ length: 94 }, (_, i) => String.fromCharCode(0x21 + i)).join('')} z` }));
 
-  it('asks for the password on the terminal, and takes USER and PASSWD as mount.cifs does', () => withSmbd(async (peer, dir) => {
+  it('asks for the password on the terminal, and takes USER, PASSWD, PASSWD_FILE and PASSWD_FD as mount.cifs does', () => withSmbd(async (peer, dir) => {
     const name = smbName();
     await mkdir(join(dir, 'mnt'));
     const asked = await atTerminal([process.execPath, kmxBin(), ...mountArgs(peer, name, join(dir, 'mnt'), ['--user', peer.user.name])], [{ after: 'Password for', type: `${peer.password}\r` }]);
@@ -75,6 +75,14 @@ describe('kmx smb credentials', () => {
     assert.equal((await runKmx(['smb', 'umount', name])).code, 0);
     const fromEnv = await runKmx(mountArgs(peer, smbName(), join(dir, 'mnt')), { env: { ...process.env, USER: `${peer.user.name}%${peer.password}` } });
     assert.equal(fromEnv.code, 0, fromEnv.stderr);
+    assert.equal((await runKmx(['smb', 'umount', join(dir, 'mnt')])).code, 0);
+    // PASSWD_FILE and PASSWD_FD, as mount.cifs reads them: the first line.
+    await writeFile(join(dir, 'pw'), `${peer.password}\nnot this line\n`, { mode: 0o600 });
+    const fromFile = await runKmx(mountArgs(peer, smbName(), join(dir, 'mnt'), ['--user', peer.user.name]), { env: { ...process.env, PASSWD_FILE: join(dir, 'pw') } });
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.equal((await runKmx(['smb', 'umount', join(dir, 'mnt')])).code, 0);
+    const fromFd = await runKmx(mountArgs(peer, smbName(), join(dir, 'mnt'), ['--user', peer.user.name]), { env: { ...process.env, PASSWD_FD: '0' }, input: `${peer.password}\n` });
+    assert.equal(fromFd.code, 0, fromFd.stderr);
     assert.equal((await runKmx(['smb', 'umount', join(dir, 'mnt')])).code, 0);
     const none = await runKmx(mountArgs(peer, smbName(), join(dir, 'mnt'), ['--user', peer.user.name]), { stdio: ['ignore', 'pipe', 'pipe'] });
     await assertCleanFailure(none, join(dir, 'mnt'), /no password given, and no terminal/);

@@ -32,7 +32,7 @@ export default class SmbMount extends MountCommand {
   static override summary = 'Mount an SMB share (Samba, Windows): a kernel mount through kmxd, or in user space (libsmbclient over FUSE).';
   static override description = `Through kmxd (the root daemon), the kernel's CIFS client mounts //server/share at /run/media/$USER/NAME, always nosuid,nodev, every file yours (uid, gid, file_mode 0644, dir_mode 0755 set by kmxd); -o options pass kmxd's allow-list.
 When the kernel has no CIFS client or kmxd is not running, kmx says so in one line and mounts in user space instead, under $XDG_RUNTIME_DIR/kmx/smb/mnt/NAME (or --mountpoint), served from a background process (--foreground keeps it attached). Every file shows as yours there too.
-The password comes from --credentials FILE (mount.cifs's format: username=, password=, domain= lines; the file must be yours and mode 0600), else from PASSWD in the environment (and USER, as mount.cifs reads them), else it is asked on the terminal. With --sec krb5 your Kerberos ticket is used instead. It is never put in arguments, records or logs.
+The password comes from --credentials FILE (mount.cifs's format: username=, password=, domain= lines; the file must be yours and mode 0600), else from the environment as mount.cifs reads it (PASSWD, PASSWD_FD, PASSWD_FILE; USER as user%password), else it is asked on the terminal. With --sec krb5 your Kerberos ticket is used instead. It is never put in arguments, records or logs.
 --link makes a symlink in your home pointing at the mount; kmx smb umount --unlink removes it again.`;
 
   static override examples = [

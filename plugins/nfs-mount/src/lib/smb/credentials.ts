@@ -1,9 +1,9 @@
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { constants, readSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 import { KmxError, promptHidden } from '@kmx/core';
 
 // The credentials for a share, as mount.cifs users keep them: a credentials file
-// (username=, password=, domain=), the environment (USER, PASSWD), or a question on the
+// (username=, password=, domain=), the environment (USER, PASSWD, PASSWD_FD, PASSWD_FILE), or a question on the
 // terminal; with --sec krb5 the Kerberos ticket cache instead of a password. The password is
 // kept as bytes in memory only: never in arguments, records, logs or mount options.
 
@@ -78,6 +78,50 @@ export function parseCredentials(content: Buffer): Partial<SmbCredentials> {
   return out;
 }
 
+/**
+ * One line from an inherited descriptor, a byte at a time as mount.cifs reads it (what follows
+ * the newline stays unread). A pipe or socket may be non-blocking: then it waits for data.
+ */
+function readLineFromFd(fd: number): Buffer {
+  const line: number[] = [];
+  const byte = Buffer.alloc(1);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (line.length <= MAX_FILE_BYTES) {
+    let n: number;
+    try {
+      n = readSync(fd, byte, 0, 1, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(pause, 0, 0, 10);
+      continue;
+    }
+    if (n === 0 || byte[0] === 0x0a) break;
+    line.push(byte[0]!);
+  }
+  return Buffer.from(line);
+}
+
+/**
+ * The password as mount.cifs reads PASSWD_FD (a descriptor number) and PASSWD_FILE (a path):
+ * the bytes up to the first newline. Read as the caller, who names them: no privilege is involved.
+ */
+async function firstLine(source: string, variable: string): Promise<Buffer> {
+  let content: Buffer;
+  try {
+    if (variable === 'PASSWD_FD') {
+      if (!/^\d{1,4}$/.test(source)) throw new KmxError(`${variable}=${source} is not a file descriptor number`, { exitCode: 22 });
+      return readLineFromFd(Number(source));
+    } else {
+      content = await readFile(source);
+    }
+  } catch (err) {
+    if (err instanceof KmxError) throw err;
+    throw new KmxError(`${variable}: cannot read ${source}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { exitCode: 1 });
+  }
+  const end = content.indexOf(0x0a);
+  return content.subarray(0, end < 0 ? Math.min(content.length, MAX_FILE_BYTES) : end);
+}
+
 function checkField(what: string, value: Buffer): void {
   if (value.includes(0)) throw new KmxError(`the ${what} has a NUL byte`, { exitCode: 22 });
   if (value.length > MAX_FIELD_BYTES) throw new KmxError(`the ${what} is longer than ${MAX_FIELD_BYTES} bytes`, { exitCode: 22 });
@@ -85,7 +129,8 @@ function checkField(what: string, value: Buffer): void {
 
 /**
  * The credentials, from the first source that has them: --user/--domain, then the credentials
- * file, then USER (mount.cifs also takes `user%password` there) and PASSWD, then a question.
+ * file, then USER (mount.cifs also takes `user%password` there), PASSWD, PASSWD_FD and
+ * PASSWD_FILE (mount.cifs's order), then a question.
  */
 export async function gatherCredentials(sources: CredentialSources): Promise<SmbCredentials> {
   const env = sources.env ?? process.env;
@@ -103,6 +148,8 @@ export async function gatherCredentials(sources: CredentialSources): Promise<Smb
   checkField('domain', Buffer.from(domain));
   if (sources.kerberos) return { user, domain, password: Buffer.alloc(0), kerberos: true };
   if (password === undefined && env.PASSWD !== undefined) password = Buffer.from(env.PASSWD);
+  if (password === undefined && env.PASSWD_FD !== undefined) password = await firstLine(env.PASSWD_FD, 'PASSWD_FD');
+  if (password === undefined && env.PASSWD_FILE !== undefined) password = await firstLine(env.PASSWD_FILE, 'PASSWD_FILE');
   if (password === undefined) {
     const ask = sources.ask ?? ((prompt: string) => promptHidden(prompt, new KmxError('no password given, and no terminal to ask for one on', { hint: 'use --credentials FILE (mode 0600), or PASSWD in the environment', exitCode: 22 })));
     password = await ask(`Password for ${domain ? `${domain}\\` : ''}${user}: `);
