@@ -3,10 +3,18 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { sh, withTestMount, type TestMount } from '@kmx/core/testing';
+import { runKmx, sh, withTestMount, type TestMount } from '@kmx/core/testing';
 import { smbArgs, withSmbd, type SmbdPeer } from './smbd-peer.js';
 
 /** kmx smb in user space against Samba's smbd on loopback: libsmbclient through FUSE. */
+
+async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 const mounted = (body: (peer: SmbdPeer, m: TestMount) => Promise<void>, extra: string[] = [], server: { minProtocol?: string; maxProtocol?: string } = {}): Promise<void> =>
   withSmbd((peer) => withTestMount({ args: ({ mnt }) => smbArgs(peer, mnt, extra), env: { PASSWD: peer.password } }, (m) => body(peer, m)), server);
@@ -74,11 +82,17 @@ describe('user-space SMB', () => {
     const down = await sh(`cat '${m.mnt}/g'; echo rc=$?`, { timeoutMs: 30_000 });
     assert.match(down.stdout, /rc=1/);
     assert.ok(Date.now() - started < 20_000, `errors took ${Date.now() - started} ms`);
+    const listed = async (): Promise<{ state?: string; status?: string } | undefined> =>
+      (JSON.parse((await runKmx(['smb', 'list', '--json'])).stdout) as { mounts: Array<{ mountpoint: string; state?: string; status?: string }> }).mounts.find((r) => r.mountpoint === m.mnt);
+    await until(async () => (await listed())?.state === 'down');
+    assert.match((await listed())?.status ?? '', /^reconnecting: down since .*: E[A-Z]+$/);
     await peer.restart();
     writeFileSync(join(m.dir, 'restarted'), '');
     const back = await sh(`echo 3 > /proc/sys/vm/drop_caches; cat '${m.mnt}/g' && echo h > '${m.mnt}/h' && cat '${peer.shareDir}/h'`, { timeoutMs: 30_000 });
     assert.equal(back.stdout, 'g\nh\n', back.stderr);
     const reopened = await held;
     assert.equal(reopened.stdout, 'g\n', reopened.stderr);
+    await until(async () => (await listed())?.state === 'ok');
+    assert.match((await listed())?.status ?? '', /^connected \(reconnected after \d+ s down\)$/);
   }));
 });

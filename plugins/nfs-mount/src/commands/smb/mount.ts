@@ -1,7 +1,7 @@
 import { lstat, mkdir, readlink, rm, symlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Args, Flags } from '@oclif/core';
-import { KmxError, MountCommand, UsageError, canonicalMountpoint, isDaemonChild, mountAt, readMountinfo, type FuseOptions } from '@kmx/core';
+import { KmxError, MountCommand, MountStatusReporter, UsageError, canonicalMountpoint, isDaemonChild, mountAt, readMountinfo, type FuseOptions } from '@kmx/core';
 import { DaemonError, DaemonUnavailableError, checkMountName, requestKmxd } from '@kmx/core/daemon';
 import { splitNfsOptions } from '../../lib/kernel/kernel-mount.js';
 import { claimMount } from '../../lib/mounts.js';
@@ -130,7 +130,9 @@ The password comes from --credentials FILE (mount.cifs's format: username=, pass
         },
         filesystem: async (prepared) => {
           const client = await SmbClient.connect(setupOf(prepared));
-          return new SmbFileSystem(client, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
+          const status = new MountStatusReporter(mountpoint);
+          status.update('connected');
+          return new SmbFileSystem(client, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, onStatus: (text) => status.update(text) });
         },
       }, { ...flags, daemon: !flags.foreground });
     } catch (err) {

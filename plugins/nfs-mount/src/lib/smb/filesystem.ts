@@ -1,6 +1,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
-import { SysError, errnoOf, type Attr, type DirEntry, type FileSystem, type OpenReply, type StatFs, type TimeUpdate } from '@kmx/core';
+import { SysError, errnoName, errnoOf, type Attr, type DirEntry, type FileSystem, type OpenReply, type StatFs, type TimeUpdate } from '@kmx/core';
+import { clockTime } from '../userspace/connection.js';
 import type { SmbClient, SmbConnection } from './client.js';
 import type { RemoteStat } from './protocol.js';
 
@@ -24,9 +25,14 @@ interface OpenFile {
 export interface SmbFileSystemOptions {
   uid: number;
   gid: number;
+  /** The connection's state in words, for `kmx mounts` and `kmx smb list` (connected, or reconnecting since when and why). */
+  onStatus?: (text: string) => void;
   /** How long the kernel may keep names and attributes (seconds); the mount's own timeouts otherwise. */
   attrSeconds?: number;
 }
+
+/** Errors that say the server cannot be reached at all (the state turns to reconnecting). */
+const UNREACHABLE = new Set([...CONNECTION_ERRORS, E.ECONNREFUSED, E.EHOSTUNREACH, E.ENETUNREACH]);
 
 /** A connection error as the caller sees it: EIO, as the kernel's cifs client answers. */
 function asCallerError(err: unknown, syscall: string, path: string): unknown {
@@ -42,6 +48,8 @@ function nsToTimespec(ns: bigint): { sec: number; nsec: number } {
 export class SmbFileSystem implements FileSystem {
   private readonly files = new Map<number, OpenFile>();
   private nextFh = 1;
+  /** Since when the server has not answered; undefined while it does. */
+  private downSince: Date | undefined;
 
   constructor(private readonly client: SmbClient, private readonly options: SmbFileSystemOptions) {}
 
@@ -54,10 +62,29 @@ export class SmbFileSystem implements FileSystem {
 
   private async run<T>(syscall: string, path: string, body: () => Promise<T>): Promise<T> {
     try {
-      return await body();
+      const value = await body();
+      this.answered();
+      return value;
     } catch (err) {
+      this.failed(err);
       throw asCallerError(err, syscall, path);
     }
+  }
+
+  /** A call went through: a server that was down is back. */
+  private answered(): void {
+    if (this.downSince === undefined) return;
+    const seconds = Math.round((Date.now() - this.downSince.getTime()) / 1000);
+    this.downSince = undefined;
+    this.options.onStatus?.(`connected (reconnected after ${seconds} s down)`);
+  }
+
+  private failed(err: unknown): void {
+    const errno = errnoOf(err);
+    if (errno === undefined || !UNREACHABLE.has(errno) || errno === E.EBADF) return;
+    if (this.downSince !== undefined) return;
+    this.downSince = new Date();
+    this.options.onStatus?.(`reconnecting: down since ${clockTime(this.downSince)}: ${errnoName(errno)}`);
   }
 
   private file(fh: number): OpenFile {
@@ -70,7 +97,9 @@ export class SmbFileSystem implements FileSystem {
   private async onFile<T>(fh: number, syscall: string, body: (c: SmbConnection, handle: number) => Promise<T>): Promise<T> {
     const f = this.file(fh);
     try {
-      return await body(f.connection, f.handle);
+      const value = await body(f.connection, f.handle);
+      this.answered();
+      return value;
     } catch (err) {
       const errno = errnoOf(err);
       if (errno === undefined || !CONNECTION_ERRORS.has(errno)) throw err;
@@ -78,6 +107,7 @@ export class SmbFileSystem implements FileSystem {
       try {
         handle = await f.connection.call('open', f.path, f.flags, 0);
       } catch (again) {
+        this.failed(again);
         throw asCallerError(again, syscall, f.path);
       }
       void f.connection.call('close', f.handle).catch(() => undefined);
