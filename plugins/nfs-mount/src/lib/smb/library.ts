@@ -44,6 +44,8 @@ let cached: LibSmbclient | undefined;
 /** Loads libsmbclient once; a clear error when it is not installed. */
 export function libsmbclient(): LibSmbclient {
   if (cached) return cached;
+  // struct stat, struct statvfs and libsmb_file_info are read at x86-64 offsets (arm64's stat differs).
+  if (process.arch !== 'x64') throw new KmxError(`kmx smb in user space knows libsmbclient's structures on x86-64 only, not ${process.arch}`, { hint: 'mount through kmxd (the kernel\'s CIFS client) instead' });
   const koffi = createRequire(import.meta.url)('koffi') as Koffi;
   let lib: KoffiModule.LibraryHandle;
   try {
