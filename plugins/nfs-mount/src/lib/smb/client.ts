@@ -44,7 +44,8 @@ export class SmbConnection {
     worker.unref();
     const hello = await new Promise<Hello>((resolve, reject) => {
       worker.once('message', resolve);
-      worker.once('error', reject);
+      // What the thread threw at start (libsmbclient missing, say) arrives as a plain Error: say it as kmx's one line.
+      worker.once('error', (err) => reject(new KmxError(err instanceof Error ? err.message : String(err))));
       worker.once('exit', (code) => reject(new KmxError(`the SMB connection's thread exited (${code})`)));
     });
     if (!hello.ready) {
