@@ -14,7 +14,7 @@ import { withSmbd } from './smbd-peer.js';
 
 interface Step { code: number | null; out: string }
 interface VersionResult {
-  mount: Step; io: Step; remount: Step; list: Step; umount: Step; linkTarget: string; linkOwner: number; passwordInMountinfo: boolean;
+  mount: Step; io: Step; links: Step; remount: Step; list: Step; umount: Step; linkTarget: string; linkOwner: number; passwordInMountinfo: boolean;
   mounted: { fstype: string; options: string; superOptions: string } | null;
   afterUnmount: { mounted: boolean; linkExists: boolean; dirExists: boolean };
 }
@@ -62,6 +62,13 @@ describe('kmxd kernel SMB mounts in a VM', () => {
       assert.equal(r.io.out, `from-guest-${tag}\nfrom-host\n${user.uid} ${user.gid} 644\n${user.uid} 755`);
       assert.equal(readFileSync(join(peer.shareDir, `from-guest-${tag}.txt`), 'utf8'), `from-guest-${tag}\n`);
       assert.equal(statSync(join(peer.shareDir, `from-guest-${tag}.txt`)).uid, user.uid, 'smbd writes as the share\'s account');
+      // Hard links through SMB2; symbolic links only with -o mfsymlinks (kept as files on the server).
+      if (vers === '3.1.1') {
+        assert.equal(r.links.out, '2\nrc=0\nfrom-host.txt\nfrom-host', r.links.out);
+        assert.equal(statSync(join(peer.shareDir, `hard-${tag}`)).ino, statSync(join(peer.shareDir, `from-guest-${tag}.txt`)).ino);
+      } else {
+        assert.match(r.links.out, /^2\nrc=[1-9]/, r.links.out);
+      }
       assert.match(r.remount.out, /rc=[1-9]/, `${vers}: remount,suid,dev in the user's own namespaces must fail: ${r.remount.out}`);
       assert.equal(r.linkTarget, path);
       assert.equal(r.linkOwner, user.uid, 'the link is made as the user');

@@ -81,6 +81,8 @@ const SMB_OPTIONS: ReadonlyMap<string, Check> = new Map(Object.entries({
   rsize: between(4096, 8388608), wsize: between(4096, 8388608), echo_interval: between(1, 600),
   nobrl: flag, seal: flag, serverino: flag, noserverino: flag, nosharesock: flag, noblocksend: flag,
   mapchars: flag, nomapchars: flag, mapposix: flag, nocase: flag,
+  // Symlinks kept as small files the client reads (Minshall+French): only links, on a nosuid,nodev mount.
+  mfsymlinks: flag,
 }));
 
 const ATTRIBUTE_OPTIONS: ReadonlyMap<string, number> = new Map([['noexec', MOUNT_ATTR_NOEXEC], ['nosymfollow', MOUNT_ATTR_NOSYMFOLLOW], ['ro', MOUNT_ATTR_RDONLY]]);

@@ -61,10 +61,12 @@ for (const vers of ['3.1.1', '2.1']) {
   const name = `s${tag}`;
   const path = `/run/media/${user}/${name}`;
   const link = `${home}/smb-${tag}`;
-  const mount = asUser([kmx, 'smb', 'mount', '//10.0.2.100/share', name, '--kernel', '--vers', vers, '--credentials', credentials, '--link', link]);
+  const mount = asUser([kmx, 'smb', 'mount', '//10.0.2.100/share', name, '--kernel', '--vers', vers, '--credentials', credentials, '--link', link, ...(vers === '3.1.1' ? ['-o', 'mfsymlinks'] : [])]);
   const m = mountAt(path);
   const io = asUser(['-c', `echo from-guest-${tag} > '${link}/from-guest-${tag}.txt' && cat '${path}/from-guest-${tag}.txt' && cat '${link}/from-host.txt' && stat -c '%u %g %a' '${path}/from-host.txt' && mkdir '${path}/d-${tag}' && stat -c '%u %a' '${path}/d-${tag}'`], '/bin/sh');
-  // A set-uid file on the share stays powerless (nosuid), and the user's own namespaces cannot take nosuid,nodev off.
+  // Hard links (SMB2 has them), and with mfsymlinks symbolic links.
+  const links = asUser(['-c', `cd '${path}' && ln from-guest-${tag}.txt hard-${tag} && stat -c %h hard-${tag} && ln -s from-host.txt soft-${tag}; echo rc=$?; readlink soft-${tag}; cat soft-${tag}`], '/bin/sh');
+  // The user's own namespaces cannot take nosuid,nodev off.
   const remount = asUser(['-c', `unshare -Urm /bin/sh -c "mount -o remount,bind,suid,dev '${path}'; echo rc=\\$?; grep ' ${path} ' /proc/self/mountinfo"`], '/bin/sh');
   const linkTarget = existsSync(link) ? spawnSync('readlink', [link], { encoding: 'utf8' }).stdout.trim() : '';
   const linkOwner = existsSync(link) ? lstatSync(link).uid : -1;
@@ -72,7 +74,7 @@ for (const vers of ['3.1.1', '2.1']) {
   const mountinfo = readFileSync('/proc/self/mountinfo', 'latin1');
   const umount = asUser([kmx, 'smb', 'umount', name, '--unlink']);
   results[vers] = {
-    mount, mounted: m ?? null, io, remount, linkTarget, linkOwner, list, umount,
+    mount, mounted: m ?? null, io, links, remount, linkTarget, linkOwner, list, umount,
     passwordInMountinfo: mountinfo.includes(password.toString('latin1')),
     afterUnmount: { mounted: mountAt(path) !== undefined, linkExists: (() => { try { lstatSync(link); return true; } catch { return false; } })(), dirExists: existsSync(path) },
   };
