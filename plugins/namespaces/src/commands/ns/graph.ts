@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { Flags } from '@oclif/core';
 import { toSysError } from '@kmx/core';
@@ -33,10 +34,12 @@ DOT, for Graphviz: edges point from a namespace to its parent (solid) and to its
     output: Flags.string({ char: 'o', description: 'Write the drawing to this file instead of standard output.' }),
     type: Flags.option({ char: 't', options: NAMESPACE_TYPES, multiple: true, description: 'Only this type and the namespaces that connect it (repeatable).' })(),
     processes: Flags.boolean({ description: 'Add the topmost processes of each namespace.' }),
+    view: Flags.boolean({ description: 'Open the graph in kmx ui instead: the namespaces view of a kmx ui server of yours that is running, or of a new one (as kmx ui --reuse --view ns).' }),
   };
 
   async run(): Promise<GraphJson> {
     const { flags } = await this.parse(Graph);
+    if (flags.view) return this.exit(await openInUi());
     const snapshot = await this.discovery().discover();
     const options = { types: flags.type ?? [], processes: flags.processes };
     const graph = buildGraph(snapshot, options);
@@ -52,4 +55,24 @@ DOT, for Graphviz: edges point from a namespace to its parent (solid) and to its
     this.reportInaccessible(snapshot, flags.verbose);
     return { schemaVersion: SCHEMA_VERSION, ...graph, output: flags.output ?? null, inaccessible: inaccessibleJson(snapshot) };
   }
+}
+
+/**
+ * `kmx ui --reuse --view ns` as a child of this very kmx (kmx ui depends on this plugin, not
+ * the other way round); its exit status is ours. Ctrl-C reaches both; SIGTERM is passed on.
+ */
+function openInUi(): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [process.argv[1]!, 'ui', '--reuse', '--view', 'ns'], { stdio: 'inherit' });
+    const ignore = (): void => undefined;
+    const forward = (): void => void child.kill('SIGTERM');
+    process.on('SIGINT', ignore);
+    process.on('SIGTERM', forward);
+    child.on('error', () => resolve(1));
+    child.on('exit', (code, signal) => {
+      process.off('SIGINT', ignore);
+      process.off('SIGTERM', forward);
+      resolve(code ?? (signal === 'SIGINT' ? 130 : 1));
+    });
+  });
 }
