@@ -73,13 +73,14 @@ export function checkExportPath(path: string): string {
   return path;
 }
 
-type Check = (value: string) => boolean;
-const between = (min: number, max: number): Check => (v) => /^\d{1,9}$/.test(v) && Number(v) >= min && Number(v) <= max;
-const oneOf = (...values: string[]): Check => (v) => values.includes(v);
-const flag: Check = (v) => v === '';
+/** A value rule of an allowed mount option (flags take ""). */
+export type OptionCheck = (value: string) => boolean;
+export const between = (min: number, max: number): OptionCheck => (v) => /^\d{1,9}$/.test(v) && Number(v) >= min && Number(v) <= max;
+export const oneOf = (...values: string[]): OptionCheck => (v) => values.includes(v);
+export const flag: OptionCheck = (v) => v === '';
 
 /** NFS options a user may set, each with its value rule (flags take ""). */
-const NFS_OPTIONS: ReadonlyMap<string, Check> = new Map(Object.entries({
+const NFS_OPTIONS: ReadonlyMap<string, OptionCheck> = new Map(Object.entries({
   soft: flag, hard: flag, softerr: flag,
   timeo: between(1, 6000), retrans: between(0, 100),
   rsize: between(4096, 1048576), wsize: between(4096, 1048576),
@@ -100,8 +101,11 @@ export interface CheckedOptions {
   attributes: number;
 }
 
-/** The user's -o options, each checked against the allow-list; at most 16, values at most 64 bytes. */
-export function checkNfsOptions(requested: ReadonlyArray<{ key?: string | null; value?: string | null }>): CheckedOptions {
+/**
+ * The user's -o options, each checked against `allowed` (or one of the mount attributes noexec,
+ * nosymfollow, ro); at most 16, values at most 64 bytes.
+ */
+export function checkMountOptions(requested: ReadonlyArray<{ key?: string | null; value?: string | null }>, allowed: ReadonlyMap<string, OptionCheck>): CheckedOptions {
   if (requested.length > 16) throw refuse('E2BIG', 'options', 'at most 16 options');
   const options: Array<[string, string | true]> = [];
   let attributes = 0;
@@ -119,12 +123,17 @@ export function checkNfsOptions(requested: ReadonlyArray<{ key?: string | null; 
       attributes |= attribute;
       continue;
     }
-    const rule = NFS_OPTIONS.get(k);
-    if (!rule) throw refuse('EPERM', 'options', `option ${shown(k.slice(0, 32))} is not allowed (allowed: ${[...NFS_OPTIONS.keys(), ...ATTRIBUTE_OPTIONS.keys()].join(', ')})`);
+    const rule = allowed.get(k);
+    if (!rule) throw refuse('EPERM', 'options', `option ${shown(k.slice(0, 32))} is not allowed (allowed: ${[...allowed.keys(), ...ATTRIBUTE_OPTIONS.keys()].join(', ')})`);
     if (!rule(v)) throw refuse('EINVAL', 'options', v === '' ? `option ${shown(k)} needs a value` : `${shown(v)} is not a valid value for ${k}`);
     options.push([k, v === '' ? true : v]);
   }
   return { options, attributes };
+}
+
+/** The user's -o options for an NFS mount. */
+export function checkNfsOptions(requested: ReadonlyArray<{ key?: string | null; value?: string | null }>): CheckedOptions {
+  return checkMountOptions(requested, NFS_OPTIONS);
 }
 
 /** The size of a user's tmpfs in MiB: 64 by default, at most 1024. */

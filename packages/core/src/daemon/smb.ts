@@ -1,6 +1,7 @@
 import { SysError } from '../errors/index.js';
-import { MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY } from '../libc/constants.js';
+import { MOUNT_ATTR_RDONLY } from '../libc/constants.js';
 import { resolveServer } from './nfs.js';
+import { between, checkMountOptions, flag, oneOf, type CheckedOptions, type OptionCheck } from './policy.js';
 
 // A kernel CIFS mount for a user, as mount.cifs would set it up, minus what makes mount.cifs
 // dangerous: kmxd resolves the server (ip=), writes every option string itself, maps every file
@@ -63,11 +64,6 @@ export function checkPassword(password: Uint8Array, kerberos: boolean): Buffer {
   return value;
 }
 
-type Check = (value: string) => boolean;
-const between = (min: number, max: number): Check => (v) => /^\d{1,9}$/.test(v) && Number(v) >= min && Number(v) <= max;
-const oneOf = (...values: string[]): Check => (v) => values.includes(v);
-const flag: Check = (v) => v === '';
-
 /**
  * CIFS options a user may set. Left out on purpose (refused like anything unknown): identity
  * and permission options (uid, gid, forceuid, forcegid, file_mode, dir_mode, cruid, setuids,
@@ -75,7 +71,7 @@ const flag: Check = (v) => v === '';
  * credentials, domain, sec), and where to connect (ip, addr, unc, port, vers, prefixpath),
  * which kmxd sets from the request's typed fields.
  */
-const SMB_OPTIONS: ReadonlyMap<string, Check> = new Map(Object.entries({
+const SMB_OPTIONS: ReadonlyMap<string, OptionCheck> = new Map(Object.entries({
   soft: flag, hard: flag, actimeo: between(0, 3600), acregmax: between(0, 3600), acdirmax: between(0, 3600),
   cache: oneOf('strict', 'none', 'loose', 'singleclient'),
   rsize: between(4096, 8388608), wsize: between(4096, 8388608), echo_interval: between(1, 600),
@@ -85,38 +81,9 @@ const SMB_OPTIONS: ReadonlyMap<string, Check> = new Map(Object.entries({
   mfsymlinks: flag,
 }));
 
-const ATTRIBUTE_OPTIONS: ReadonlyMap<string, number> = new Map([['noexec', MOUNT_ATTR_NOEXEC], ['nosymfollow', MOUNT_ATTR_NOSYMFOLLOW], ['ro', MOUNT_ATTR_RDONLY]]);
-
-export interface CheckedSmbOptions {
-  options: Array<[string, string | true]>;
-  attributes: number;
-}
-
-/** The user's -o options, each checked against the SMB allow-list; at most 16, values at most 64 bytes. */
-export function checkSmbOptions(requested: ReadonlyArray<{ key?: string | null; value?: string | null }>): CheckedSmbOptions {
-  if (requested.length > 16) throw refuse('E2BIG', 'options', 'at most 16 options');
-  const options: Array<[string, string | true]> = [];
-  let attributes = 0;
-  const seen = new Set<string>();
-  for (const { key, value } of requested) {
-    const k = key ?? '';
-    const v = value ?? '';
-    if (UNSAFE.test(k) || UNSAFE.test(v) || k.includes('=') || v.length > 64) {
-      throw refuse('EINVAL', 'options', `option ${shown(k.slice(0, 32))} contains a character options may not have (, \\ tab newline NUL)`);
-    }
-    if (seen.has(k)) throw refuse('EINVAL', 'options', `option ${shown(k)} given twice`);
-    seen.add(k);
-    const attribute = ATTRIBUTE_OPTIONS.get(k);
-    if (attribute !== undefined && v === '') {
-      attributes |= attribute;
-      continue;
-    }
-    const rule = SMB_OPTIONS.get(k);
-    if (!rule) throw refuse('EPERM', 'options', `option ${shown(k.slice(0, 32))} is not allowed (allowed: ${[...SMB_OPTIONS.keys(), ...ATTRIBUTE_OPTIONS.keys()].join(', ')})`);
-    if (!rule(v)) throw refuse('EINVAL', 'options', v === '' ? `option ${shown(k)} needs a value` : `${shown(v)} is not a valid value for ${k}`);
-    options.push([k, v === '' ? true : v]);
-  }
-  return { options, attributes };
+/** The user's -o options for an SMB mount. */
+export function checkSmbOptions(requested: ReadonlyArray<{ key?: string | null; value?: string | null }>): CheckedOptions {
+  return checkMountOptions(requested, SMB_OPTIONS);
 }
 
 export interface SmbMountRequest {
@@ -130,7 +97,7 @@ export interface SmbMountRequest {
   domain: string;
   password: Buffer;
   kerberos: boolean;
-  checked: CheckedSmbOptions;
+  checked: CheckedOptions;
   /** The caller, whom every file is mapped to. */
   uid: number;
   gid: number;
