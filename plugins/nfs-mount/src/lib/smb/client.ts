@@ -114,6 +114,11 @@ export class SmbClient {
     return this.pick().call(op, ...args);
   }
 
+  /** Every connection forgets its server: the next call connects afresh. */
+  async reconnect(): Promise<void> {
+    await Promise.all(this.connections.map((c) => c.call('reconnect').catch(() => undefined)));
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.connections.map((c) => c.close()));
   }

@@ -60,15 +60,28 @@ export class SmbFileSystem implements FileSystem {
     };
   }
 
-  private async run<T>(syscall: string, path: string, body: () => Promise<T>): Promise<T> {
+  private async run<T>(syscall: string, path: string, body: () => Promise<T>, retried = false): Promise<T> {
     try {
       const value = await body();
       this.answered();
       return value;
     } catch (err) {
-      this.failed(err);
-      throw asCallerError(err, syscall, path);
+      if (retried || !this.staleConnection(err)) {
+        this.failed(err);
+        throw asCallerError(err, syscall, path);
+      }
     }
+    await this.client.reconnect();
+    return this.run(syscall, path, body, true);
+  }
+
+  /**
+   * Whether an error says only that libsmbclient kept a connection the server stopped answering
+   * on: once its timeout has fired, the next call on it can fail with EINVAL even though the
+   * server answers again. Then the connection is dropped and the call made once more.
+   */
+  private staleConnection(err: unknown): boolean {
+    return this.downSince !== undefined && errnoOf(err) === E.EINVAL;
   }
 
   /** A call went through: a server that was down is back. */
@@ -93,7 +106,7 @@ export class SmbFileSystem implements FileSystem {
     return f;
   }
 
-  /** Runs an operation on an open file; after a connection error, opens the file again (a reconnect) and tries once more. */
+  /** Runs an operation on an open file; after a connection error (or a stale connection), opens the file again (a reconnect) and tries once more. */
   private async onFile<T>(fh: number, syscall: string, body: (c: SmbConnection, handle: number) => Promise<T>): Promise<T> {
     const f = this.file(fh);
     try {
@@ -102,7 +115,9 @@ export class SmbFileSystem implements FileSystem {
       return value;
     } catch (err) {
       const errno = errnoOf(err);
-      if (errno === undefined || !CONNECTION_ERRORS.has(errno)) throw err;
+      const stale = this.staleConnection(err);
+      if (errno === undefined || (!CONNECTION_ERRORS.has(errno) && !stale)) throw err;
+      if (stale) await this.client.reconnect();
       let handle: number;
       try {
         handle = await f.connection.call('open', f.path, f.flags, 0);

@@ -37,6 +37,8 @@ export interface SmbFunctions {
   open: Fn; close: Fn; read: Fn; write: Fn; lseek: Fn; fstat: Fn; ftruncate: Fn;
   stat: Fn; unlink: Fn; rename: Fn; mkdir: Fn; rmdir: Fn; chmod: Fn; utimes: Fn; statvfs: Fn;
   opendir: Fn; readdirplus2: Fn; closedir: Fn;
+  /** Drops the context's cached server connections: the next call connects afresh. */
+  purgeCachedServers: Fn;
 }
 
 let cached: LibSmbclient | undefined;
@@ -75,11 +77,12 @@ export function libsmbclient(): LibSmbclient {
     opendir: koffi.proto('void *kmx_smbc_opendir(void *ctx, const char *url)'),
     readdirplus2: koffi.proto('void *kmx_smbc_readdirplus2(void *ctx, void *dir, _Out_ uint8_t *st)'),
     closedir: koffi.proto('int kmx_smbc_closedir(void *ctx, void *dir)'),
+    purgeCachedServers: koffi.proto('int kmx_smbc_purge(void *ctx)'),
   };
   const getters: Record<keyof SmbFunctions, string> = {
     open: 'Open', close: 'Close', read: 'Read', write: 'Write', lseek: 'Lseek', fstat: 'Fstat', ftruncate: 'Ftruncate',
     stat: 'Stat', unlink: 'Unlink', rename: 'Rename', mkdir: 'Mkdir', rmdir: 'Rmdir', chmod: 'Chmod', utimes: 'Utimes', statvfs: 'StatVFS',
-    opendir: 'Opendir', readdirplus2: 'ReaddirPlus2', closedir: 'Closedir',
+    opendir: 'Opendir', readdirplus2: 'ReaddirPlus2', closedir: 'Closedir', purgeCachedServers: 'PurgeCachedServers',
   };
   const getter = Object.fromEntries(Object.entries(getters).map(([key, name]) => [key, lib.func(`void *smbc_getFunction${name}(void *ctx)`)])) as Record<keyof SmbFunctions, Fn>;
   cached = {

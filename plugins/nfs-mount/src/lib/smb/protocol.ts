@@ -64,6 +64,8 @@ export interface Operations {
   utimes: { args: [path: string, atime: [number, number], mtime: [number, number]]; result: undefined };
   readdir: { args: [path: string]; result: RemoteEntry[] };
   statvfs: { args: [path: string]; result: RemoteStatFs };
+  /** Forgets the connection to the server (after it failed): the next call connects again. */
+  reconnect: { args: []; result: undefined };
   /** Closes everything and frees the context; the worker then ends. */
   shutdown: { args: []; result: undefined };
 }

@@ -210,6 +210,10 @@ function handlers(f: SmbFunctions): Handlers {
       // ("Freed frame … expected …", a talloc stack frame left open). The process ends with the mount.
       setImmediate(() => port.close());
     },
+    reconnect() {
+      readAhead.clear();
+      f.purgeCachedServers(ctx);
+    },
     statvfs(path) {
       const st = Buffer.alloc(STATVFS_SIZE);
       check(f.statvfs(ctx, url(path), st));
