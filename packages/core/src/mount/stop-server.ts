@@ -15,12 +15,19 @@ async function goneWithin(pid: number, ms: number): Promise<boolean> {
 }
 
 /**
+ * How long a server may take to end by itself after its unmount. A loaded machine has seen a
+ * server take over a second; one signalled meanwhile, already tearing down with its signal
+ * handlers gone, died of the SIGTERM instead of exiting 0.
+ */
+const OWN_END_MS = 3000;
+
+/**
  * After its mount was unmounted here, a server normally ends at once. One that goes on serves
  * a copy of the mount elsewhere (a mount namespace made while it was mounted): it is told to stop
  * (SIGTERM), which ends its session and cuts those copies off. Waits a few seconds for it to go.
  */
 export async function stopLingeringServer(record: Pick<MountRecord, 'pid'>): Promise<void> {
-  if (await goneWithin(record.pid, 1000)) return;
+  if (await goneWithin(record.pid, OWN_END_MS)) return;
   try {
     process.kill(record.pid, 'SIGTERM');
   } catch {
