@@ -127,6 +127,9 @@ export async function withTestMount<T>(options: TestMountOptions, body: (mount: 
         await sleep(20);
       }
       const result = await body({ dir, mnt, server, output: () => output, stop });
+      // A test that unmounted (kmx umount) has the server on its way out: a SIGTERM now could meet
+      // it tearing down, its signal handlers gone, and kill it. Give it time to end by itself.
+      if (!(await mountedAt(mnt))) await waitForExit(server, 5_000);
       checkServer(await stop(), signalled, output);
       return result;
     } finally {
