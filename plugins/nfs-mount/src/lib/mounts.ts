@@ -1,7 +1,7 @@
 import { readlink, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { KmxError, listKmxMounts, mountAt, processAlive, readMountinfo, unmountKmx, type KmxMount } from '@kmx/core';
-import { DaemonUnavailableError, requestKmxd, type MountEntryMessage } from '@kmx/core/daemon';
+import { KmxError, UsageError, listKmxMounts, mountAt, processAlive, readMountinfo, unmountKmx, type KmxMount } from '@kmx/core';
+import { DaemonUnavailableError, checkMountName, requestKmxd, type MountEntryMessage } from '@kmx/core/daemon';
 import { forgetMount, removeMountpoint, savedMounts, type NetworkKind, type UserspaceMount } from './state.js';
 
 // `kmx nfs|smb list` and `kmx nfs|smb umount`: kernel mounts from kmxd's registry (only the
@@ -31,6 +31,15 @@ export interface NfsMountRow {
 function userspaceState(mount: KmxMount): NonNullable<NfsMountRow['state']> {
   if (mount.state === 'stale') return mount.state;
   return mount.status?.startsWith('reconnecting') ? 'down' : mount.state; // a probe waits as long as an operation
+}
+
+/** A mount's name as kmxd would take it (nfs and smb alike), or a usage error in kmx's words. */
+export function usableMountName(name: string): string {
+  try {
+    return checkMountName(name);
+  } catch (err) {
+    throw new UsageError(`bad mount name: ${err instanceof Error ? err.message.replace(/^name: [^:]+: /, '') : String(err)}`, 'a name is one path component of visible characters: no spaces, no control or format characters, no "," or "\\"');
+  }
 }
 
 /** A mount of ours whose serving process is gone: the kernel answers ENOTCONN, nothing will serve it again. */

@@ -2,10 +2,10 @@ import { lstat, mkdir, readlink, rm, symlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { KmxError, MountCommand, MountStatusReporter, UsageError, canonicalMountpoint, mountAt, readMountinfo, type MountFlags } from '@kmx/core';
-import { DaemonError, DaemonUnavailableError, checkMountName, requestKmxd } from '@kmx/core/daemon';
+import { DaemonError, DaemonUnavailableError, requestKmxd } from '@kmx/core/daemon';
 import { kernelHasNfs, mountThroughKmxd, splitNfsOptions } from '../../lib/kernel/kernel-mount.js';
 import { defaultName, NFS_VERSIONS, parseSource, type NfsSource, type NfsVersionFlag } from '../../lib/source.js';
-import { claimMount } from '../../lib/mounts.js';
+import { claimMount, usableMountName } from '../../lib/mounts.js';
 import { defaultMountpoint, forgetEnded, forgetMount, makeMountpoint, removeMountpoint, saveMount } from '../../lib/state.js';
 import { connectUserspace } from '../../lib/userspace/connect.js';
 import { NfsFileSystem } from '../../lib/userspace/filesystem.js';
@@ -58,11 +58,7 @@ When the kernel has no NFS client or kmxd is not running, kmx says so in one lin
     const { args, flags } = await this.parse(NfsMount);
     const source = parseSource(args.source);
     const name = args.name ?? defaultName(source);
-    try {
-      checkMountName(name);
-    } catch (err) {
-      throw new UsageError(`bad mount name: ${err instanceof Error ? err.message.replace(/^name: [^:]+: /, '') : String(err)}`, 'a name is one path component of visible characters: no spaces, no control or format characters, no "," or "\\"');
-    }
+    usableMountName(name);
     if (!flags.userspace) {
       const version = (flags.vers ?? '4.2') as NfsVersionFlag;
       const why = await this.kernelMount(source, name, version, flags);

@@ -2,9 +2,9 @@ import { lstat, mkdir, readlink, rm, symlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { KmxError, MountCommand, MountStatusReporter, UsageError, canonicalMountpoint, isDaemonChild, mountAt, readMountinfo, type FuseOptions } from '@kmx/core';
-import { DaemonError, DaemonUnavailableError, checkMountName, requestKmxd } from '@kmx/core/daemon';
+import { DaemonError, DaemonUnavailableError, requestKmxd } from '@kmx/core/daemon';
 import { splitNfsOptions } from '../../lib/kernel/kernel-mount.js';
-import { claimMount } from '../../lib/mounts.js';
+import { claimMount, usableMountName } from '../../lib/mounts.js';
 import { SmbClient, SmbConnection } from '../../lib/smb/client.js';
 import { gatherCredentials, type SmbCredentials } from '../../lib/smb/credentials.js';
 import { kernelHasCifs, mountSmbThroughKmxd } from '../../lib/smb/kernel.js';
@@ -66,11 +66,7 @@ The password comes from --credentials FILE (mount.cifs's format: username=, pass
     const { args, flags } = await this.parse(SmbMount);
     const source = parseShare(args.source);
     const name = args.name ?? defaultShareName(source);
-    try {
-      checkMountName(name);
-    } catch (err) {
-      throw new UsageError(`bad mount name: ${err instanceof Error ? err.message.replace(/^name: [^:]+: /, '') : String(err)}`, 'a name is one path component of visible characters: no spaces, no control or format characters, no "," or "\\"');
-    }
+    usableMountName(name);
     const version = flags.vers as SmbVersion | undefined;
     // Asked once, where the terminal is (a --daemon child gets them from its parent).
     let credentials: SmbCredentials | undefined;
